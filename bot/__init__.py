@@ -1,0 +1,1 @@
+"""The conversation: intents, seller commands, customer replies, referrals, texts, delivery."""

@@ -1,0 +1,1 @@
+"""Scheduler: APScheduler setup and the set-based sweeps that fill the outbox."""

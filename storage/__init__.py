@@ -1,0 +1,1 @@
+"""Storage: models, sessions, migrations, queries and Excel import/export."""

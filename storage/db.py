@@ -1,0 +1,118 @@
+"""Engine and session handling.
+
+One engine per app. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so that
+concurrent writers queue on the busy timeout instead of failing when a read snapshot turns
+stale; read-only sessions (exports, figures) use a plain deferred ``BEGIN`` and never block
+the webhook. WAL mode and foreign keys are switched on for every connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_READONLY_OPTION = "huitou_readonly"
+
+
+def default_database_url(instance_path: str) -> str:
+    """The embedded default: a SQLite file in the instance folder."""
+    return f"sqlite:///{Path(instance_path) / 'huitou.db'}"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with Huitou's connection settings for the URL's backend."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True, future=True)
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy (below) emit BEGIN itself instead of pysqlite's implicit transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_on_begin(connection):
+        if connection.get_execution_options().get(_READONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """The app's engine plus session factories (read-write and read-only)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.ReadSession = sessionmaker(
+            self.engine.execution_options(**{_READONLY_OPTION: True}), expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-write unit of work: committed on success, rolled back on any error."""
+        with self.Session() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only session that does not take SQLite's write lock."""
+        with self.ReadSession() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def init_app(app: Flask) -> Database:
+    url = app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
+    app.config["DATABASE_URL"] = url
+    database = Database(url)
+    app.extensions["huitou_db"] = database
+    return database
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The Database of the given app, or of the current app context."""
+    return (app or current_app).extensions["huitou_db"]
+
+
+def request_session() -> Session:
+    """A session bound to the current app context, closed at teardown (for request handlers)."""
+    if "huitou_session" not in g:
+        g.huitou_session = get_db().Session()
+    return g.huitou_session
+
+
+def close_request_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("huitou_session", None)
+    if session is not None:
+        session.close()

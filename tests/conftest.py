@@ -1,0 +1,110 @@
+"""Fixtures: an app on a freshly migrated database (SQLite by default, PostgreSQL by URL).
+
+Set ``HUITOU_TEST_DATABASE_URL`` to a PostgreSQL URL to run the whole suite against it; the
+schema is migrated once per session and every table is truncated between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from storage import migrate
+from storage.db import Database, get_db
+from storage.models import Base
+from tests.wechat_platform import AES_KEY, APP_ID, TOKEN, WeChatPlatform
+
+SELLER_OPENID = "o_seller_001"
+TEST_DATABASE_URL = os.environ.get("HUITOU_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> str:
+    """A database migrated once: a SQLite file to copy, or the PostgreSQL URL itself."""
+    if TEST_DATABASE_URL:
+        database = Database(TEST_DATABASE_URL)
+        with database.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        migrate.upgrade(database)
+        database.dispose()
+        return TEST_DATABASE_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database)
+    database.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template, tmp_path) -> str:
+    if TEST_DATABASE_URL:
+        database = Database(TEST_DATABASE_URL)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        database.dispose()
+        return TEST_DATABASE_URL
+    path = tmp_path / "huitou.db"
+    shutil.copy(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path) -> dict:
+    """Configuration for the app under test; tests may edit it before using ``app``."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": False,
+        "SECRET_KEY": "test-secret",
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_ENCODING_AES_KEY": AES_KEY,
+        "WECHAT_APP_ID": APP_ID,
+        "SELLER_OPENIDS": SELLER_OPENID,
+        "TIMEZONE": "Asia/Shanghai",
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    yield app
+    get_db(app).dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def platform(client) -> WeChatPlatform:
+    """The WeChat platform in safe mode (encrypted both ways)."""
+    return WeChatPlatform(client, mode="safe")
+
+
+@pytest.fixture
+def db(app) -> Database:
+    """The app's Database: ``with db.session() as s`` to set up, ``with db.read_session() as s`` to assert.
+
+    Keep sessions short: on SQLite a write session holds the write lock until it ends.
+    """
+    return get_db(app)
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
