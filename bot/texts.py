@@ -19,3 +19,7 @@ NON_TEXT_RECEIVED = {
 NON_TEXT_DEFAULT = "收到啦～如需下单或咨询，直接发文字给我就好。"
 SYSTEM_BUSY = "系统有点忙，这条消息没能处理，请过一会儿再发一次🙏"
 DEFAULT_REPLY = "收到～店主看到后会尽快回复您。想下单的话，直接发“商品+数量+姓名电话地址”就可以。"
+
+# --- Transactional notices (outbox) ----------------------------------------------------------
+
+SHIPPING_NOTICE = "{name}您好，您的订单 #{order_id} 已发货📦\n商品：{items}\n快递：{courier} {tracking_no}\n收到后有任何问题随时找我～"
