@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     # Where the app is reachable from the seller's phone (download links).
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "EXPORT_LINK_MAX_AGE_SECONDS": 24 * 3600,
+    # Customer conversation: how long a half-finished order waits for the missing pieces (and a
+    # finished one accepts corrections), and how far back an order converts earlier inquiries.
+    "CONVERSATION_TIMEOUT_MINUTES": 30,
+    "INQUIRY_CONVERSION_DAYS": 30,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"

@@ -23,3 +23,52 @@ DEFAULT_REPLY = "收到～店主看到后会尽快回复您。想下单的话，
 # --- Transactional notices (outbox) ----------------------------------------------------------
 
 SHIPPING_NOTICE = "{name}您好，您的订单 #{order_id} 已发货📦\n商品：{items}\n快递：{courier} {tracking_no}\n收到后有任何问题随时找我～"
+
+# --- Customer conversation: orders, inquiries, parcels, opt-out (bot/customer_replies.py) --------
+
+ORDER_CONFIRMED = (
+    "好的，已为您登记订单 #{order_id}👌\n商品：{items}\n合计：{total}\n收件人：{name}\n电话：{phone}\n地址：{address}\n"
+    "信息有误的话，直接把正确的发给我就能改（{minutes}分钟内）；回复“取消订单”可取消。"
+)
+ORDER_UPDATED = "已更新订单 #{order_id}✅\n商品：{items}\n合计：{total}\n收件人：{name}\n电话：{phone}\n地址：{address}"
+ORDER_NEEDS_MORE = "收到，已记下订单 #{order_id}：{items}，合计 {total}。\n还差{missing}，请直接发给我～"
+ORDER_DRAFT_NEEDS_PRODUCT = "好的～请问您想要哪款商品、几件呢？\n目前有：{catalogue}"
+ORDER_UNKNOWN_PRODUCT = "抱歉，没找到“{word}”这款商品🙏\n目前有：{catalogue}\n请告诉我您要哪款～"
+ORDER_CHOOSE_PRODUCT = "“{word}”有几款，您要哪一款？回复序号就行：\n{options}"
+ORDER_MISSING_LABELS = {"name": "收件人姓名", "phone": "手机号", "address": "详细收货地址（省市区+街道门牌）"}
+ORDER_MISSING_JOINER = "、"
+ORDER_CANCELLED = "好的，订单 #{order_id} 已取消。有需要随时找我～"
+ORDER_NOTHING_TO_CANCEL = "好的，已取消～有需要随时找我。"
+ORDER_FROM_PROFILE_NOTE = "（收件信息用的是您上次留的，如需更改直接发新的给我）"
+CONTACT_CONFLICT = "您这次留的{label}（{new}）和之前资料里的（{old}）不一样，本单按这次的发。以后也都用新的吗？回复“更新”或“不用”。"
+CONTACT_CONFLICT_LABELS = {"phone": "电话", "address": "地址", "name": "姓名"}
+CONTACT_UPDATED = "好的，资料已更新为新的✅"
+CONTACT_KEPT = "好的，资料保持原来的不变👌"
+ORDER_STATE_EXPIRED = "上一笔订单的补充信息等太久了，已交给店主跟进～"
+
+INQUIRY_PRICE = "{product}：{price}/件。想要的话直接发“数量+姓名电话地址”就能下单～"
+INQUIRY_PRICE_LIST = "目前的价格：\n{catalogue}\n想要哪款直接告诉我～"
+INQUIRY_USAGE = "{product}一件大约能用 {days} 天。具体用法店主会再跟您细说，也可以随时问我～"
+INQUIRY_HOW_TO_ORDER = "直接发给我“商品+数量+收件人+电话+地址”就能下单，比如：\n“要两盒面膜，张三 13800138000，广东省深圳市南山区科技园路1号”"
+INQUIRY_FORWARDED = "好问题～已经转给店主，TA 会尽快回复您🙏"
+
+MY_ORDERS_HEADER = "您最近的订单："
+MY_ORDERS_LINE = "#{order_id} {items} {total} · {status}"
+MY_ORDERS_TRACKING = "（{courier} {tracking_no}）"
+MY_ORDERS_NONE = "还没查到您的订单哦～想买什么直接发给我就行。"
+
+OPTED_OUT = "已为您退订✅ 之后不会再给您发送优惠和提醒消息（订单和发货通知照常）。想恢复时回复“订阅”即可。"
+OPTED_IN = "已恢复订阅🌸 有新品和优惠会第一时间告诉您～回复“TD”可随时退订。"
+OPT_IN_ALREADY = "您一直在订阅中哦～"
+
+COMPLAINT_RECEIVED = "非常抱歉给您添麻烦了🙏 已第一时间转告店主，TA 会尽快联系您处理。"
+THANKS_REPLY = "不客气～能帮到您就好😊 有需要随时找我！"
+PRODUCT_GOOD_REPLY = "太开心听到您这么说🥰 谢谢您的认可！用完了随时来找我～"
+GREETING_REPLY = "您好～我在的😊 想买什么、问什么直接发给我就行。"
+REFERRAL_CODE_RECEIVED = "收到您的推荐码 {code}，已转给店主登记～"
+
+SELLER_NEW_ORDER = "🛒 新订单 #{order_id}（{customer}）\n{items}\n合计 {total}\n{name} {phone}\n{address}{missing}"
+SELLER_NEW_ORDER_MISSING = "\n⚠️ 还缺：{missing}"
+SELLER_COMPLAINT = "⚠️ 售后问题（{customer}）#{complaint_id}：{text}{order}"
+SELLER_COMPLAINT_ORDER = "\n相关订单 #{order_id}"
+SELLER_INQUIRY = "❓ 待回复咨询 #{inquiry_id}（{customer}）{product}：{text}"

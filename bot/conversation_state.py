@@ -1,0 +1,56 @@
+"""A small per-customer memory across messages (``ConversationState`` rows), with a timeout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage.models import ConversationState
+
+DEFAULT_TIMEOUT_MINUTES = 30
+
+
+def timeout_minutes(config: Mapping[str, Any]) -> int:
+    try:
+        return max(1, int(config.get("CONVERSATION_TIMEOUT_MINUTES", DEFAULT_TIMEOUT_MINUTES)))
+    except (TypeError, ValueError):
+        return DEFAULT_TIMEOUT_MINUTES
+
+
+def load(session: Session, customer_id: int, now: dt.datetime) -> tuple[ConversationState | None, ConversationState | None]:
+    """``(live state, expired state)``: an expired row is deleted and returned as the second item."""
+    state = session.get(ConversationState, customer_id)
+    if state is None:
+        return None, None
+    if state.expires_at <= now:
+        session.delete(state)
+        session.flush()
+        return None, state
+    return state, None
+
+
+def save(session: Session, customer_id: int, kind: str, data: dict[str, Any], config: Mapping[str, Any],
+         now: dt.datetime) -> ConversationState:
+    """Create or replace the customer's state; it expires ``CONVERSATION_TIMEOUT_MINUTES`` from now."""
+    expires = now + dt.timedelta(minutes=timeout_minutes(config))
+    state = session.get(ConversationState, customer_id)
+    if state is None:
+        state = ConversationState(customer_id=customer_id, kind=kind, data=dict(data), expires_at=expires, updated_at=now)
+        session.add(state)
+    else:
+        state.kind = kind
+        state.data = dict(data)  # a new dict, so SQLAlchemy sees the JSON change
+        state.expires_at = expires
+        state.updated_at = now
+    session.flush()
+    return state
+
+
+def clear(session: Session, customer_id: int) -> None:
+    state = session.get(ConversationState, customer_id)
+    if state is not None:
+        session.delete(state)
+        session.flush()

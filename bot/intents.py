@@ -1,0 +1,201 @@
+"""Intent detection for customers' free Chinese chat: normalisation plus a table of rules.
+
+Nothing here touches Flask or the database: ``detect_intent(text, catalogue)`` is a pure function.
+The rules are data (``RULES``, ``ORDER_FEATURES``, ``PRIORITY``): to teach the bot a new phrase,
+add a row, not an ``if``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from storage.contact import to_halfwidth
+
+
+class Intent:
+    ORDER = "order"
+    INQUIRY = "inquiry"
+    THANKS_PRAISE = "thanks_praise"
+    PRODUCT_GOOD = "product_good"
+    COMPLAINT = "complaint"
+    REFERRAL_CODE = "referral_code"
+    MY_ORDERS = "my_orders"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    GREETING = "greeting"
+    OTHER = "other"
+
+
+# When several intents match, the first in this order wins (after-sales trouble beats praise …).
+PRIORITY: tuple[str, ...] = (
+    Intent.OPT_OUT, Intent.OPT_IN, Intent.COMPLAINT, Intent.REFERRAL_CODE, Intent.MY_ORDERS,
+    Intent.ORDER, Intent.INQUIRY, Intent.PRODUCT_GOOD, Intent.THANKS_PRAISE, Intent.GREETING,
+)
+
+# --- Normalisation ---------------------------------------------------------------------------
+
+# Frequent misspellings (after Traditional → Simplified), whole-substring replacements.
+TYPO_FIXES: dict[str, str] = {
+    "多少前": "多少钱", "多少q": "多少钱", "几多钱": "多少钱", "多钱": "多少钱", "几钱": "多少钱",
+    "电活": "电话", "点话": "电话", "地扯": "地址", "地趾": "地址", "快第": "快递", "快地": "快递",
+    "退定": "退订", "在么": "在吗", "在嘛": "在吗", "在不": "在吗", "谢拉": "谢啦", "写写": "谢谢",
+    "怎摸": "怎么", "肿么": "怎么", "咋用": "怎么用", "咋卖": "怎么卖", "神马": "什么", "木有": "没有",
+    "有货么": "有货吗", "卖完了吗": "没货了吗", "物留": "物流", "到哪里了": "到哪了", "单好": "单号",
+    "好用滴": "好用", "好评价": "好评", "回够": "回购", "发活": "发货",
+}
+_TYPO_RE = re.compile("|".join(sorted(map(re.escape, TYPO_FIXES), key=len, reverse=True)))
+# WeChat's own emoticons arrive as "[微笑]" or "/:rose"; real emoji are symbol characters.
+_WECHAT_EMOTICON = re.compile(r"\[[\u4e00-\u9fa5A-Za-z]{1,4}\]|/:[A-Za-z@)(<>!?*&$^~-]{1,8}")
+_DROP_CATEGORIES = {"So", "Sk", "Cf", "Cs", "Co", "Mn", "Cc"}
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def normalize(text: str | None) -> str:
+    """Halfwidth, Simplified Chinese, typos fixed, emoji dropped, whitespace collapsed."""
+    if not text:
+        return ""
+    text = to_halfwidth(str(text))
+    text = _t2s().convert(text)
+    text = _WECHAT_EMOTICON.sub(" ", text)
+    text = "".join(" " if unicodedata.category(ch) in _DROP_CATEGORIES and ch not in "\n" else ch for ch in text)
+    text = _TYPO_RE.sub(lambda m: TYPO_FIXES[m.group()], text)
+    return re.sub(r"[ \t\u3000]+", " ", text).strip()
+
+
+# --- The rule table --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """``pattern`` (regex on normalised text) means ``intent``, unless ``unless`` also matches."""
+
+    intent: str
+    pattern: re.Pattern[str]
+    topic: str | None = None
+    unless: re.Pattern[str] | None = None
+
+    def matches(self, text: str) -> bool:
+        return bool(self.pattern.search(text)) and not (self.unless and self.unless.search(text))
+
+
+def rule(intent: str, pattern: str, topic: str | None = None, unless: str | None = None) -> Rule:
+    return Rule(intent, re.compile(pattern, re.I), topic, re.compile(unless, re.I) if unless else None)
+
+
+_Q = r"(?:吗|么|嘛|呢|[?？]|没有|不)"  # question endings
+_NUM = r"(?:\d|[一两二三四五六七八九十])"
+
+RULES: tuple[Rule, ...] = (
+    # Opt-out / opt-in: short, whole-message commands (so "退订单" is not an opt-out).
+    rule(Intent.OPT_OUT, r"^\W*(?:退订|td|t|取消订阅|取消关注提醒|不要再?发了?|别再?发了?|不要推送|关闭推送|拒收|别打扰我?|不要打扰我?)\W*$"),
+    rule(Intent.OPT_OUT, r"(?:^|\W)(?:退订|取消订阅)(?:\W|$)|不想再?收到|别再给我发|不要再给我发"),
+    rule(Intent.OPT_IN, r"^\W*(?:订阅|恢复订阅|重新订阅|恢复推送|开启推送|继续推送|取消退订|可以发了?|继续发吧?)\W*$"),
+    # After-sales trouble.
+    rule(Intent.COMPLAINT, r"退货|退款|换货|过敏了?|红肿|起疹|长痘了|烂脸|刺痛|破损|摔坏|漏液|漏了|压坏|坏了|少发|漏发|发错|少了一|缺了一|差评|投诉|假货|假的|过期|质量问题|太差|骗子|不满意|没效果|没用啊|一点用都没有",
+         unless=r"会不会过敏|会过敏吗|过敏吗|不过敏|防过敏|不退货|不会坏|怕过敏|可以退货吗|能退货吗|能退吗|支持退货|包退"),
+    # Referral codes: "推荐码 AB12" (the code itself is pulled out by ``referral_code``).
+    rule(Intent.REFERRAL_CODE, r"(?:推荐码|邀请码|推广码|优惠码)(?:是)?\s*[:：]?\s*[A-Za-z0-9]{3,16}"),
+    rule(Intent.REFERRAL_CODE, r"^\s*(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{4,16}\s*$"),
+    # My orders / where is my parcel.
+    rule(Intent.MY_ORDERS, r"我的订单|查(?:一下|下)?(?:订单|快递|物流|单号)|订单(?:状态|查询|到哪)|快递(?:到哪|单号|号|呢)|物流(?:信息|到哪|呢|怎么)"
+                           r"|单号|到哪了|发货了?(?:吗|没|没有)|(?:什么时候|啥时候|几时|多久)(?:能)?(?:发货|到|能到|收到|寄出)|还没(?:收到|到|发货)|寄出了?吗|发了吗|我买的.*(?:到|发)"),
+    # Inquiries by topic.
+    rule(Intent.INQUIRY, r"多少钱|价格|价钱|怎么卖|几块|什么价|多少一|贵不贵|贵吗|优惠吗|有优惠|打折|包邮", topic="price"),
+    rule(Intent.INQUIRY, r"有货|没货|现货|库存|还有吗|缺货|断货|有没有(?!效)|还卖吗|补货", topic="stock"),
+    rule(Intent.INQUIRY, r"怎么用|怎样用|如何用|用法|使用方法|能用多久|用多久|可以用多久|用几天|一天几次|一天(?:涂|用|敷|擦)几次|几天(?:用|敷|涂)一次|保质期|多久用完|怎么使用|用量|先用.*还是", topic="usage"),
+    rule(Intent.INQUIRY, rf"效果(?:怎么样|如何|好吗|好不好)|好用{_Q}|好不好用|有用{_Q}|管用{_Q}|有效{_Q}|适合|敏感肌|孕妇|会不会过敏|过敏吗|能美白|功效|成分|副作用|可以用吗|能用吗", topic="effect"),
+    rule(Intent.INQUIRY, r"怎么(?:买|下单|购买|付款|付钱)|如何(?:下单|购买)|能(?:发|寄)到.*吗|可以(?:发|寄)到|请问|咨询|想了解|介绍一下|问一下|问下", topic="other"),
+    # The customer says the product is good (a referral moment).
+    rule(Intent.PRODUCT_GOOD, r"好用|效果(?:很|真|特别|超|非常)?(?:好|棒|不错|明显)|回购|好评|五星|推荐给|皮肤(?:变|好)|真不错|很不错|爱了|用完了?还(?:要|买)|已经推荐|超棒|太棒",
+         unless=rf"好用{_Q}|好不好用|不好用|没效果|效果(?:怎么样|如何|好吗|好不好)"),
+    # Thanks and praise for the service (the other referral moment).
+    rule(Intent.THANKS_PRAISE, r"谢谢|感谢|多谢|谢啦|thx|thanks|thank you|辛苦|给力|服务(?:真|很|太)?好|贴心|速度(?:真|很)?快|发货(?:真|很|好)快|太好了|你真好|麻烦你了|收到了?[,，!！~ ]*(?:谢|好|很)|赞"),
+    # Greetings.
+    rule(Intent.GREETING, r"^\W*(?:你好|您好|hi|hello|哈喽|嗨|在吗|在不在|在么|亲|亲在吗|老板|老板在吗|早上好|早安|中午好|下午好|晚上好|晚安|有人吗|hey)[\W啊呀呢哈]*$"),
+)
+
+# Evidence that a message is an order; a message is an order at ORDER_THRESHOLD points.
+# Features named here are computed by ``order_features`` from the parse and these patterns.
+ORDER_VERB_STRONG = re.compile(
+    rf"下单|购买|订购|我?买(?![了的过吗个啥什])|(?:要|来|拍|拿|订|再要|再来){_NUM}|帮我(?:寄|发|下|拍|订)|给我(?:寄|发|来)|寄(?:到|给)|发(?:到|给)|寄往|收货地址|收件人|包邮寄")
+ORDER_VERB_WEAK = re.compile(r"(?<![需不主只重])要(?!不|多|用|是|怎|几|吗)|想要|再来|给我|订(?!阅)")
+PAST_PURCHASE = re.compile(r"上次|之前|以前|买过|买了|买的|用了|用完|用过|收到的|已经")
+ORDER_FEATURES: dict[str, int] = {
+    "strong_verb": 2,
+    "weak_verb": 1,
+    "product": 1,
+    "quantity": 1,
+    "phone": 1,
+    "address": 1,
+    "question": -2,
+    "past": -3,
+}
+ORDER_THRESHOLD = 2
+
+
+@dataclass
+class IntentResult:
+    intent: str
+    normalized: str
+    topic: str | None = None
+    code: str | None = None
+    order_score: int = 0
+    matched: list[str] = field(default_factory=list)
+    parsed: object | None = None  # bot.order_parser.ParsedOrder
+
+
+_CODE_AFTER_KEYWORD = re.compile(r"(?:推荐码|邀请码|推广码|优惠码)(?:是)?\s*[:：]?\s*([A-Za-z0-9]{3,16})")
+_BARE_CODE = re.compile(r"^\s*([A-Za-z0-9]{4,16})\s*$")
+
+
+def referral_code(text: str) -> str | None:
+    """The code in "推荐码 AB12CD" or a bare code message, upper-cased; None when absent."""
+    norm = to_halfwidth(text or "")
+    match = _CODE_AFTER_KEYWORD.search(norm) or _BARE_CODE.search(norm)
+    return match.group(1).upper() if match else None
+
+
+def order_features(normalized: str, parsed, matched_intents: set[str]) -> dict[str, bool]:
+    """Which ``ORDER_FEATURES`` the message shows."""
+    return {
+        "strong_verb": bool(ORDER_VERB_STRONG.search(normalized)),
+        "weak_verb": bool(ORDER_VERB_WEAK.search(normalized)) and not ORDER_VERB_STRONG.search(normalized),
+        "product": bool(parsed.items or parsed.ambiguous or parsed.unknown_product),
+        "quantity": bool(parsed.quantities),
+        "phone": bool(parsed.phone),
+        "address": bool(parsed.address),
+        "question": Intent.INQUIRY in matched_intents,
+        "past": bool(PAST_PURCHASE.search(normalized)),
+    }
+
+
+def detect_intent(text: str, catalogue: Sequence = ()) -> IntentResult:
+    """Classify a customer's text. ``catalogue``: ``order_parser.CatalogueEntry`` rows."""
+    from bot.order_parser import parse_order
+
+    normalized = normalize(text)
+    matched: dict[str, Rule] = {}
+    for r in RULES:
+        if r.intent not in matched and r.matches(normalized):
+            matched[r.intent] = r
+    parsed = parse_order(normalized, catalogue, normalized_already=True)
+    features = order_features(normalized, parsed, set(matched))
+    score = sum(ORDER_FEATURES[name] for name, on in features.items() if on)
+    has_substance = features["product"] or features["strong_verb"] or (features["phone"] and features["address"])
+    candidates = set(matched)
+    if score >= ORDER_THRESHOLD and has_substance:
+        candidates.add(Intent.ORDER)
+    intent = next((i for i in PRIORITY if i in candidates), Intent.OTHER)
+    topic = matched[Intent.INQUIRY].topic if intent == Intent.INQUIRY else None
+    code = referral_code(normalized) if intent == Intent.REFERRAL_CODE else None
+    return IntentResult(intent=intent, normalized=normalized, topic=topic, code=code, order_score=score,
+                        matched=sorted(candidates), parsed=parsed)
