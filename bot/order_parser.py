@@ -30,6 +30,8 @@ QUANTITY_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(rf"(?P<num>\d{{1,3}}|{_CN_NUM})\s*(?P<unit>{UNITS})(?!月|小时|天|周|星期|钟|人|号|栋|楼)"),
     re.compile(r"[x×*]\s*(?P<num>\d{1,3})(?!\d)", re.I),
     re.compile(r"(?<![\d.])(?P<num>\d{1,3})\s*[x×*](?![\d])", re.I),
+    # "面膜 2": a bare number right after a product (products are masked with MASK by then).
+    re.compile(r"(?<=#)\s?(?P<num>\d{1,2})(?![\d.]|\s*(?:号|栋|幢|楼|室|单元|元|块|岁|天|月))"),
 )
 # Words that label a piece of contact data; removed before looking for the pieces themselves.
 NAME_LABEL = re.compile(
@@ -229,6 +231,13 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
 NAME_BREAKS = re.compile(r"谢谢|电话|手机|地址|发货|快递|订单|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯")
 
 
+KIN_WORDS = re.compile(r"^(?:我|你|他|她|咱)|妈|爸|朋友|闺蜜|老公|老婆|同事|家里|公司")
+
+
+def _plausible_name(word: str) -> bool:
+    return not KIN_WORDS.search(word) and not any(word.startswith(w) for w in NOT_NAMES)
+
+
 def _find_unlabelled_name(text: str) -> tuple[str | None, tuple[int, int] | None]:
     cleaned = NAME_BREAKS.sub(lambda m: " " * len(m.group()), text)
     for m in re.finditer(r"[\u4e00-\u9fa5·]{2,4}", cleaned):
@@ -245,7 +254,7 @@ def parse_order(text: str, catalogue: Sequence[CatalogueEntry] = (), *, normaliz
     result.phone, work = find_phone(work)
     base = work  # every later step masks in place, so positions in ``work`` are positions in ``base``
 
-    labelled = NAME_LABEL.search(work)
+    labelled = next((m for m in NAME_LABEL.finditer(work) if _plausible_name(m.group(1))), None)
     if labelled:
         result.name = labelled.group(1)
         work = _mask(work, labelled.start(), labelled.end())

@@ -13,6 +13,7 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from storage import models
 from storage.models import (
     Complaint,
     ConversationState,
@@ -22,7 +23,6 @@ from storage.models import (
     Order,
     OutboxMessage,
 )
-from storage.models import Testimonial as TestimonialRow
 from tests.conftest import SELLER_OPENID
 from tests.test_customer_messages import add_catalogue
 
@@ -281,7 +281,7 @@ def test_opt_out_stops_marketing_at_once_and_opt_in_restores(platform, shop):
 def test_praise_of_the_product_is_kept_as_a_testimonial(platform, shop):
     platform.say("o_s", "面膜很好用，已经推荐给闺蜜了")
     with shop.read_session() as s:
-        assert [t.text for t in s.scalars(select(TestimonialRow))] == ["面膜很好用，已经推荐给闺蜜了"]
+        assert [t.text for t in s.scalars(select(models.Testimonial))] == ["面膜很好用，已经推荐给闺蜜了"]
 
 
 def test_referral_code_without_referral_module_gets_a_neutral_reply(platform, shop, monkeypatch):
@@ -314,3 +314,14 @@ def test_a_failing_handler_still_answers_and_keeps_the_message(platform, shop, m
     assert platform.say("o_v", "你好")
     with shop.read_session() as s:
         assert s.scalar(select(InboundMessage.content)) == "你好"
+
+
+@pytest.mark.parametrize("text", __import__("tests.test_order_parser", fromlist=["ODD_INPUTS"]).ODD_INPUTS)
+def test_odd_messages_through_the_webhook_are_answered_without_errors(platform, shop, caplog, text):
+    """No message raises, and none is answered by the safety net (which would log an error)."""
+    with caplog.at_level("ERROR"):
+        reply = platform.post_text("o_odd", text)
+        follow_up = platform.post_text("o_odd", "要两盒面膜")
+    assert reply.status == 200 and reply.text
+    assert follow_up.status == 200 and follow_up.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
