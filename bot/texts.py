@@ -44,7 +44,6 @@ CONTACT_CONFLICT = "您这次留的{label}（{new}）和之前资料里的（{ol
 CONTACT_CONFLICT_LABELS = {"phone": "电话", "address": "地址", "name": "姓名"}
 CONTACT_UPDATED = "好的，资料已更新为新的✅"
 CONTACT_KEPT = "好的，资料保持原来的不变👌"
-ORDER_STATE_EXPIRED = "上一笔订单的补充信息等太久了，已交给店主跟进～"
 
 INQUIRY_PRICE = "{product}：{price}/件。想要的话直接发“数量+姓名电话地址”就能下单～"
 INQUIRY_PRICE_LIST = "目前的价格：\n{catalogue}\n想要哪款直接告诉我～"

@@ -43,3 +43,11 @@ def unconverted_inquiries(session: Session, *, older_than: dt.datetime, since: d
     if since is not None:
         query = query.where(Inquiry.created_at >= since)
     return list(session.scalars(query.order_by(Inquiry.created_at)).all())
+
+
+def answer_inquiry(session: Session, inquiry: Inquiry, answer: str, now: dt.datetime) -> Inquiry:
+    """Record the seller's answer to an open inquiry (the seller console calls this)."""
+    inquiry.answer = answer
+    inquiry.status = ANSWERED
+    inquiry.answered_at = now
+    return inquiry

@@ -325,3 +325,16 @@ def test_odd_messages_through_the_webhook_are_answered_without_errors(platform, 
     assert reply.status == 200 and reply.text
     assert follow_up.status == 200 and follow_up.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_seller_answer_closes_the_open_inquiry(platform, shop):
+    from storage.inquiries import answer_inquiry
+
+    platform.say("o_w", "精华液是正品吗")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with shop.session() as s:
+        inquiry = s.scalar(select(Inquiry))
+        assert inquiry.status == "open"
+        answer_inquiry(s, inquiry, "保证正品", now)
+    with shop.read_session() as s:
+        assert s.scalar(select(Inquiry.status)) == "answered"
