@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage.models import ConversationState
+from storage.upsert import insert_ignore
 
 DEFAULT_TIMEOUT_MINUTES = 30
 
@@ -38,9 +39,12 @@ def save(session: Session, customer_id: int, kind: str, data: dict[str, Any], co
     expires = now + dt.timedelta(minutes=timeout_minutes(config))
     state = session.get(ConversationState, customer_id)
     if state is None:
-        state = ConversationState(customer_id=customer_id, kind=kind, data=dict(data), expires_at=expires, updated_at=now)
-        session.add(state)
-    else:
+        # Insert-or-ignore: two messages of one customer racing in two workers both succeed.
+        insert_ignore(session, ConversationState.__table__,
+                      {"customer_id": customer_id, "kind": kind, "data": dict(data), "expires_at": expires,
+                       "updated_at": now}, ["customer_id"])
+        state = session.get(ConversationState, customer_id)
+    if state is not None:
         state.kind = kind
         state.data = dict(data)  # a new dict, so SQLAlchemy sees the JSON change
         state.expires_at = expires

@@ -228,7 +228,7 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
     return parts, (start, end)
 
 
-NAME_BREAKS = re.compile(r"谢谢|电话|手机|地址|发货|快递|订单|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯")
+NAME_BREAKS = re.compile(r"谢谢|电话|手机|地址|发货|快递|订单|麻烦|尽快|安排|辛苦|老板|一起|快点|早点|申通|邮政|顺丰|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯")
 
 
 KIN_WORDS = re.compile(r"^(?:我|你|他|她|咱)|妈|爸|朋友|闺蜜|老公|老婆|同事|家里|公司")
@@ -240,7 +240,7 @@ def _plausible_name(word: str) -> bool:
 
 def _find_unlabelled_name(text: str) -> tuple[str | None, tuple[int, int] | None]:
     cleaned = NAME_BREAKS.sub(lambda m: " " * len(m.group()), text)
-    for m in re.finditer(r"[\u4e00-\u9fa5·]{2,4}", cleaned):
+    for m in re.finditer(r"(?<![\u4e00-\u9fa5·])[\u4e00-\u9fa5·]{2,4}(?![\u4e00-\u9fa5·])", cleaned):
         word = m.group()
         if word[0] in SURNAMES and not any(word.startswith(w) for w in NOT_NAMES) and not LABELS.search(word):
             return word, (m.start(), m.end())
