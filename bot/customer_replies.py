@@ -141,6 +141,8 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
 
     if turn.result.intent not in (Intent.ORDER, Intent.OTHER):
         return None
+    if state.kind == STATE_REVIEW and order is not None and YES.match(norm):
+        return texts.ORDER_ACKNOWLEDGED.format(order_id=order.id)
     if state.kind == STATE_REVIEW:
         if parsed.items or parsed.ambiguous:
             return None  # a new order: the order handler starts it
@@ -279,7 +281,7 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any]) -
                       address_detail=customer.address_detail)
         from_profile = True
     order = create_order(turn.session, customer, specs, actor="customer", now=turn.now, source="chat",
-                         note="收件信息取自客户资料" if from_profile else None, **fields)
+                         note=texts.ORDER_NOTE_FROM_PROFILE if from_profile else None, **fields)
     link_inquiries_to_order(turn.session, order, turn.now, int(turn.config.get("INQUIRY_CONVERSION_DAYS", 30) or 30))
     if customer.last_order_at is None or customer.last_order_at < turn.now:
         customer.last_order_at = turn.now
@@ -357,7 +359,7 @@ def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing:
     if updated:
         return texts.ORDER_UPDATED.format(**values)
     reply = texts.ORDER_CONFIRMED.format(**values)
-    return reply + texts.ORDER_FROM_PROFILE_NOTE if order.note == "收件信息取自客户资料" else reply
+    return reply + texts.ORDER_FROM_PROFILE_NOTE if order.note == texts.ORDER_NOTE_FROM_PROFILE else reply
 
 
 # --- The customer's record: fill when empty, never silently overwrite --------------------------

@@ -71,6 +71,7 @@ def test_order_completed_over_three_messages(platform, shop):
     assert (person.name, person.phone, person.address) == ("张三", "13800138000", ADDRESS)
     with shop.read_session() as s:
         assert s.get(ConversationState, person.id).kind == "order_review"
+    assert f"#{order.id}" in platform.say("o_a", "好的")
 
 
 def test_bare_name_and_street_answer_the_questions_asked(platform, shop):
@@ -338,3 +339,29 @@ def test_seller_answer_closes_the_open_inquiry(platform, shop):
         answer_inquiry(s, inquiry, "保证正品", now)
     with shop.read_session() as s:
         assert s.scalar(select(Inquiry.status)) == "answered"
+
+
+def test_two_order_messages_racing_for_one_customer_both_get_answers(app, shop):
+    import threading
+
+    from tests.wechat_platform import WeChatPlatform
+
+    platform = WeChatPlatform(app.test_client())
+    platform.say("o_race", "你好")  # the customer exists; the race is on the conversation state
+    barrier = threading.Barrier(2)
+    replies: list = []
+
+    def send(text):
+        p = WeChatPlatform(app.test_client())
+        barrier.wait()
+        replies.append(p.post_text("o_race", text))
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in ("要两盒面膜", "要一瓶精华")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [r.status for r in replies] == [200, 200] and all(r.text for r in replies)
+    with shop.read_session() as s:
+        assert len(s.scalars(select(ConversationState)).all()) == 1
+    assert 1 <= len(orders_of(shop, "o_race")) <= 2
