@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, Order, OrderEvent, OrderItem, OrderStatus, Product
+from storage.order_hooks import after_order_change
 
 
 class OrderError(ValueError):
@@ -70,6 +71,7 @@ def create_order(session: Session, customer: Customer, items: list[ItemSpec], *,
     session.add(order)
     session.flush()
     record_event(session, order, "create", actor, now)
+    after_order_change(session, order, "create", now)
     return order
 
 
@@ -82,6 +84,7 @@ def transition(session: Session, order: Order, action: str, *, actor: str, now: 
     order.status = new_status
     setattr(order, stamp, now)
     record_event(session, order, action, actor, now, detail)
+    after_order_change(session, order, action, now)
     return order
 
 
