@@ -326,7 +326,8 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     channel: Mapped[str | None] = mapped_column(String(20))  # service, template, draft, sandbox
-    # pending, sending, sent, drafted, skipped, failed, cancelled
+    # pending, sending, sent, drafted, skipped, failed, cancelled.
+    # A seller draft is status "drafted" with channel "draft" until the seller marks it done (-> sent).
     status: Mapped[str] = mapped_column(String(20), default="pending")
     skip_reason: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

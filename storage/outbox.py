@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
@@ -35,3 +36,32 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.
         "updated_at": now,
     }
     return insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"]) == 1
+
+
+def list_drafts(session: Session, *, limit: int = 20, offset: int = 0) -> list[OutboxMessage]:
+    """Seller drafts still to be sent by hand (oldest first): the seller's ``待发`` list."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "drafted", OutboxMessage.channel == "draft")
+        .order_by(OutboxMessage.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_drafts(session: Session) -> int:
+    stmt = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "drafted", OutboxMessage.channel == "draft")
+    return int(session.scalar(stmt) or 0)
+
+
+def mark_draft_done(session: Session, outbox_id: int, now: dt.datetime) -> bool:
+    """The seller sent a draft by hand: it becomes ``sent`` (channel stays ``draft``)."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None or row.status != "drafted":
+        return False
+    row.status = "sent"
+    row.sent_at = now
+    row.updated_at = now
+    return True

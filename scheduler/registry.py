@@ -1,0 +1,31 @@
+"""The sweeps a scheduler tick runs, in order.
+
+A sweep is a set-based function ``run(session, now, config) -> int`` that asks storage for
+everything due at ``now`` (aware UTC) and enqueues outbox rows with stable dedupe keys, returning
+how many rows it created. Sweeps are idempotent: running one twice, or late, enqueues each
+message once. Features add their sweeps to ``SWEEPS`` here, explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+SweepFunc = Callable[[Session, dt.datetime, Mapping[str, Any]], int]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One named sweep. ``marketing`` sweeps obey opt-out, quiet hours and caps at delivery."""
+
+    name: str
+    run: SweepFunc
+    marketing: bool = True
+    description: str = ""
+
+
+SWEEPS: list[Sweep] = []
