@@ -9,6 +9,7 @@ when another process refreshed meanwhile, its token is used and no second reques
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from wechatpy.session import SessionStorage
 
 from storage import kv
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import KeyValue, utcnow
 
 # Arbitrary constant: the advisory-lock id guarding token refreshes on PostgreSQL.
 TOKEN_LOCK_ID = 7_240_531_001
@@ -36,27 +37,49 @@ def _expires_at(now: dt.datetime, ttl: int | None) -> dt.datetime | None:
 
 
 class DatabaseSessionStorage(SessionStorage):
-    """wechatpy session storage backed by ``kv_store`` (keys prefixed ``wechatpy:``)."""
+    """wechatpy session storage backed by ``kv_store`` (keys prefixed ``wechatpy:``).
 
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow, prefix: str = "wechatpy"):
+    Reads are cached in the process for ``cache_seconds``: a token another process replaced
+    meanwhile is refused by the API (40001), and the refresh then finds the new one in the database.
+    """
+
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow, prefix: str = "wechatpy",
+                 cache_seconds: float = 30):
         self.database = database
         self.clock = clock
         self.prefix = prefix
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Any, float, dt.datetime | None]] = {}
+
+    def _remember(self, key: str, value: Any, expires_at: dt.datetime | None) -> None:
+        self._cache[key] = (value, time.monotonic() + self.cache_seconds, expires_at)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
     def get(self, key: str, default: Any = None) -> Any:
+        now = self.clock()
+        cached = self._cache.get(key)
+        if cached and cached[1] > time.monotonic() and (cached[2] is None or cached[2] > now):
+            return cached[0]
         with self.database.read_session() as session:
-            value = kv.get_value(session, self._key(key), self.clock())
-        return default if value is None else value
+            row = session.get(KeyValue, self._key(key))
+            value, expires_at = (row.value, row.expires_at) if row is not None else (None, None)
+        if value is None or (expires_at is not None and expires_at <= now):
+            self._cache.pop(key, None)
+            return default
+        self._remember(key, value, expires_at)
+        return value
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         now = self.clock()
+        expires_at = _expires_at(now, ttl)
         with self.database.session() as session:
-            kv.set_value(session, self._key(key), value, now, _expires_at(now, ttl))
+            kv.set_value(session, self._key(key), value, now, expires_at)
+        self._remember(key, value, expires_at)
 
     def delete(self, key: str) -> None:
+        self._cache.pop(key, None)
         with self.database.session() as session:
             kv.delete_value(session, self._key(key))
 
@@ -71,9 +94,13 @@ class DatabaseSessionStorage(SessionStorage):
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": TOKEN_LOCK_ID})
             now = self.clock()
-            current = kv.get_value(session, self._key(key), now)
-            if current is not None and current != stale:
-                return current
+            row = session.get(KeyValue, self._key(key), populate_existing=True)
+            if row is not None and row.value is not None and row.value != stale and (
+                    row.expires_at is None or row.expires_at > now):
+                self._remember(key, row.value, row.expires_at)
+                return row.value
             token, expires_in = fetch(stale is not None)
-            kv.set_value(session, self._key(key), token, now, _expires_at(now, expires_in))
-            return token
+            expires_at = _expires_at(now, expires_in)
+            kv.set_value(session, self._key(key), token, now, expires_at)
+        self._remember(key, token, expires_at)
+        return token
