@@ -557,3 +557,20 @@ def test_template_fields_come_from_configuration(app, db, fake_wechat):
     assert call.body["template_id"] == "TPL_CUSTOM" and call.body["url"] == "https://shop.example/orders"
     assert call.body["data"] == {"thing1": {"value": "面膜×2"}, "character_string2": {"value": "YT123"},
                                  "unknown": {"value": ""}}
+
+
+# --- through the webhook -------------------------------------------------------------------------------
+
+def test_a_customer_who_writes_opens_the_window_and_becomes_reachable_again(app, db, fake_wechat, platform):
+    customer_id = out_of_window(db, unreachable=True, unreachable_reason="43004: require subscribe")
+    platform.say(OPENID, "在吗")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ship_new_order(db, customer_id, now)
+
+    run_tick(app, at=now + dt.timedelta(seconds=1))
+
+    row = one(db, "ship")
+    assert (row.status, row.channel) == ("sent", "service")
+    assert fake_wechat.accepted("message/custom/send")[0].body["touser"] == OPENID
+    with db.read_session() as s:
+        assert s.get(Customer, customer_id).unreachable is False
