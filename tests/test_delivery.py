@@ -469,6 +469,7 @@ def test_two_drainers_never_send_a_row_twice(app, db, database_url, fake_wechat)
 
 def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, monkeypatch):
     ship_new_order(db, in_window(db), NOW)
+    ship_new_order(db, in_window(db, "o_customer_002"), NOW)  # claimed in the same batch, not tried
     real_mark = drain_module._mark
 
     def crash(*args, **kwargs):
@@ -477,17 +478,17 @@ def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, 
     monkeypatch.setattr(drain_module, "_mark", crash)
     crashed = run_tick(app, at=NOW)
     assert "drain" in crashed.errors
-    assert one(db, "ship").status == "sending"
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "pending"]
     assert len(fake_wechat.accepted()) == 1
 
     monkeypatch.setattr(drain_module, "_mark", real_mark)
     run_tick(app, at=NOW + dt.timedelta(minutes=5))  # another drainer may still be mid-call: leave it
-    assert one(db, "ship").status == "sending"
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
     later = run_tick(app, at=NOW + dt.timedelta(minutes=10))
-    row = one(db, "ship")
-    assert row.status == "failed" and row.last_error.startswith("interrupted")
+    first = outbox(db, "ship")[0]
+    assert first.status == "failed" and first.last_error.startswith("interrupted")
     assert later.drain.total("interrupted") == 1
-    assert len(fake_wechat.calls("message/custom/send")) == 1
+    assert [c.body["touser"] for c in fake_wechat.calls("message/custom/send")] == [OPENID, "o_customer_002"]
 
 
 def test_whatever_the_api_does_a_shipped_order_gets_exactly_one_notice(app, db, fake_wechat):

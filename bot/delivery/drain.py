@@ -385,18 +385,12 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
         if not claimed:
             break
         for index, job in enumerate(jobs):
-            if job.recipient_customer_id in unreachable:
-                outcome = _already_unreachable(job)
-            else:
-                outcome = _send(job, transport, limiter, settings)
-            if outcome.unreachable and job.recipient_customer_id is not None:
-                unreachable.add(job.recipient_customer_id)
-            pause = None
-            if outcome.status == "paused":
-                pause = now + settings.rate_limit_pause
-                with database.session() as session:
-                    kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
-            summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+            try:
+                pause = _deliver_one(database, job, transport, limiter, settings, now, summary, unreachable)
+            except BaseException:
+                # This row's outcome is unknown (it stays "sending"); the rows not tried yet go back.
+                _release_quietly(database, jobs[index + 1:], now, now)
+                raise
             handled += 1
             if pause is not None:
                 log.warning("WeChat rate limit (45009): delivery paused until %s", pause.isoformat())
@@ -404,6 +398,32 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
                 summary.paused_until = pause
                 return summary
     return summary
+
+
+def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: RateLimiter,
+                 settings: DeliverySettings, now: dt.datetime, summary: DrainSummary,
+                 unreachable: set[int]) -> dt.datetime | None:
+    """Send one claimed row and record the outcome; returns the pause end after a 45009."""
+    if job.recipient_customer_id in unreachable:
+        outcome = _already_unreachable(job)
+    else:
+        outcome = _send(job, transport, limiter, settings)
+    if outcome.unreachable and job.recipient_customer_id is not None:
+        unreachable.add(job.recipient_customer_id)
+    pause = None
+    if outcome.status == "paused":
+        pause = now + settings.rate_limit_pause
+        with database.session() as session:
+            kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
+    summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+    return pause
+
+
+def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, now: dt.datetime) -> None:
+    try:
+        _release(database, jobs, until, now)
+    except Exception:  # noqa: BLE001 - the original error matters more; stale rows time out anyway
+        log.exception("could not release %d claimed rows", len(jobs))
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
