@@ -23,7 +23,6 @@ from bot import texts
 from bot.seller import registry
 from bot.seller.registry import CommandError, SellerContext
 from config import parse_list
-from storage.contact import to_halfwidth
 from storage.models import Customer
 
 log = logging.getLogger(__name__)
@@ -36,9 +35,16 @@ def is_seller(customer: Customer, config: Mapping[str, Any]) -> bool:
     return bool(customer.openid) and customer.openid in parse_list(config.get("SELLER_OPENIDS"))
 
 
+# Fullwidth forms a phone keyboard produces in numbers and references (``＃１２``, ``＋８６``), and the
+# ideographic space. Chinese punctuation (，。：) is left alone: notes and answers keep it as typed.
+_HALFWIDTH = {**{0xFF10 + i: 0x30 + i for i in range(10)}, **{0xFF21 + i: 0x41 + i for i in range(26)},
+              **{0xFF41 + i: 0x61 + i for i in range(26)}, 0xFF03: ord("#"), 0xFF0B: ord("+"), 0xFF0D: ord("-"),
+              0xFF0E: ord("."), 0xFF0F: ord("/"), 0x3000: ord(" ")}
+
+
 def normalize_command_text(text: str) -> str:
-    """Halfwidth (``＃１２`` → ``#12``, ideographic spaces → spaces), trimmed, trailing stops dropped."""
-    return to_halfwidth(text or "")[:MAX_TEXT].strip().rstrip("。！!")
+    """``＃１２`` → ``#12``, ideographic spaces → spaces, trimmed; trailing full stops dropped."""
+    return (text or "")[:MAX_TEXT].translate(_HALFWIDTH).strip().rstrip("。！!")
 
 
 def handle_seller_text(session: Session, seller: Customer, text: str, config: Mapping[str, Any],

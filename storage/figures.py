@@ -5,7 +5,7 @@ Definitions (the README's seller cheat sheet repeats them):
 - new customers: customer rows created in the period (seller accounts excluded);
 - orders: orders created in the period and not cancelled;
 - revenue: the amount of those orders that are paid (paid, shipped or received);
-- average order value: revenue / paid orders;
+- average order value: revenue / paid orders, rounded to the cent;
 - repurchase rate: of the customers who ordered in the period, the share with at least two
   non-cancelled orders up to the period's end (bought before, or again within it);
 - referrals: referral rows created in the period that were not rejected or reversed;
@@ -46,7 +46,7 @@ class PeriodFigures:
 
     @property
     def average_order_cents(self) -> int:
-        return self.revenue_cents // self.paid_orders if self.paid_orders else 0
+        return (self.revenue_cents + self.paid_orders // 2) // self.paid_orders if self.paid_orders else 0
 
     @property
     def repurchase_rate(self) -> float:
