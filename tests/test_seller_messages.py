@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from sqlalchemy import select
 
@@ -86,7 +87,7 @@ def test_close_inquiry(platform, db):
 def add_draft(db, customer_id, text, status="drafted") -> int:
     now = utcnow()
     with db.session() as s:
-        row = OutboxMessage(dedupe_key=f"test:{text}", customer_id=customer_id, kind="repurchase", text=text,
+        row = OutboxMessage(dedupe_key=f"test:draft:{uuid.uuid4().hex}", customer_id=customer_id, kind="repurchase", text=text,
                             channel="draft", status=status, created_at=now, updated_at=now, next_attempt_at=now)
         s.add(row)
         s.flush()

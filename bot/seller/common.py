@@ -6,11 +6,13 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from bot import conversation_state, texts
 from bot.seller.registry import SellerContext
 from storage.contact import to_halfwidth
 from storage.customer_search import find_customers
-from storage.models import Customer, Order
+from storage.models import Customer, Order, OutboxMessage
 from storage.orders import format_yuan
 
 PAGE_SIZE = 8
@@ -56,6 +58,15 @@ def get_customer(ctx: SellerContext, query: str | None) -> Customer:
         raise ctx.fail(texts.SELLER_CUSTOMER_AMBIGUOUS.format(query=query, lines="\n".join(lines), more=more),
                        show_usage=False)
     return found[0]
+
+
+def outbox_key_exists(session, dedupe_key: str) -> bool:
+    """Whether a message with this dedupe key was queued already.
+
+    Asked before enqueueing rather than read from ``enqueue``'s return value: on PostgreSQL the
+    driver reports no row count for the insert-or-ignore, so that value is always False there.
+    """
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None
 
 
 def customer_line(customer: Customer) -> str:

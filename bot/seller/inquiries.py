@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot import texts
-from bot.seller.common import PAGE_SIZE, paged, parse_ref, short_time
+from bot.seller.common import PAGE_SIZE, outbox_key_exists, paged, parse_ref, short_time
 from bot.seller.registry import SellerContext, seller_command
 from storage import inquiries as inquiry_store
 from storage.models import Customer, Inquiry, Product
@@ -59,12 +59,12 @@ def answer(ctx: SellerContext) -> str:
         raise ctx.fail(texts.SELLER_ANSWER_TOO_LONG.format(limit=MAX_ANSWER))
     if inquiry.status == inquiry_store.CLOSED:
         raise ctx.fail(texts.SELLER_INQUIRY_IS_CLOSED.format(inquiry_id=inquiry.id), show_usage=False)
-    message = texts.SELLER_ANSWER_TO_CUSTOMER.format(question=_question(inquiry.text), answer=text)
-    queued = enqueue(ctx.session, dedupe_key=f"inquiry-answer:{inquiry.id}", kind="inquiry_answer", text=message,
-                     customer_id=inquiry.customer_id, transactional=True, now=ctx.now,
-                     payload={"inquiry_id": inquiry.id, "seller": ctx.actor})
-    if not queued:
+    key = f"inquiry-answer:{inquiry.id}"
+    if outbox_key_exists(ctx.session, key):
         raise ctx.fail(texts.SELLER_INQUIRY_ALREADY_ANSWERED.format(inquiry_id=inquiry.id), show_usage=False)
+    message = texts.SELLER_ANSWER_TO_CUSTOMER.format(question=_question(inquiry.text), answer=text)
+    enqueue(ctx.session, dedupe_key=key, kind="inquiry_answer", text=message, customer_id=inquiry.customer_id,
+            transactional=True, now=ctx.now, payload={"inquiry_id": inquiry.id, "seller": ctx.actor})
     inquiry_store.answer_inquiry(ctx.session, inquiry, text, ctx.now)
     customer = ctx.session.get(Customer, inquiry.customer_id)
     return texts.SELLER_ANSWER_QUEUED.format(inquiry_id=inquiry.id, customer=customer.display_name)

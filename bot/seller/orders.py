@@ -11,7 +11,16 @@ from bot import texts
 from bot.customer_replies import load_catalogue
 from bot.notices import enqueue_shipping_notice
 from bot.order_parser import parse_order
-from bot.seller.common import PAGE_SIZE, get_customer, get_order, items_text, order_line, paged, short_time
+from bot.seller.common import (
+    PAGE_SIZE,
+    get_customer,
+    get_order,
+    items_text,
+    order_line,
+    outbox_key_exists,
+    paged,
+    short_time,
+)
 from bot.seller.registry import SellerContext, seller_command
 from storage import orders as order_store
 from storage.models import Order, OrderStatus
@@ -55,8 +64,9 @@ def ship(ctx: SellerContext) -> str:
         order_store.ship(ctx.session, order, courier, tracking_no, actor=ctx.actor, now=ctx.now)
     except OrderError as exc:
         raise ctx.fail(str(exc), show_usage=False) from exc
-    queued = enqueue_shipping_notice(ctx.session, order, ctx.now)
-    notice = texts.SELLER_SHIP_NOTICE_QUEUED if queued else texts.SELLER_SHIP_NOTICE_ALREADY
+    already = outbox_key_exists(ctx.session, f"ship:order:{order.id}")
+    enqueue_shipping_notice(ctx.session, order, ctx.now)
+    notice = texts.SELLER_SHIP_NOTICE_ALREADY if already else texts.SELLER_SHIP_NOTICE_QUEUED
     return texts.SELLER_ORDER_SHIPPED.format(line=order_line(order), courier=courier, tracking_no=tracking_no,
                                              notice=notice)
 
