@@ -8,15 +8,15 @@ import threading
 
 import pytest
 import time_machine
-from sqlalchemy import select
 
+from bot import texts
 from bot.delivery import drain as drain_module
 from bot.delivery.drain import RateLimiter, drain_outbox
 from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
 from storage.db import Database
 from storage.models import Customer
-from storage.outbox import enqueue, list_drafts, mark_draft_done
+from storage.outbox import enqueue, list_drafts
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.delivery_helpers import TEMPLATES, add_customer, one, outbox, place_order, ship, ship_new_order
 
@@ -111,7 +111,7 @@ def test_marketing_outside_window_is_drafted_never_templated(app, db, fake_wecha
     assert not fake_wechat.requests
 
 
-def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat):
+def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat, platform):
     app.config["DELIVERY_TEMPLATES"] = "{}"
     add_customer(db, SELLER_OPENID, NOW, name="店主", last_inbound_at=NOW)
     ship_new_order(db, out_of_window(db), NOW)
@@ -126,10 +126,12 @@ def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat):
     assert call.body["touser"] == SELLER_OPENID
     assert "今日待发：2 条" in call.body["text"]["content"] and "李四" in call.body["text"]["content"]
 
-    with db.session() as s:
-        mark_draft_done(s, outbox(db, "ship")[0].id, NOW + dt.timedelta(hours=2))
-        s.get(Customer, s.scalar(select(Customer.id).where(Customer.openid == SELLER_OPENID))).last_inbound_at = (
-            NOW + dt.timedelta(hours=2))
+    assert "已发 #编号" in call.body["text"]["content"]
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC) + dt.timedelta(hours=2), tick=False):
+        draft_id = outbox(db, "ship")[0].id
+        reply = platform.say(SELLER_OPENID, f"已发 #{draft_id}")  # the seller console
+    assert reply == texts.SELLER_DRAFT_DONE.format(draft_id=draft_id, left=1)
+    assert outbox(db, "ship")[0].status == "sent"
     next_morning = NOW + dt.timedelta(hours=21)  # 09:00 local the next day
     run_tick(app, at=next_morning - dt.timedelta(minutes=1))
     assert len(outbox(db, "draft_digest")) == 1
