@@ -37,7 +37,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_blueprints(app)
     _register_cli(app)
+    _warm_up()
     return app
+
+
+def _warm_up() -> None:
+    """Load the address tables once at start-up, not inside the first customer's request.
+
+    cpca reads its region tables on first use (seconds on a busy machine); paid inside a webhook
+    request it can push the first reply past WeChat's 5-second limit. Cached per process.
+    """
+    from storage.contact import split_address
+
+    split_address("广东省深圳市南山区科技园路1号")
 
 
 def _finish_config(app: Flask) -> None:
