@@ -34,8 +34,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         migrate.upgrade(database)
 
     from handlers import register_blueprints
+    from handlers.downloads import bp as downloads_bp
 
     register_blueprints(app)
+    app.register_blueprint(downloads_bp)
     _register_cli(app)
     _warm_up()
     return app

@@ -274,3 +274,12 @@ TEMPLATE_DEFAULT_FIELDS = {
         "remark": "商品：{items}",
     },
 }
+# --- Excel export/import ---
+EXPORT_FILENAME = "回头客户池-{date}.xlsx"
+EXPORT_LINK_REFUSED_TITLE = "无法下载"
+EXPORT_LINK_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+    '<body style="font-family:sans-serif;padding:2em;line-height:1.6"><h1>{title}</h1><p>{message}</p>'
+    "<p>请在公众号对话里发送“导出”获取新的下载链接。</p></body></html>"
+)
