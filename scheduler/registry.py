@@ -29,3 +29,13 @@ class Sweep:
 
 
 SWEEPS: list[Sweep] = []
+
+
+def all_sweeps() -> list[Sweep]:
+    """Every sweep a tick runs, in order: ``SWEEPS`` then each feature's own tuple.
+
+    Feature modules import ``Sweep`` from here, so they are imported lazily (no import cycle).
+    """
+    from scheduler.retention import RETENTION_SWEEPS
+
+    return [*SWEEPS, *RETENTION_SWEEPS]
