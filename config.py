@@ -49,6 +49,17 @@ DEFAULTS: dict[str, Any] = {
     # finished one accepts corrections), and how far back an order converts earlier inquiries.
     "CONVERSATION_TIMEOUT_MINUTES": 30,
     "INQUIRY_CONVERSION_DAYS": 30,
+    # --- retention sweeps (scheduler/retention.py; README "Retention sweeps") ---
+    "RETENTION_EXPERIENCE_DAYS": 2,
+    "RETENTION_REPURCHASE_LEAD_DAYS": 3,
+    "RETENTION_LAPSE_DAYS": 7,
+    "RETENTION_FOLLOWUP_HOURS": 24,
+    "RETENTION_GREETING_LEAD_DAYS": 2,
+    "RETENTION_CATCHUP_DAYS": 7,
+    "RETENTION_WINBACK_STEP_DAYS": "0,7,21",
+    "RETENTION_FESTIVALS": "all",
+    "RETENTION_OFFER_CLASSES": "A",
+    "RETENTION_TEXTS": None,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"

@@ -31,11 +31,13 @@ class Sweep:
 SWEEPS: list[Sweep] = []
 
 
-def all_sweeps() -> list[Sweep]:
-    """Every sweep a tick runs, in order: ``SWEEPS`` then each feature's own tuple.
 
-    Feature modules import ``Sweep`` from here, so they are imported lazily (no import cycle).
-    """
+def _register_retention_sweeps() -> None:
+    # scheduler/__init__.py imports this module first, so scheduler.retention (which imports
+    # Sweep from here) is always loaded from this line and never starts an import cycle.
     from scheduler.retention import RETENTION_SWEEPS
 
-    return [*SWEEPS, *RETENTION_SWEEPS]
+    SWEEPS.extend(RETENTION_SWEEPS)
+
+
+_register_retention_sweeps()

@@ -28,8 +28,9 @@ from scheduler import calendar
 from scheduler.registry import Sweep
 from storage import retention_queries as q
 from storage import segments
-from storage.models import KeyValue
-from storage.outbox import enqueue
+from storage.models import KeyValue, OutboxMessage
+from storage.retention_clock import backfill_supply_clocks
+from storage.upsert import insert_ignore
 
 # --- settings -----------------------------------------------------------------------------------
 
@@ -46,6 +47,10 @@ DEFAULT_TEXTS: dict[str, str] = {
     **{f"winback_{n}": text for n, text in enumerate(texts.WINBACK_STEPS, start=1)},
     **{f"festival:{slug}": text for slug, text in texts.FESTIVAL_GREETINGS.items()},
 }
+
+
+# The placeholders a text may use (not every text gets every one: see README).
+PLACEHOLDER_SAMPLES = {"name": "张三", "products": "补水面膜", "product": "补水面膜", "offer": "立减20元"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def load_texts(value: Any) -> dict[str, str]:
     if isinstance(value, Mapping):
         return {str(k): str(v) for k, v in value.items()}
     raw = str(value).strip()
-    if not raw.startswith("{"):
+    if not raw.startswith(("{", "[")):
         raw = Path(raw).read_text(encoding="utf-8")
     data = json.loads(raw)
     if not isinstance(data, dict):
@@ -84,6 +89,12 @@ def load_texts(value: Any) -> dict[str, str]:
     unknown = set(data) - set(DEFAULT_TEXTS)
     if unknown:
         raise ValueError(f"RETENTION_TEXTS: unknown text names {sorted(unknown)}")
+    for name, text in data.items():
+        try:
+            str(text).format(**PLACEHOLDER_SAMPLES)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"RETENTION_TEXTS[{name!r}]: unknown placeholder {exc}; use "
+                             f"{', '.join('{' + p + '}' for p in PLACEHOLDER_SAMPLES)}") from exc
     return {str(k): str(v) for k, v in data.items()}
 
 
@@ -94,7 +105,12 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
         return default if value in (None, "") else float(value)
 
     festivals = config.get("RETENTION_FESTIVALS")
-    enabled = tuple(parse_list(festivals)) if festivals not in (None, "all") else RetentionSettings.festivals
+    if festivals in (None, "all"):
+        enabled = RetentionSettings.festivals
+    elif festivals == "none":
+        enabled = ()
+    else:
+        enabled = tuple(parse_list(festivals))
     unknown = set(enabled) - set(calendar.FESTIVALS_BY_SLUG)
     if unknown:
         raise ValueError(f"RETENTION_FESTIVALS: unknown festivals {sorted(unknown)}")
@@ -133,11 +149,34 @@ def _products(names: list[str] | None) -> str:
     return "、".join(names or []) or "宝贝"
 
 
-def _send(session: Session, due: q.Due, *, key: str, kind: str, text: str, now: dt.datetime,
-          payload: dict[str, Any] | None = None) -> int:
-    return int(enqueue(session, dedupe_key=key, kind=kind, text=text, now=now, customer_id=due.customer_id,
-                       openid=due.openid, transactional=False,
-                       payload={"customer_class": due.customer_class, **(payload or {})}))
+class Batch:
+    """Messages collected by a sweep, written in chunks (one INSERT … ON CONFLICT DO NOTHING each).
+
+    A row has exactly the fields ``storage.outbox.enqueue`` writes; a sweep that found 10,000
+    festival greetings issues 20 statements, not 10,000.
+    """
+
+    CHUNK = 500
+
+    def __init__(self, session: Session, now: dt.datetime):
+        self.session, self.now, self.rows, self.created = session, now, [], 0
+
+    def add(self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None) -> None:
+        self.rows.append({
+            "dedupe_key": key, "customer_id": due.customer_id, "openid": due.openid, "kind": kind,
+            "transactional": False, "priority": 50, "text": text,
+            "payload": {"customer_class": due.customer_class, **(payload or {})},
+            "status": "pending", "attempts": 0, "next_attempt_at": self.now, "created_at": self.now,
+            "updated_at": self.now,
+        })
+        if len(self.rows) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.rows:
+            self.created += insert_ignore(self.session, OutboxMessage.__table__, self.rows, ["dedupe_key"])
+            self.rows = []
+        return self.created
 
 
 def _local_today(now: dt.datetime, settings: RetentionSettings) -> dt.date:
@@ -150,12 +189,12 @@ def _local_today(now: dt.datetime, settings: RetentionSettings) -> dt.date:
 def _cycle_sweep(session: Session, kind: str, rows: list[q.Due], now: dt.datetime,
                  settings: RetentionSettings) -> int:
     products = q.order_products(session, [r.subject_id for r in rows])
-    sent = 0
+    batch = Batch(session, now)
     for due in rows:
         text = _render(settings, kind, name=_name(due), products=_products(products.get(due.subject_id)))
-        sent += _send(session, due, key=f"{kind}:order:{due.subject_id}", kind=kind, text=text, now=now,
-                      payload={"order_id": due.subject_id})
-    return sent
+        batch.add(due, key=f"{kind}:order:{due.subject_id}", kind=kind, text=text,
+                  payload={"order_id": due.subject_id})
+    return batch.flush()
 
 
 def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
@@ -200,13 +239,13 @@ def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[s
     made_to = now - dt.timedelta(hours=s.followup_hours)
     rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:")
     names = q.product_names(session, [r.product_id for r in rows])
-    sent = 0
+    batch = Batch(session, now)
     for due in rows:
         product = names.get(due.product_id) or texts.RETENTION_INQUIRY_PRODUCT_FALLBACK
         text = _render(s, "followup", name=_name(due), product=product)
-        sent += _send(session, due, key=f"followup:inquiry:{due.subject_id}", kind="followup", text=text, now=now,
-                      payload={"inquiry_id": due.subject_id})
-    return sent
+        batch.add(due, key=f"followup:inquiry:{due.subject_id}", kind="followup", text=text,
+                  payload={"inquiry_id": due.subject_id})
+    return batch.flush()
 
 
 # --- greetings ------------------------------------------------------------------------------------
@@ -221,22 +260,22 @@ def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any
     """Festival greetings ``RETENTION_GREETING_LEAD_DAYS`` ahead (seller's timezone), class A with the offer."""
     s, now_utc = settings_from(config), _naive_utc(now)
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
-    sent = 0
+    batch = Batch(session, now_utc)
     for slug in s.festivals:
         for occasion in calendar.festival_occasions(calendar.FESTIVALS_BY_SLUG[slug], start, end):
             prefix = f"festival:{occasion.key_year}-{slug}:customer:"
             for due in q.customers_for_greeting(session, key_prefix=prefix):
                 text = _with_offer(s, _render(s, f"festival:{slug}", name=_name(due)), "festival_offer", due)
-                sent += _send(session, due, key=f"{prefix}{due.customer_id}", kind="festival", text=text,
-                              now=now_utc, payload={"festival": slug, "date": occasion.date.isoformat()})
-    return sent
+                batch.add(due, key=f"{prefix}{due.customer_id}", kind="festival", text=text,
+                          payload={"festival": slug, "date": occasion.date.isoformat()})
+    return batch.flush()
 
 
 def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Birthday greetings (solar or lunar) ``RETENTION_GREETING_LEAD_DAYS`` ahead, class A with the offer."""
     s, now_utc = settings_from(config), _naive_utc(now)
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
-    sent = 0
+    batch = Batch(session, now_utc)
     for day in calendar.date_range(start, end):
         for match in calendar.birthdays_on(day):
             prefix = f"birthday:{match.key_year}:customer:"
@@ -244,9 +283,9 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
                                    key_prefix=prefix)
             for due in rows:
                 text = _with_offer(s, _render(s, "birthday", name=_name(due)), "birthday_offer", due)
-                sent += _send(session, due, key=f"{prefix}{due.customer_id}", kind="birthday", text=text,
-                              now=now_utc, payload={"date": day.isoformat(), "lunar": match.is_lunar})
-    return sent
+                batch.add(due, key=f"{prefix}{due.customer_id}", kind="birthday", text=text,
+                          payload={"date": day.isoformat(), "lunar": match.is_lunar})
+    return batch.flush()
 
 
 # --- win-back -------------------------------------------------------------------------------------
@@ -261,7 +300,7 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     """Win-back for sleeping customers: three steps, stopped by any order or reply."""
     s, now = settings_from(config), _naive_utc(now)
     q.cancel_stopped_winbacks(session, now)
-    sent = 0
+    batch = Batch(session, now)
     for step, offset_days in enumerate(s.winback_step_days, start=1):
         offset = dt.timedelta(days=offset_days)
         rows = q.sleeping_due(session, at_from=now - offset - s.catchup, at_to=now - offset)
@@ -273,14 +312,16 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
         products = q.last_order_products(session, [due.customer_id for due in rows])
         for due in rows:
             text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
-            sent += _send(session, due, key=keys[due.customer_id], kind="winback", text=text, now=now,
-                          payload={"step": step})
-    return sent
+            batch.add(due, key=keys[due.customer_id], kind="winback", text=text, payload={"step": step})
+        batch.flush()  # the next step checks that this one exists
+    return batch.flush()
 
 
 # --- segments -------------------------------------------------------------------------------------
 
 SEGMENTS_MARKER = "retention:segments:day"
+# How far back the daily sweep looks for shipped orders without supply clocks.
+BACKFILL_DAYS = 400
 
 
 def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
@@ -291,6 +332,8 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     if marker is not None and marker.value == today:
         return 0
     segments.recompute_all(session, _naive_utc(now))
+    # Orders written without the order hook (imports) get their supply clocks here.
+    backfill_supply_clocks(session, shipped_since=_naive_utc(now) - dt.timedelta(days=BACKFILL_DAYS))
     if marker is None:
         session.add(KeyValue(key=SEGMENTS_MARKER, value=today, updated_at=_naive_utc(now)))
     else:

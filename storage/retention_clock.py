@@ -113,3 +113,71 @@ def _cancel_pending(session: Session, *conditions, reason: str, now: dt.datetime
         .values(status="cancelled", skip_reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def backfill_supply_clocks(session: Session, *, shipped_since: dt.datetime) -> int:
+    """Create the missing supply clocks of orders shipped since ``shipped_since`` (set-based).
+
+    Orders written without the order hook (bulk imports, data from before this feature) get
+    their clocks here; the daily segments sweep calls it. Returns the number of clocks created.
+    """
+    has_clock = select(RetentionClock.id).where(RetentionClock.order_id == Order.id,
+                                                RetentionClock.kind == "supply_end").exists()
+    missing = session.execute(
+        select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
+        .where(Order.shipped_at >= shipped_since, Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
+               ~has_clock)
+    ).all()
+    if not missing:
+        return 0
+    ids = [row.id for row in missing]
+    supply: dict[int, int] = {}
+    products: dict[int, set[int]] = {}
+    for start in range(0, len(ids), 500):
+        for item in session.execute(
+            select(OrderItem.order_id, OrderItem.product_id, OrderItem.quantity, OrderItem.usage_days)
+            .where(OrderItem.order_id.in_(ids[start:start + 500]))
+        ):
+            if item.product_id is not None:
+                products.setdefault(item.order_id, set()).add(item.product_id)
+            if item.usage_days:
+                days = item.quantity * item.usage_days
+                supply[item.order_id] = min(supply.get(item.order_id, days), days)
+    newer = _newer_same_product_orders(session, [row for row in missing if row.id in supply], products)
+    clocks = []
+    for row in missing:
+        days = supply.get(row.id)
+        if not days:
+            continue
+        superseding = newer.get(row.id)
+        for kind, at in (("supply_mid", row.shipped_at + dt.timedelta(days=days / 2)),
+                         ("supply_end", row.shipped_at + dt.timedelta(days=days))):
+            clocks.append({"key": f"{kind}:order:{row.id}", "kind": kind, "customer_id": row.customer_id,
+                           "order_id": row.id, "at": at,
+                           "superseded_at": superseding[1] if superseding else None,
+                           "superseded_by_order_id": superseding[0] if superseding else None})
+    for start in range(0, len(clocks), 1000):
+        session.execute(RetentionClock.__table__.insert(), clocks[start:start + 1000])
+    return len(clocks)
+
+
+def _newer_same_product_orders(session: Session, orders, products: dict[int, set[int]]) -> dict[int, tuple[int, dt.datetime]]:
+    """For each order, the first newer active order of the same customer sharing a product."""
+    customer_ids = list({row.customer_id for row in orders})
+    later: dict[int, list[tuple[dt.datetime, int, int]]] = {}
+    for start in range(0, len(customer_ids), 500):
+        for row in session.execute(
+            select(Order.customer_id, Order.created_at, Order.id, OrderItem.product_id)
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .where(Order.customer_id.in_(customer_ids[start:start + 500]), Order.status != OrderStatus.CANCELLED,
+                   OrderItem.product_id.is_not(None))
+        ):
+            later.setdefault(row.customer_id, []).append((row.created_at, row.id, row.product_id))
+    found = {}
+    for order in orders:
+        candidates = sorted((created, oid) for created, oid, pid in later.get(order.customer_id, [])
+                            if created > order.created_at and pid in products.get(order.id, set()))
+        if candidates:
+            found[order.id] = (candidates[0][1], candidates[0][0])
+    return found
+

@@ -4,6 +4,9 @@ who is left out, idempotence, cancellation by a newer order, catch-up after down
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -175,9 +178,20 @@ def test_texts_are_configurable(shop, tmp_path):
     assert outbox(shop, "experience")[0].text == "赵敏，补水面膜到了吗？有问题找我"
 
 
-def test_unknown_text_name_is_refused():
-    with pytest.raises(ValueError, match="unknown"):
-        retention.settings_from({**CONFIG, "RETENTION_TEXTS": '{"nope": "x"}'})
+@pytest.mark.parametrize(("texts", "error"), [
+    ('{"nope": "x"}', "unknown text names"),
+    ('{"care": "{nom}，用得怎么样"}', "unknown placeholder"),
+    ('["care"]', "JSON object"),
+])
+def test_bad_text_overrides_are_refused_with_the_reason(texts, error):
+    with pytest.raises(ValueError, match=error):
+        retention.settings_from({**CONFIG, "RETENTION_TEXTS": texts})
+
+
+def test_all_festivals_can_be_switched_off(shop):
+    add_customer(shop, "o_none")
+    assert retention.settings_from({**CONFIG, "RETENTION_FESTIVALS": "none"}).festivals == ()
+    assert retention.settings_from({**CONFIG, "RETENTION_FESTIVALS": "all"}).festivals[0] == "new-year"
 
 
 def test_opted_out_and_complaining_customers_get_no_marketing(shop):
@@ -370,3 +384,21 @@ def test_winback_via_the_webhook_reply(platform, shop):
     with time_machine.travel(T0 + 63 * DAY, tick=False):
         platform.say("o_w6", "最近在忙，过阵子再买")
     assert run(shop, retention.sweep_winback, T0 + 67 * DAY) == 0
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", ["scheduler.retention", "scheduler.registry", "scheduler.calendar", "app"])
+def test_retention_sweeps_are_registered_once_whatever_is_imported_first(first):
+    code = (f"import {first}\nfrom scheduler.registry import SWEEPS\n"
+            "names = [s.name for s in SWEEPS]\n"
+            "print(names.count('retention.care'), sum(n.startswith('retention.') for n in names))")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.split() == ["1", str(len(retention.RETENTION_SWEEPS))]
+
+
+def test_retention_sweeps_are_marketing_except_segments():
+    assert {s.name: s.marketing for s in retention.RETENTION_SWEEPS if not s.marketing} == {
+        "retention.segments": False}

@@ -189,3 +189,26 @@ def test_recompute_keeps_the_sleeping_clock_used_by_winback(shop):
             s.delete(clock)
     run(shop, retention.sweep_segments, (T0 + DAY).replace(tzinfo=UTC), CONFIG)
     assert run(shop, retention.sweep_winback, (T0 + 60 * DAY).replace(tzinfo=UTC)) == 1
+
+
+def test_daily_sweep_backfills_supply_clocks_of_orders_written_without_the_hook(shop):
+    from storage.models import RetentionClock
+
+    cid = add_customer(shop, "o_s9")
+    older = place_order(shop, cid, {"补水面膜": 2}, T0, ship_after=DAY)
+    newer = place_order(shop, cid, {"补水面膜": 1}, T0 + 20 * DAY, ship_after=DAY)
+    other = place_order(shop, cid, {"玻尿酸精华液": 1}, T0 + 5 * DAY, ship_after=DAY)
+    with shop.session() as s:
+        s.query(RetentionClock).delete()
+    run(shop, retention.sweep_segments, (T0 + 22 * DAY).replace(tzinfo=UTC))
+    with shop.read_session() as s:
+        clocks = {(c.kind, c.order_id): c for c in s.query(RetentionClock).all()}
+    assert clocks[("supply_end", older)].superseded_by_order_id == newer
+    assert clocks[("supply_end", newer)].superseded_at is None
+    assert clocks[("supply_end", other)].superseded_at is None
+    assert clocks[("supply_end", newer)].at == T0 + 21 * DAY + 30 * DAY
+    assert run(shop, retention.sweep_repurchase, (T0 + 48 * DAY).replace(tzinfo=UTC)) == 1
+    # Running again creates nothing twice.
+    run(shop, retention.sweep_segments, (T0 + 23 * DAY).replace(tzinfo=UTC))
+    with shop.read_session() as s:
+        assert s.query(RetentionClock).filter(RetentionClock.kind != "sleeping").count() == 6
