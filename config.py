@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_FESTIVALS": "all",
     "RETENTION_OFFER_CLASSES": "A",
     "RETENTION_TEXTS": None,
+    "RETENTION_SEGMENTS_HOUR": 4,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"

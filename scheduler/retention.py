@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import texts
@@ -30,7 +31,6 @@ from storage import retention_queries as q
 from storage import segments
 from storage.models import KeyValue, OutboxMessage
 from storage.retention_clock import backfill_supply_clocks
-from storage.upsert import insert_ignore
 
 # --- settings -----------------------------------------------------------------------------------
 
@@ -68,6 +68,7 @@ class RetentionSettings:
     festivals: tuple[str, ...] = tuple(f.slug for f in calendar.FESTIVALS)
     texts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
     offer_classes: tuple[str, ...] = ("A",)
+    segments_hour: int = 4
 
     @property
     def catchup(self) -> dt.timedelta:
@@ -127,6 +128,7 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
         festivals=enabled,
         texts={**DEFAULT_TEXTS, **load_texts(config.get("RETENTION_TEXTS"))},
         offer_classes=tuple(parse_list(config.get("RETENTION_OFFER_CLASSES") or "A")),
+        segments_hour=int(number("RETENTION_SEGMENTS_HOUR", 4)),
     )
 
 
@@ -152,8 +154,8 @@ def _products(names: list[str] | None) -> str:
 class Batch:
     """Messages collected by a sweep, written in chunks (one INSERT … ON CONFLICT DO NOTHING each).
 
-    A row has exactly the fields ``storage.outbox.enqueue`` writes; a sweep that found 10,000
-    festival greetings issues 20 statements, not 10,000.
+    A row has exactly the fields ``storage.outbox.enqueue`` writes (the same insert-or-ignore on
+    ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
     """
 
     CHUNK = 500
@@ -174,7 +176,12 @@ class Batch:
 
     def flush(self) -> int:
         if self.rows:
-            self.created += insert_ignore(self.session, OutboxMessage.__table__, self.rows, ["dedupe_key"])
+            # executemany of one cached statement (insertmanyvalues), counted by RETURNING
+            table = OutboxMessage.__table__
+            dialect = self.session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+            self.created += len(self.session.execute(stmt, self.rows).all())
             self.rows = []
         return self.created
 
@@ -325,12 +332,17 @@ BACKFILL_DAYS = 400
 
 
 def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
-    """Recompute stage, class and RFM for the pool, once per local day. Enqueues nothing."""
+    """Recompute stage, class and RFM for the pool once per local day, from ``RETENTION_SEGMENTS_HOUR``.
+
+    It reads the whole pool (on SQLite it holds the write lock meanwhile), hence a quiet hour.
+    Enqueues nothing.
+    """
     s = settings_from(config)
-    today = _local_today(now, s).isoformat()
+    local = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)).astimezone(s.timezone)
+    today = local.date().isoformat()
     marker = session.get(KeyValue, SEGMENTS_MARKER)
-    if marker is not None and marker.value == today:
-        return 0
+    if marker is not None and (marker.value == today or local.hour < s.segments_hour):
+        return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
     segments.recompute_all(session, _naive_utc(now))
     # Orders written without the order hook (imports) get their supply clocks here.
     backfill_supply_clocks(session, shipped_since=_naive_utc(now) - dt.timedelta(days=BACKFILL_DAYS))

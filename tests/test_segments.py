@@ -172,7 +172,12 @@ def test_daily_recompute_moves_stages_with_time_and_sets_class_and_rfm(shop):
         s.get(Customer, regular).stage = "new"
     run(shop, retention.sweep_segments, now + dt.timedelta(hours=5))
     assert customer(shop, regular).stage == "new"
-    run(shop, retention.sweep_segments, now + DAY)
+    # The next day it waits for the quiet hour: 03:59 in Shanghai is too early, 04:00 runs.
+    next_day_4am = dt.datetime(2026, 3, 17, 4, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert (now + DAY).date() == next_day_4am.date()
+    run(shop, retention.sweep_segments, next_day_4am - dt.timedelta(minutes=1))
+    assert customer(shop, regular).stage == "new"
+    run(shop, retention.sweep_segments, next_day_4am)
     assert customer(shop, regular).stage == "returning"
     # Time alone moves the regular customer (30-day rhythm → asleep after 60 days) to sleeping.
     run(shop, retention.sweep_segments, (T0 + 95 * DAY).replace(tzinfo=UTC))
