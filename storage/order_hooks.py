@@ -19,3 +19,6 @@ def after_order_change(session: Session, order: Order, action: str, now: dt.date
     from bot.delivery.order_notices import on_order_change
 
     on_order_change(session, order, action, now)  # shipping notice; withdraw a stale payment reminder
+    from storage.retention_clock import track_order_change
+
+    track_order_change(session, order, action, now)  # retention: supply clocks, stage, expected next purchase
