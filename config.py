@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     # finished one accepts corrections), and how far back an order converts earlier inquiries.
     "CONVERSATION_TIMEOUT_MINUTES": 30,
     "INQUIRY_CONVERSION_DAYS": 30,
+    # --- scale and faults ---
+    # How long a SQLite writer waits for the write lock. Longer than the platform's 5 s on purpose:
+    # a message that waits is still processed once (its reply then goes via the outbox), while one
+    # that gives up is answered "please resend".
+    "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"
