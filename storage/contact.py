@@ -84,7 +84,11 @@ def split_address(text: str | None) -> AddressParts | None:
     import cpca  # imported lazily: it loads its region tables on first use
 
     cleaned = to_halfwidth(text).strip()
-    row = cpca.transform([cleaned]).iloc[0]
+    # cpca.transform wraps each result in a pandas DataFrame, which costs ~0.7 ms a call (more than
+    # the matching itself) on every customer message; the per-address function it maps is 30x
+    # cheaper. It is private, hence the fallback (cpca is pinned to 0.5.x).
+    one_address = getattr(cpca, "_get_one_addr", None)
+    row = one_address(cleaned, False, {}) if one_address else cpca.transform([cleaned]).iloc[0]
     province, city, district, detail = (row.get("省"), row.get("市"), row.get("区"), row.get("地址"))
 
     def clean(value):
