@@ -87,6 +87,11 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_OFFER_CLASSES": "A",
     "RETENTION_TEXTS": None,
     "RETENTION_SEGMENTS_HOUR": 4,
+    # --- scale and faults ---
+    # How long a SQLite writer waits for the write lock. Longer than the platform's 5 s on purpose:
+    # a message that waits is still processed once (its reply then goes via the outbox), while one
+    # that gives up is answered "please resend".
+    "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"
