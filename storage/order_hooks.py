@@ -16,3 +16,6 @@ from storage.models import Order
 
 def after_order_change(session: Session, order: Order, action: str, now: dt.datetime) -> None:
     """Run the follow-up effects of ``action`` (create, pay, ship, receive, cancel) on ``order``."""
+    from storage import referrals
+
+    referrals.on_order_change(session, order, action, now)  # referral rewards on pay, reversal on cancel

@@ -27,5 +27,6 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
         stmt = sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"insert_ignore is not implemented for {dialect}")
-    result = session.execute(stmt)
-    return max(result.rowcount or 0, 0)
+    # Count RETURNING rows: psycopg reports rowcount -1 for a multi-VALUES insert.
+    returning = [table.c[name] for name in conflict_columns]
+    return len(session.execute(stmt.returning(*returning)).all())
