@@ -113,8 +113,12 @@ class Rewards:
 # --- Codes -------------------------------------------------------------------------------------
 
 def generate_code(length: int = CODE_LENGTH) -> str:
-    """A random code over ``CODE_ALPHABET`` (secrets: codes must not be guessable in sequence)."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+    """A random code over ``CODE_ALPHABET`` with at least one digit and one letter, so a code sent
+    alone is recognised as a code (not a number or a word). ``secrets``: codes are not guessable."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+        if any(c.isdigit() for c in code) and any(c.isalpha() for c in code):
+            return code
 
 
 def normalize_code(text: str | None) -> str | None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot import referrals as bot_referrals
 from bot import texts
-from storage import referrals
+from storage import models, referrals
 from storage.models import (
     Complaint,
     Customer,
@@ -25,9 +25,6 @@ from storage.models import (
     Referral,
     RewardEntry,
     utcnow,
-)
-from storage.models import (
-    Testimonial as TestimonialRow,
 )
 from storage.orders import transition
 from tests.conftest import SELLER_OPENID
@@ -92,6 +89,7 @@ def test_code_alphabet_has_no_lookalikes():
     for _ in range(2000):
         code = referrals.generate_code()
         assert len(code) == 6 and set(code) <= set(referrals.CODE_ALPHABET)
+        assert any(c.isdigit() for c in code) and any(c.isalpha() for c in code)  # a bare code is a code
         assert referrals.normalize_code(code.lower()) == code
     assert referrals.normalize_code("AB0CDE") is None and referrals.normalize_code("ABCDE") is None
 
@@ -180,7 +178,8 @@ def test_rewards_come_from_config(app_config, platform, shop, app):
 
 # --- Typed codes and the rules -----------------------------------------------------------------
 
-def test_typed_code_attributes_a_new_customer(platform, shop):
+@pytest.mark.parametrize("attempt", range(3))
+def test_typed_code_attributes_a_new_customer(platform, shop, attempt):
     code = code_in(platform.say("o_a", "推荐码"))
     reply = platform.say("o_c", f"推荐码 {code.lower()}")
     assert code in reply and "100积分+¥10优惠券" in reply
@@ -329,19 +328,19 @@ def test_no_asks_to_opted_out_customers_or_with_open_complaint(platform, shop):
 def test_product_good_asks_for_a_testimonial_and_keeps_it(platform, shop):
     reply = platform.say("o_a", "面膜很好用")
     assert texts.PRODUCT_GOOD_REPLY in reply and "使用感受" in reply and customer(shop, "o_a").referral_code in reply
-    assert [t.text for t in rows(shop, TestimonialRow)] == ["面膜很好用"]
+    assert [t.text for t in rows(shop, models.Testimonial)] == ["面膜很好用"]
     assert platform.say("o_a", "用了一周皮肤水润多了，闺蜜也说我气色好") == texts.TESTIMONIAL_THANKS
-    assert [t.text for t in rows(shop, TestimonialRow)] == ["用了一周皮肤水润多了，闺蜜也说我气色好"]
+    assert [t.text for t in rows(shop, models.Testimonial)] == ["用了一周皮肤水润多了，闺蜜也说我气色好"]
     # Only the next message: later praise is not swallowed as a testimonial answer.
     assert platform.say("o_a", "真的很不错哦") == texts.PRODUCT_GOOD_REPLY
-    assert len(rows(shop, TestimonialRow)) == 2
+    assert len(rows(shop, models.Testimonial)) == 2
 
 
 def test_a_question_after_the_request_is_answered_not_stored(platform, shop):
     platform.say("o_a", "面膜很好用")
     reply = platform.say("o_a", "面膜多少钱")
     assert "¥99" in reply
-    assert [t.text for t in rows(shop, TestimonialRow)] == ["面膜很好用"]
+    assert [t.text for t in rows(shop, models.Testimonial)] == ["面膜很好用"]
     with shop.read_session() as s:
         assert s.scalars(select(KeyValue).where(KeyValue.key.like("referral:testimonial:%"))).all() == []
 
