@@ -449,3 +449,49 @@ def test_figures_count_made_converted_and_top_referrers(app, platform, shop):
     assert (figures.points_granted, figures.coupon_granted_cents) == (300, 2500)
     assert [f.customer.openid for f in figures.top] == ["o_a", "o_d"]
     assert (figures.top[0].made, figures.top[0].converted) == (2, 1)
+
+
+# --- Intents -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("我的积分", "my_rewards"), ("推荐码", "my_rewards"), ("我的推荐码是多少", "my_rewards"),
+    ("积分还有多少", "my_rewards"), ("查一下积分", "my_rewards"), ("怎么推荐朋友", "my_rewards"),
+    ("推荐有什么奖励", "my_rewards"), ("邀请码", "my_rewards"),
+    ("推荐码 ab23cd", "referral_code"), ("AB23CD", "referral_code"), ("我的推荐码是AB23CD", "referral_code"),
+    ("已经推荐给闺蜜了", "product_good"), ("面膜多少钱", "inquiry"),
+])
+def test_rewards_and_code_intents(text, intent):
+    from bot.intents import detect_intent
+
+    assert detect_intent(text).intent == intent
+
+
+def test_concurrent_first_requests_agree_on_one_code(app, shop):
+    """Two workers assigning a code to the same customer at once end with one code.
+
+    On PostgreSQL both read the customer without a code before either writes; on SQLite write
+    transactions queue (BEGIN IMMEDIATE), so the second simply finds the first one's code."""
+    import threading
+
+    with shop.session() as s:
+        s.add(Customer(openid="o_race"))
+    barrier, codes, errors = threading.Barrier(2), [], []
+
+    def worker():
+        try:
+            with shop.session() as s:
+                person = s.scalar(select(Customer).where(Customer.openid == "o_race"))
+                if not shop.is_sqlite:
+                    barrier.wait(timeout=10)
+                codes.append(referrals.ensure_code(s, person))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    stored = customer(shop, "o_race").referral_code
+    assert codes == [stored, stored]
