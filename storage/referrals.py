@@ -28,13 +28,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    Complaint,
     Customer,
     CustomerStage,
+    InboundMessage,
     Order,
     OrderEvent,
     OrderStatus,
     Referral,
     RewardEntry,
+    Testimonial,
 )
 from storage.outbox import enqueue
 from storage.upsert import insert_ignore
@@ -553,3 +556,40 @@ def figures(session: Session, now: dt.datetime, since: dt.datetime | None = None
     return Figures(made=count(), converted=count(Referral.status == REWARDED), held=count(Referral.status == HELD),
                    reversed=count(Referral.status == REVERSED), rejected=count(Referral.status == REJECTED),
                    points_granted=int(points), coupon_granted_cents=int(coupon), top=top_rows[:top])
+
+
+@dataclass
+class Candidate:
+    customer: Customer
+    paid_orders: int
+    sociable: int  # testimonials + thanks/praise messages + referrals made
+
+
+def referral_candidates(session: Session, now: dt.datetime, *, limit: int = 5, min_orders: int = 2,
+                        exclude: tuple[int, ...] = ()) -> list[Candidate]:
+    """The seed's referral candidates: customers who bought at least ``min_orders`` times in the last
+    12 months and are sociable (praise, testimonials, referrals), most sociable first.
+
+    Opted-out customers and those with an open complaint are left out: they are not to be asked.
+    """
+    year_ago = now - dt.timedelta(days=365)
+    paid = (select(Order.customer_id, func.count().label("n")).where(
+        Order.paid_at >= year_ago, Order.status != OrderStatus.CANCELLED).group_by(Order.customer_id).subquery())
+    praise = (select(InboundMessage.customer_id, func.count().label("n"))
+              .where(InboundMessage.intent.in_(("thanks_praise", "product_good"))).group_by(InboundMessage.customer_id)
+              .subquery())
+    stories = select(Testimonial.customer_id, func.count().label("n")).group_by(Testimonial.customer_id).subquery()
+    made = select(Referral.referrer_id.label("customer_id"), func.count().label("n")).group_by(Referral.referrer_id).subquery()
+    open_complaints = select(Complaint.customer_id).where(Complaint.status == "open")
+    sociable = (func.coalesce(praise.c.n, 0) + func.coalesce(stories.c.n, 0) + func.coalesce(made.c.n, 0))
+    stmt = (select(Customer, paid.c.n, sociable)
+            .join(paid, paid.c.customer_id == Customer.id)
+            .outerjoin(praise, praise.c.customer_id == Customer.id)
+            .outerjoin(stories, stories.c.customer_id == Customer.id)
+            .outerjoin(made, made.c.customer_id == Customer.id)
+            .where(paid.c.n >= min_orders, Customer.opted_out.is_(False), Customer.id.not_in(open_complaints))
+            .order_by(sociable.desc(), paid.c.n.desc(), Customer.id)
+            .limit(limit))
+    if exclude:
+        stmt = stmt.where(Customer.id.not_in(exclude))
+    return [Candidate(c, int(n), int(soc)) for c, n, soc in session.execute(stmt)]

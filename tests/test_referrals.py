@@ -495,3 +495,24 @@ def test_concurrent_first_requests_agree_on_one_code(app, shop):
     assert not errors
     stored = customer(shop, "o_race").referral_code
     assert codes == [stored, stored]
+
+
+def test_referral_candidates_are_frequent_sociable_buyers(app, platform, shop):
+    def buy(openid, times):
+        platform.say(openid, ORDER_B)
+        change_order(app, shop, last_order(shop, openid).id, "pay")
+        for _ in range(times - 1):
+            platform.say(openid, "再来一盒面膜")
+            change_order(app, shop, last_order(shop, openid).id, "pay")
+
+    buy("o_a", 2)
+    platform.say("o_a", "谢谢，发货真快")
+    buy("o_b", 3)
+    buy("o_c", 1)
+    platform.say("o_c", "面膜很好用")  # sociable, but one order
+    buy("o_d", 2)
+    platform.say("o_d", "谢谢")
+    platform.say("o_d", "TD")  # opted out: not to be asked
+    with shop.read_session() as s:
+        found = referrals.referral_candidates(s, utcnow())
+    assert [(c.customer.openid, c.paid_orders, c.sociable) for c in found] == [("o_a", 2, 1), ("o_b", 3, 0)]
