@@ -131,3 +131,179 @@ REFERRAL_REWARD_NOTICE_REFEREE = "🎉 首单奖励已到账：{reward}。回复
 # The seller's side.
 REFERRAL_HOLD_REASONS = {"same_phone": "与推荐人电话相同", "same_address": "与推荐人地址相同"}
 SELLER_REFERRAL_HELD = "⚠️ 推荐待审核 #{referral_id}：{referrer} → {referee}（{reason}）\n回复“审核 #{referral_id} 通过”或“审核 #{referral_id} 拒绝”"
+# --- Seller console (bot/seller/) ------------------------------------------------------------
+
+# Command help: usage line, one-line summary, and the example the README cheat sheet shows.
+SELLER_HELP = {
+    "帮助": {"usage": "帮助 [命令]", "summary": "列出所有命令；加命令名看用法", "example": "帮助 发货"},
+    "更多": {"usage": "更多", "summary": "列表的下一页", "example": "更多"},
+    "商品": {"usage": "商品 名称 价格 [天数] [别名 a,b]  ·  商品（列表）", "summary": "上新或修改商品；不带参数列出在售商品",
+             "example": "商品 面膜 99 30天 别名 补水面膜,面膜贴"},
+    "下架": {"usage": "下架 名称或#商品号", "summary": "商品停售（历史订单不受影响）", "example": "下架 面膜"},
+    "上架": {"usage": "上架 名称或#商品号", "summary": "重新上架已下架的商品", "example": "上架 面膜"},
+    "付款": {"usage": "付款 #订单号", "summary": "标记订单已付款", "example": "付款 #12"},
+    "发货": {"usage": "发货 #订单号 快递公司 运单号", "summary": "发货并自动通知客户", "example": "发货 #12 顺丰 SF1234567890"},
+    "收货": {"usage": "收货 #订单号", "summary": "标记客户已收货", "example": "收货 #12"},
+    "取消": {"usage": "取消 #订单号 [原因]", "summary": "取消未发货的订单", "example": "取消 #12"},
+    "订单": {"usage": "订单 #订单号", "summary": "订单详情和处理记录", "example": "订单 #12"},
+    "未付款": {"usage": "未付款", "summary": "待付款的订单", "example": "未付款"},
+    "未发货": {"usage": "未发货", "summary": "已付款、还没发货的订单", "example": "未发货"},
+    "记单": {"usage": "记单 客户 商品数量… [已付款]", "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
+             "example": "记单 #7 面膜2 眼霜1"},
+    "客户": {"usage": "客户 电话/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
+    "备注": {"usage": "备注 客户 内容", "summary": "记下客户提到的事，下次关心一句", "example": "备注 #7 孩子下月高考"},
+    "标签": {"usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空", "summary": "给客户加/去标签",
+             "example": "标签 #7 老客,敏感肌"},
+    "生日": {"usage": "生日 客户 日期（1990-05-20、5月20日、农历八月十五）", "summary": "记客户生日（公历或农历）",
+             "example": "生日 #7 农历八月十五"},
+    "咨询": {"usage": "咨询", "summary": "待回复的客户咨询", "example": "咨询"},
+    "回复": {"usage": "回复 #咨询号 内容", "summary": "通过公众号回复客户的咨询", "example": "回复 #5 敏感肌可以用，先在耳后试一下"},
+    "关闭": {"usage": "关闭 #咨询号", "summary": "不回复，直接关闭咨询", "example": "关闭 #5"},
+    "统计": {"usage": "统计", "summary": "今天/本周/本月的经营数据和客户分布", "example": "统计"},
+    "导出": {"usage": "导出", "summary": "下载客户资料 Excel 的链接", "example": "导出"},
+    "待发": {"usage": "待发", "summary": "需要您用个人微信手动发送的消息", "example": "待发"},
+    "已发": {"usage": "已发 #编号", "summary": "标记一条待发消息已手动发送", "example": "已发 #41"},
+}
+SELLER_GROUP_GENERAL = "通用"
+SELLER_GROUP_CATALOGUE = "商品"
+SELLER_GROUP_ORDERS = "订单"
+SELLER_GROUP_CUSTOMERS = "客户"
+SELLER_GROUP_INQUIRIES = "咨询"
+SELLER_GROUP_FIGURES = "统计"
+SELLER_GROUP_EXPORT = "导出"
+SELLER_GROUP_DRAFTS = "待发"
+
+SELLER_HELP_HEADER = "🛠 店主命令："
+SELLER_HELP_GROUP = "【{group}】{names}"
+SELLER_HELP_FOOTER = "发“帮助 命令名”看用法，如：帮助 发货"
+SELLER_HELP_ONE = "{name}：{summary}\n用法：{usage}\n例子：{example}{aliases}"
+SELLER_HELP_ALIASES = "\n也可以说：{aliases}"
+SELLER_HELP_UNKNOWN = "没有“{word}”这个命令。"
+SELLER_USAGE = "用法：{usage}"
+SELLER_NOT_A_COMMAND = "这是店主账号，发“帮助”查看可用命令。"
+SELLER_UNKNOWN_SUGGEST = "没有“{word}”这个命令，您是想用“{name}”吗？\n用法：{usage}"
+SELLER_COMMAND_FAILED = "这条命令没能执行，什么都没有改动，请稍后再试。"
+SELLER_NO_ARGS = "这个命令不需要加内容。"
+SELLER_NONE = "无"
+SELLER_NO_NAME = "（无名）"
+SELLER_NO_MORE = "没有更多了。"
+SELLER_PAGE_FOOTER = "第{start}-{end}条，共{total}条，发“更多”看下一页"
+
+SELLER_NEED_ORDER_REF = "请写订单号，如 #12。"
+SELLER_BAD_ORDER_REF = "“{word}”不是订单号，订单号写成 #12。"
+SELLER_ORDER_NOT_FOUND = "没有订单 #{order_id}，请核对订单号（发“未付款”或“未发货”可查）。"
+SELLER_NEED_CUSTOMER = "请写客户：#客户号、手机号、昵称或姓名。"
+SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、昵称或姓名查。"
+SELLER_CUSTOMER_AMBIGUOUS = "“{query}”对应多位客户，请用 #客户号：\n{lines}{more}"
+SELLER_MORE_MATCHES = "\n……还有更多，请写得更具体些"
+
+SELLER_PRODUCT_DAYS = "{days}天"
+SELLER_PRODUCT_ALIASES = "别名：{aliases}"
+SELLER_PRODUCT_RETIRED_MARK = "已下架"
+SELLER_PRODUCT_ADDED = "✅ 已上新：{line}"
+SELLER_PRODUCT_UPDATED = "✅ 已更新：{line}"
+SELLER_PRODUCT_NEED_PRICE = "还没有“{name}”这款商品。上新要写价格（元），天数可选。"
+SELLER_PRODUCT_TOO_MANY = "内容多了：只需 名称、价格、天数，别名写在“别名”后面。"
+SELLER_PRODUCT_BAD_NAME = "“{name}”不像商品名称，名称写在最前面。"
+SELLER_PRODUCT_BAD_PRICE = "价格“{word}”不对，请写元，如 99 或 99.5。"
+SELLER_PRODUCT_NEGATIVE_PRICE = "价格不能是负数（{word}）。"
+SELLER_PRODUCT_BAD_DAYS = "天数“{word}”不对，请写 1～3650 之间的天数，如 30天。"
+SELLER_PRODUCT_NO_ALIASES = "“别名”后面要写别名，用逗号隔开。"
+SELLER_PRODUCT_ALIAS_TAKEN = "别名“{alias}”已经是“{other}”在用，换一个吧。"
+SELLER_PRODUCT_ALIASES_TOO_LONG = "别名太多了，请精简一些。"
+SELLER_PRODUCT_NEED_NAME = "请写商品名称或 #商品号。"
+SELLER_PRODUCT_NOT_FOUND = "没有“{name}”这款商品，发“商品”看列表。"
+SELLER_PRODUCT_RETIRED = "✅ 已下架：{name}（客户下单时不再出现，发“上架 {name}”可恢复）"
+SELLER_PRODUCT_ALREADY_RETIRED = "“{name}”本来就是下架状态。"
+SELLER_PRODUCT_RESTORED = "✅ 已重新上架：{name}"
+SELLER_PRODUCT_ALREADY_ACTIVE = "“{name}”正在售卖中。"
+SELLER_PRODUCTS_HEADER = "🛍 在售商品（{total}款）："
+SELLER_PRODUCTS_RETIRED = "\n另有已下架 {count} 款"
+SELLER_PRODUCTS_EMPTY = "还没有商品。上新：商品 面膜 99 30天"
+
+SELLER_ORDER_PAID = "✅ 已标记付款：{line}"
+SELLER_ORDER_RECEIVED = "✅ 已确认收货：{line}"
+SELLER_ORDER_CANCELLED = "✅ 已取消：{line}"
+SELLER_ORDER_SHIPPED = "📦 已发货：{line}\n{courier} {tracking_no}\n{notice}"
+SELLER_SHIP_NOTICE_QUEUED = "发货通知已排队发给客户。"
+SELLER_SHIP_NOTICE_ALREADY = "这单的发货通知之前已发过，不重复发送。"
+SELLER_SHIP_NEED_TRACKING = "请写快递公司和运单号。"
+SELLER_SHIP_TOO_MANY = "内容多了：只需 #订单号、快递公司、运单号，用空格隔开。"
+SELLER_SHIP_BAD_COURIER = "“{word}”不像快递公司名称，快递公司写在运单号前面。"
+SELLER_SHIP_BAD_TRACKING = "运单号“{word}”不对，只能是字母和数字（6位以上）。"
+SELLER_ORDER_HEADER = "📄 订单 #{order_id} · {status}\n客户：{customer}（#{customer_id}）"
+SELLER_ORDER_ITEMS = "{items} 合计{total}"
+SELLER_ORDER_TRACKING = "快递：{courier} {tracking_no}"
+SELLER_ORDER_HISTORY = "处理记录："
+SELLER_ORDER_EVENT = "{time} {action}（{actor}）{detail}"
+SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消"}
+SELLER_ACTOR_ME = "您"
+SELLER_ACTOR_LABELS = {"customer": "客户", "system": "系统", "cli": "命令行", "import": "导入"}
+SELLER_ACTOR_OTHER_SELLER = "其他店主账号"
+SELLER_UNPAID_HEADER = "💰 未付款订单（{total}笔）："
+SELLER_UNPAID_EMPTY = "没有未付款的订单👍"
+SELLER_UNSHIPPED_HEADER = "📦 已付款待发货（{total}笔）："
+SELLER_UNSHIPPED_EMPTY = "没有待发货的订单👍"
+SELLER_RECORD_NEED_ITEMS = "请写客户和商品数量，如：记单 #7 面膜2 眼霜1"
+SELLER_RECORD_AMBIGUOUS = "“{word}”有几款：{options}，请写全称。"
+SELLER_RECORD_NO_PRODUCT = "没认出“{text}”里的商品。在售：{catalogue}"
+SELLER_RECORD_NO_ADDRESS = "\n⚠️ 客户资料里没有完整的电话和地址，发货前请补上。"
+SELLER_ORDER_RECORDED = "✅ 已记单：{line}（{status}）{missing}"
+
+SELLER_STAGE_LABELS = {"prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
+                       "distributor": "代理", "sleeping": "沉睡", "lost": "流失"}
+SELLER_PROFILE_HEADER = "👤 {line}"
+SELLER_PROFILE_STAGE = "阶段：{stage} · 等级：{klass}"
+SELLER_PROFILE_ORDERS = "订单：{orders}笔 · 累计消费：{spent}"
+SELLER_PROFILE_TIMING = "最近购买：{last} · 预计回购：{next}"
+SELLER_PROFILE_REFERRAL = "推荐码：{code} · 推荐：{referrals}人 · 积分：{points}"
+SELLER_PROFILE_ADDRESS = "地址：{address}"
+SELLER_PROFILE_TAGS = "标签：{tags} · 生日：{birthday}"
+SELLER_PROFILE_NOTES = "备注："
+SELLER_PROFILE_NOTE = "· {date} {text}"
+SELLER_PROFILE_OPTED_OUT = "⚠️ 已退订营销消息"
+SELLER_NOTE_EMPTY = "请写备注内容。"
+SELLER_NOTE_TOO_LONG = "备注太长了，请控制在{limit}字以内。"
+SELLER_NOTE_ADDED = "📝 已记下（{customer} #{customer_id}）：{text}"
+SELLER_TAGS_EMPTY = "请写标签，多个用逗号隔开。"
+SELLER_TAGS_CLEAR_WORD = "清空"
+SELLER_TAG_NOT_SET = "客户没有“{tag}”这个标签。"
+SELLER_TAGS_TOO_LONG = "标签太多了，请精简一些。"
+SELLER_TAGS_SET = "🏷 {customer}（#{customer_id}）的标签：{tags}"
+SELLER_BIRTHDAY_EMPTY = "请写生日日期。"
+SELLER_BIRTHDAY_BAD = "“{text}”不是有效的日期。"
+SELLER_BIRTHDAY_SET = "🎂 已记下 {customer}（#{customer_id}）的生日：{birthday}"
+
+SELLER_NEED_INQUIRY_REF = "请写咨询号，如 #5（发“咨询”可查）。"
+SELLER_BAD_INQUIRY_REF = "“{word}”不是咨询号，咨询号写成 #5。"
+SELLER_INQUIRY_NOT_FOUND = "没有咨询 #{inquiry_id}，发“咨询”看待回复的。"
+SELLER_INQUIRIES_HEADER = "❓ 待回复咨询（{total}条）："
+SELLER_INQUIRIES_EMPTY = "没有待回复的咨询👍"
+SELLER_INQUIRY_LINE = "#{inquiry_id} {customer} {time}{product}：{text}"
+SELLER_ANSWER_EMPTY = "请写回复内容。"
+SELLER_ANSWER_TOO_LONG = "回复太长了，请控制在{limit}字以内。"
+SELLER_ANSWER_TO_CUSTOMER = "关于您问的“{question}”：\n{answer}"
+SELLER_ANSWER_QUEUED = "✅ 已回复咨询 #{inquiry_id}，消息已排队发给 {customer}。"
+SELLER_INQUIRY_ALREADY_ANSWERED = "咨询 #{inquiry_id} 已经回复过了，不重复发送。"
+SELLER_INQUIRY_IS_CLOSED = "咨询 #{inquiry_id} 已关闭，不能再回复。"
+SELLER_INQUIRY_CLOSED = "✅ 已关闭咨询 #{inquiry_id}"
+SELLER_INQUIRY_ALREADY_CLOSED = "咨询 #{inquiry_id} 本来就是关闭的。"
+
+SELLER_FIGURES_HEADER = "📊 经营统计（{date}）"
+SELLER_FIGURES_PERIODS = {"today": "今天", "week": "本周", "month": "本月"}
+SELLER_FIGURES_PERIOD = "【{label}】新客{new} · 订单{orders} · 推荐{referrals}"
+SELLER_FIGURES_MONEY = "　营业额{revenue} · 客单价{aov} · 复购率{rate}"
+SELLER_FIGURES_POOL = "【客户】共{total} · 沉睡{sleeping} · 流失{lost}"
+SELLER_FIGURES_STAGES = "　阶段：{stages}"
+SELLER_FIGURES_CLASSES = "　等级：{classes}"
+SELLER_FIGURES_UNCLASSIFIED = "未分级{count}"
+
+SELLER_EXPORT_LINK = "📥 客户资料 Excel 下载链接（{hours}小时内有效，仅限本账号）：\n{url}"
+
+SELLER_DRAFTS_HEADER = "✉️ 待您手动发送（{total}条），复制后用个人微信发给客户，发完回复“已发 #编号”："
+SELLER_DRAFTS_EMPTY = "没有需要手动发送的消息👍"
+SELLER_DRAFT_LINE = "—— #{draft_id} 发给 {customer}：\n{text}"
+SELLER_NEED_DRAFT_REF = "请写待发消息的编号，如：已发 #41"
+SELLER_BAD_DRAFT_REF = "“{word}”不是编号，写成 #41。"
+SELLER_DRAFT_NOT_FOUND = "没有待发消息 #{draft_id}（可能已经标记过了），发“待发”看列表。"
+SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"
