@@ -205,6 +205,14 @@ def notify_sellers_of_hold(session: Session, referral: store.Referral, config: M
     store.notify_sellers_of_hold(session, referral, parse_list(config.get("SELLER_OPENIDS")), now)
 
 
+def seller_figures_line(session: Session, now: dt.datetime) -> str:
+    """One line of referral figures for the seller's 统计."""
+    totals = store.figures(session, now, top=0)
+    return texts.SELLER_REFERRALS_FIGURES_LINE.format(made=totals.made, converted=totals.converted,
+                                                      points=totals.points_granted,
+                                                      coupon=format_yuan(totals.coupon_granted_cents))
+
+
 # --- The customer's own code and ledger --------------------------------------------------------
 
 def account_reply(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
