@@ -75,12 +75,17 @@ def _register_cli(app: Flask) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--with-scheduler", is_flag=True, help="Also run the scheduler (sweeps + outbox drain) in this process.")
 @with_appcontext
-def serve_command(host: str, port: int) -> None:
+def serve_command(host: str, port: int, with_scheduler: bool = False) -> None:
     """Serve the webhook (and the simulator when enabled). Use gunicorn in production."""
     from flask import current_app
 
     app = current_app._get_current_object()
+    if with_scheduler:
+        from scheduler.runner import start_background
+
+        start_background(app)
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 

@@ -49,6 +49,32 @@ DEFAULTS: dict[str, Any] = {
     # finished one accepts corrections), and how far back an order converts earlier inquiries.
     "CONVERSATION_TIMEOUT_MINUTES": 30,
     "INQUIRY_CONVERSION_DAYS": 30,
+    # --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ---
+    # Marketing kinds wait out the quiet hours (seller's TIMEZONE) and obey a per-customer cap.
+    "DELIVERY_QUIET_HOURS": "21:00-09:00",
+    "DELIVERY_MARKETING_CAP": 1,
+    "DELIVERY_MARKETING_CAP_DAYS": 3,
+    # Customer-service messages: only within this many hours of the customer's last message, at most
+    # DELIVERY_SERVICE_QUOTA of them per window.
+    "DELIVERY_SERVICE_WINDOW_HOURS": 48,
+    "DELIVERY_SERVICE_QUOTA": 5,
+    # Template messages for service notices: JSON {kind: {"template_id": ..., "fields": {...}, "url": ...}}.
+    "DELIVERY_TEMPLATES": "{}",
+    "DELIVERY_RATE_PER_SECOND": 20,
+    "DELIVERY_BATCH_SIZE": 50,
+    "DELIVERY_MAX_ATTEMPTS": 5,
+    "DELIVERY_RETRY_BASE_SECONDS": 60,
+    "DELIVERY_RETRY_MAX_SECONDS": 3600,
+    "DELIVERY_RATE_LIMIT_PAUSE_SECONDS": 60,
+    "DELIVERY_SENDING_TIMEOUT_SECONDS": 600,
+    "DELIVERY_HTTP_TIMEOUT_SECONDS": 10,
+    # "stable" (POST /cgi-bin/stable_token, preferred) or "classic" (GET /cgi-bin/token).
+    "DELIVERY_TOKEN_ENDPOINT": "stable",
+    "PAYMENT_REMINDER_DELAY_HOURS": 12,
+    "PAYMENT_REMINDER_MAX_AGE_DAYS": 7,
+    "DRAFT_DIGEST_HOUR": 9,
+    "SCHEDULER_INTERVAL_SECONDS": 300,
+    "SCHEDULER_LEASE_SECONDS": 900,
     # --- Referral program (storage/referrals.py, bot/referrals.py) ---
     # Rewards when a referee's first order is paid: points and/or coupon cents, for both sides.
     "REFERRAL_REFERRER_POINTS": 200,

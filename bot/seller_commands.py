@@ -64,7 +64,9 @@ def run(ctx: SellerContext) -> str:
     """Run ``ctx.command`` in a savepoint: a CommandError (or a bug) rolls back all it did."""
     try:
         with ctx.session.begin_nested():
-            return ctx.command.handler(ctx)
+            reply = ctx.command.handler(ctx)
+            ctx.session.flush()  # constraint violations surface here, inside the savepoint
+            return reply
     except CommandError as exc:
         if exc.show_usage:
             return f"{exc.message}\n{texts.SELLER_USAGE.format(usage=ctx.command.usage)}"

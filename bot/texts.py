@@ -351,3 +351,27 @@ SELLER_NEED_DRAFT_REF = "请写待发消息的编号，如：已发 #41"
 SELLER_BAD_DRAFT_REF = "“{word}”不是编号，写成 #41。"
 SELLER_DRAFT_NOT_FOUND = "没有待发消息 #{draft_id}（可能已经标记过了），发“待发”看列表。"
 SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"
+# --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ----------------------------
+
+PAYMENT_REMINDER = "{name}您好，您的订单 #{order_id}（{items}，合计 {total}）还没有付款哦～付款后我们马上安排发货。如不需要了回复“取消订单”即可🙏"
+DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息需要您用个人微信手动发给客户（他们超过48小时没找过公众号，公众号发不过去）"
+DRAFT_DIGEST_LINE = "#{id} {customer}：{text}"
+DRAFT_DIGEST_MORE = "……还有 {count} 条"
+DRAFT_DIGEST_FOOTER = "发送“待发”查看全部，发完后标记已发。"
+DRAFT_DIGEST_UNKNOWN_CUSTOMER = "客户"
+# Default template fields per kind (used when DELIVERY_TEMPLATES gives a template id without "fields").
+TEMPLATE_DEFAULT_FIELDS = {
+    "ship": {
+        "first": "{name}您好，您的订单已发货",
+        "keyword1": "#{order_id}",
+        "keyword2": "{courier}",
+        "keyword3": "{tracking_no}",
+        "remark": "商品：{items}",
+    },
+    "payment_reminder": {
+        "first": "{name}您好，您的订单还未付款",
+        "keyword1": "#{order_id}",
+        "keyword2": "{total}",
+        "remark": "商品：{items}",
+    },
+}

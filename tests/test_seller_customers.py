@@ -154,3 +154,12 @@ def test_profile_dates_in_seller_timezone(platform, pool):
     add_order(db, zhang, "面膜", 1, status="paid", now=dt.datetime(2026, 11, 9, 17, 30))
     with time_machine.travel(NOW.replace(tzinfo=dt.UTC), tick=False):
         assert "最近购买：2026-11-10" in say(platform, f"客户 #{zhang}")
+
+
+def test_profile_stays_short_with_long_notes(platform, pool):
+    _, zhang, _, _ = pool
+    for i in range(5):
+        say(platform, f"备注 #{zhang} 第{i}条：" + "上次说孩子下个月高考，记得问问考得怎么样，" * 10)
+    reply = say(platform, f"客户 #{zhang}")
+    assert len(reply.encode()) < 1800
+    assert "第4条" in reply and "第3条" in reply and "第2条" in reply and "第1条" not in reply

@@ -15,6 +15,7 @@ from storage.models import Customer, CustomerNote, Order, OrderStatus, Referral,
 from storage.orders import format_yuan
 
 NOTES_SHOWN = 3
+NOTE_SHOWN_CHARS = 60  # a profile stays one screen; 备注 echoes a note in full when it is added
 MAX_NOTE = 500
 MAX_TAGS_LENGTH = 255
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.RECEIVED)
@@ -55,10 +56,14 @@ def profile(ctx: SellerContext, customer: Customer) -> str:
     if notes:
         lines.append(texts.SELLER_PROFILE_NOTES)
         lines.extend(texts.SELLER_PROFILE_NOTE.format(date=local(ctx.config, n.created_at).strftime("%m-%d"),
-                                                      text=n.text) for n in notes)
+                                                      text=_shorten(n.text)) for n in notes)
     if customer.opted_out:
         lines.append(texts.SELLER_PROFILE_OPTED_OUT)
     return "\n".join(lines)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= NOTE_SHOWN_CHARS else text[:NOTE_SHOWN_CHARS] + "…"
 
 
 @seller_command("客户", aliases=("查客户", "顾客"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["客户"])
