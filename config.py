@@ -92,6 +92,22 @@ DEFAULTS: dict[str, Any] = {
     # a message that waits is still processed once (its reply then goes via the outbox), while one
     # that gives up is answered "please resend".
     "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
+    # --- Referral program (storage/referrals.py, bot/referrals.py) ---
+    # Rewards when a referee's first order is paid: points and/or coupon cents, for both sides.
+    "REFERRAL_REFERRER_POINTS": 200,
+    "REFERRAL_REFERRER_COUPON_CENTS": 1500,
+    "REFERRAL_REFEREE_POINTS": 100,
+    "REFERRAL_REFEREE_COUPON_CENTS": 1000,
+    # What one point is worth when redeemed against an order, in cents.
+    "REFERRAL_POINT_VALUE_CENTS": 1,
+    # At most one referral ask per customer in this many days (all three moments together).
+    "REFERRAL_ASK_INTERVAL_DAYS": 14,
+    # How long a "product is good" answer waits for the customer's testimonial.
+    "REFERRAL_TESTIMONIAL_WAIT_HOURS": 24,
+    # The three moments' texts ({code} {offer} {qr}); empty means the default in bot/texts.py.
+    "REFERRAL_ASK_ORDER_TEXT": "",
+    "REFERRAL_ASK_THANKS_TEXT": "",
+    "REFERRAL_ASK_PRODUCT_GOOD_TEXT": "",
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"
