@@ -34,8 +34,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         migrate.upgrade(database)
 
     from handlers import register_blueprints
+    from handlers.simulator import init_simulator
 
     register_blueprints(app)
+    init_simulator(app)  # only when enabled: never in production mode (handlers/simulator.py)
     _register_cli(app)
     return app
 
@@ -64,11 +66,13 @@ def _finish_config(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from handlers.simulator_cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 
     register_storage_cli(app)
     register_scheduler_cli(app)
+    app.cli.add_command(demo_command)
     app.cli.add_command(serve_command)
 
 
@@ -82,6 +86,8 @@ def serve_command(host: str, port: int) -> None:
 
     app = current_app._get_current_object()
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
+    if app.extensions.get("huitou_simulator"):
+        click.echo(f"Simulator (no WeChat needed): http://{host}:{port}/simulator")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
