@@ -56,17 +56,19 @@ def recipient_filter(openid: str, customer_id: int | None):
 def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None], str | None]) -> list[ChatEntry]:
     """The conversation with ``openid``: typed messages, the bot's passive replies, delivered messages."""
     customer = session.scalar(select(Customer).where(Customer.openid == openid))
-    entries: list[tuple[dt.datetime, int, ChatEntry]] = []
+    # Sorted by time, then inbound before outbox, then id: replies stay under their message even
+    # when two messages share a timestamp.
+    entries: list[tuple[tuple[dt.datetime, int, int, int], ChatEntry]] = []
     inbound = session.scalars(
         select(InboundMessage).where(InboundMessage.openid == openid)
         .order_by(InboundMessage.id.desc()).limit(CHAT_LIMIT)
     ).all()
     for row in inbound:
         if row.msg_type != "event":
-            entries.append((row.received_at, 0, ChatEntry("me", row.content or "", row.received_at)))
+            entries.append(((row.received_at, 0, row.id, 0), ChatEntry("me", row.content or "", row.received_at)))
         reply = read_reply(row.response_body)
         if reply:
-            entries.append((row.received_at, 1, ChatEntry("bot", reply, row.received_at)))
+            entries.append(((row.received_at, 0, row.id, 1), ChatEntry("bot", reply, row.received_at)))
     outbox = session.scalars(
         select(OutboxMessage)
         .where(recipient_filter(openid, customer.id if customer else None), OutboxMessage.status.in_(SHOWN_IN_CHAT))
@@ -75,9 +77,9 @@ def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None
     for row in outbox:
         at = row.sent_at or row.updated_at or row.created_at
         tag = f"{CHANNEL_LABELS.get(row.channel, row.channel)} · {row.kind}"
-        entries.append((at, 2, ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted")))
-    entries.sort(key=lambda item: (item[0], item[1]))
-    return [entry for _at, _order, entry in entries[-CHAT_LIMIT:]]
+        entries.append(((at, 1, row.id, 0), ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted")))
+    entries.sort(key=lambda item: item[0])
+    return [entry for _key, entry in entries[-CHAT_LIMIT:]]
 
 
 @dataclass(frozen=True)

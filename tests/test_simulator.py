@@ -81,6 +81,16 @@ def test_chat_page_shows_the_conversation_from_the_database(client, demo):
     assert fragment.index(ORDER_TEXT) < fragment.index("已为您登记订单")
 
 
+def test_replies_stay_under_their_message_at_the_same_instant(client, demo):
+    openid = new_customer(client)
+    with time_machine.travel(NOW, tick=False):
+        say(client, openid, "面膜多少钱")
+        say(client, openid, "眼霜多少钱")
+    fragment = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+    positions = [fragment.index(t) for t in ("面膜多少钱", "面膜：¥99", "眼霜多少钱", "眼霜：¥168")]
+    assert positions == sorted(positions)
+
+
 def test_delivered_outbox_rows_appear_in_the_customers_chat(client, db):
     openid = new_customer(client)
     with db.session() as s:
