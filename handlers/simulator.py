@@ -124,10 +124,14 @@ def run_scheduler_at(at: dt.datetime) -> tuple[Any, str | None]:
     except ImportError:
         return None, texts.SIM_SCHEDULER_MISSING
     try:
-        return run_tick(current_app._get_current_object(), at=at.replace(tzinfo=dt.UTC), dry_run=False), None
+        result = run_tick(current_app._get_current_object(), at=at.replace(tzinfo=dt.UTC), dry_run=False)
     except Exception as exc:  # shown to the user; the log keeps the traceback
         log.exception("simulator tick at %s failed", at.isoformat())
         return None, texts.SIM_SCHEDULER_FAILED.format(error=type(exc).__name__)
+    errors = getattr(result, "errors", None)  # TickSummary: a failed sweep does not stop the others
+    if errors:
+        return result, texts.SIM_SCHEDULER_FAILED.format(error="、".join(sorted(errors)))
+    return result, None
 
 
 def _max_outbox_id() -> int:
@@ -194,7 +198,8 @@ def send_message():
         return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
     tick_error = None
     if huitou_config.parse_bool(current_app.config.get("SIMULATOR_AUTO_TICK")):
-        _result, tick_error = run_scheduler_at(now)
+        # As of just after the message, so the tick sees what it changed (a shipped order ...).
+        _result, tick_error = run_scheduler_at(_now())
     return jsonify(ok=True, reply=reply.text, encrypted=reply.encrypted, tick_error=tick_error)
 
 

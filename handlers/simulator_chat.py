@@ -19,9 +19,9 @@ from storage.models import Customer, InboundMessage, OutboxMessage
 CHANNEL_LABELS = {
     "service": "客服消息",
     "template": "模板消息",
-    "draft": "店主草稿·需手动发送",
+    "draft": "店主草稿",
     "sandbox": "沙箱投递",
-    None: "未投递",
+    None: "—",
 }
 STATUS_LABELS = {
     "pending": "待发送",
@@ -76,7 +76,10 @@ def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None
     ).all()
     for row in outbox:
         at = row.sent_at or row.updated_at or row.created_at
-        tag = f"{CHANNEL_LABELS.get(row.channel, row.channel)} · {row.kind}"
+        channel = CHANNEL_LABELS.get(row.channel, row.channel)
+        if row.status == "drafted":
+            channel += "（待店主手动发送）"
+        tag = f"{channel} · {row.kind}"
         entries.append(((at, 1, row.id, 0), ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted")))
     entries.sort(key=lambda item: item[0])
     return [entry for _key, entry in entries[-CHAT_LIMIT:]]

@@ -109,7 +109,7 @@ def test_delivered_outbox_rows_appear_in_the_customers_chat(client, db):
 
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
     assert "您的订单已发货📦" in chat and "沙箱投递 · ship" in chat
-    assert "面膜快用完了吧？" in chat and "店主草稿·需手动发送 · repurchase" in chat
+    assert "面膜快用完了吧？" in chat and "店主草稿（待店主手动发送） · repurchase" in chat
     assert "还没送出的关怀" not in chat  # not delivered yet: not on the phone
     assert "给店主的通知" not in chat  # addressed to the seller
     assert "给店主的通知" in client.get(f"/simulator/chat?openid={SELLER_OPENID}").get_data(as_text=True)

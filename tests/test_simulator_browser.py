@@ -125,13 +125,19 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
         pytest.skip("the seller console (发货) is not merged yet (seller work, ~14:10 UTC)")
 
     open_chat(page, "小美")
+    chat = page.locator("#chat")
+    # The shipping notice: transactional, delivered by the tick that follows the seller's message.
+    notice = chat.locator(".msg.bot", has=page.locator(".tag", has_text="ship"))
+    expect(notice).to_contain_text("SF1234567890")
+    expect(notice).to_contain_text("已发货")
     page.click("[data-days='30']")
     expect(page.locator("#status")).to_contain_text("调度器运行了")
-    chat = page.locator("#chat")
-    expect(chat).to_contain_text("SF1234567890")  # the shipping notice, delivered on the customer's phone
-    expect(chat).to_contain_text("已发货")
 
     # --- The repurchase nudge (retention sweeps, merged ~14:50 UTC) ----------------------------
+    from scheduler.registry import SWEEPS
+
+    if not any("repurchase" in sweep.name or "cycle" in sweep.name for sweep in SWEEPS):
+        pytest.skip("no product-cycle sweep registered yet (retention work, ~14:50 UTC): shipping part passed")
     # 面膜 lasts 30 days per box: two boxes = 60 days; jump on to the end of the supply.
     page.click("[data-days='30']")
     expect(page.locator("#status")).to_contain_text("调度器运行了")
