@@ -44,7 +44,7 @@ def new_msg_id() -> int:
 def text_xml(openid: str, text: str, created: dt.datetime, msg_id: int) -> str:
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{escape(openid)}]]></FromUserName>"
+        f"<FromUserName>{escape(openid)}</FromUserName>"
         f"<CreateTime>{_epoch(created)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         f"<Content>{escape(text)}</Content><MsgId>{msg_id}</MsgId></xml>"
     )
@@ -53,7 +53,7 @@ def text_xml(openid: str, text: str, created: dt.datetime, msg_id: int) -> str:
 def event_xml(openid: str, event: str, created: dt.datetime) -> str:
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{escape(openid)}]]></FromUserName>"
+        f"<FromUserName>{escape(openid)}</FromUserName>"
         f"<CreateTime>{_epoch(created)}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[{event}]]></Event></xml>"
     )

@@ -26,6 +26,7 @@ from storage.models import (
     OrderStatus,
     Product,
 )
+from storage.order_hooks import after_order_change
 from storage.upsert import insert_ignore
 
 DEMO_SOURCE = "demo"
@@ -141,7 +142,7 @@ def load_demo_shop(session: Session, now: dt.datetime) -> DemoResult:
             Order.customer_id == customer.id, Order.source == DEMO_SOURCE))
         if has_history:
             continue
-        for number, order in enumerate(spec.orders, start=1):
+        for number, order in enumerate(sorted(spec.orders, key=lambda o: -o.days_ago), start=1):
             _add_history_order(session, customer, order, catalogue, now, f"SF9{index:03d}{number:02d}000000")
             result.orders += 1
         if spec.orders:
@@ -159,7 +160,9 @@ def load_demo_shop(session: Session, now: dt.datetime) -> DemoResult:
 
 def _add_history_order(session: Session, customer: Customer, spec: DemoOrder, catalogue: dict[str, Product],
                        now: dt.datetime, tracking_no: str) -> Order:
-    """A past order, written as history (no hooks: it must not trigger notices for old events)."""
+    """A past order, written as history like an import: the events are recorded as they happened,
+    and the order hooks see one ``create`` of an already received order (so retention starts its
+    supply clocks) rather than a replayed ``ship``, which would send a months-old shipping notice."""
     created = _at_local_morning(now, spec.days_ago)
     paid, shipped, received = (created + dt.timedelta(hours=1), created + dt.timedelta(days=1),
                                created + dt.timedelta(days=3))
@@ -184,4 +187,5 @@ def _add_history_order(session: Session, customer: Customer, spec: DemoOrder, ca
         session.add(OrderEvent(order=order, action=action, actor=DEMO_SOURCE, created_at=at,
                                detail=texts.DEMO_ORDER_NOTE if action == "create" else None))
     session.flush()
+    after_order_change(session, order, "create", created)
     return order

@@ -4,6 +4,7 @@ the clock persists, the demo shop loads once, and nothing of it exists in produc
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -272,3 +273,42 @@ def test_demo_button_and_refusal_in_production(client, app_config):
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code != 0 and "生产模式" in result.output
     get_db(app).dispose()
+
+
+# --- with the scheduler (delivery and retention work) ------------------------------------------
+
+def _needs_sweep(name: str) -> None:
+    pytest.importorskip("scheduler.tick", reason="needs scheduler.tick.run_tick (delivery work)")
+    from scheduler import registry
+
+    sweeps = registry.all_sweeps() if hasattr(registry, "all_sweeps") else registry.SWEEPS
+    if not any(sweep.name.endswith(name) for sweep in sweeps):
+        pytest.skip(f"no {name} sweep registered yet")
+
+
+def test_shipping_notice_reaches_the_customers_chat_at_once(client, demo):
+    _needs_sweep("shipping_notices")
+    openid = new_customer(client)
+    order_id = int(re.search(r"#(\d+)", say(client, openid, ORDER_TEXT).json["reply"]).group(1))
+    reply = say(client, SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1234567890").json
+    assert reply["tick_error"] is None
+
+    chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+    assert "SF1234567890" in chat and "客服消息 · ship" in chat  # inside the 48 h window: service message
+    with demo.read_session() as s:
+        notice = s.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:order:{order_id}"))
+    assert notice.status == "sent" and notice.channel == "service"
+
+
+def test_a_week_ahead_the_demo_customer_gets_her_repurchase_nudge(client, demo):
+    """The README's walkthrough: demo shop, 芳芳（王芳）, +7 天."""
+    _needs_sweep("repurchase")
+    with time_machine.travel(NOW, tick=False):
+        response = client.post("/simulator/api/clock", json={"at": "2026-11-30T12:00"})
+    assert response.json["ok"], response.json
+    chat = client.get("/simulator/chat?openid=demo_wangfang").get_data(as_text=True)
+    assert "眼霜" in chat and "· repurchase" in chat
+    with demo.read_session() as s:
+        nudges = s.scalars(select(OutboxMessage).join(Customer, Customer.id == OutboxMessage.customer_id)
+                           .where(Customer.openid == "demo_wangfang", OutboxMessage.kind == "repurchase")).all()
+    assert len(nudges) == 1 and nudges[0].status in ("sent", "drafted")

@@ -27,6 +27,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def patient_webhook(app_config):
+    """On a loaded CI machine the first order (cold parser caches) can pass the 4-second passive-reply
+    budget and the reply then arrives through the outbox; these tests look at the passive path."""
+    app_config["WEBHOOK_REPLY_BUDGET_SECONDS"] = 60
+
+
 @pytest.fixture
 def live_url(app) -> Iterator[str]:
     """The app served over HTTP on a free loopback port, in a thread."""
@@ -50,6 +57,7 @@ def browser():
 def expect(locator):
     from playwright.sync_api import expect as playwright_expect
 
+    playwright_expect.set_options(timeout=WAIT_MS)  # a month's jump runs the scheduler 31 times
     return playwright_expect(locator)
 
 
@@ -134,9 +142,10 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     expect(page.locator("#status")).to_contain_text("调度器运行了")
 
     # --- The repurchase nudge (retention sweeps, merged ~14:50 UTC) ----------------------------
-    from scheduler.registry import SWEEPS
+    from scheduler import registry
 
-    if not any("repurchase" in sweep.name or "cycle" in sweep.name for sweep in SWEEPS):
+    sweeps = registry.all_sweeps() if hasattr(registry, "all_sweeps") else registry.SWEEPS
+    if not any(sweep.name.endswith("repurchase") for sweep in sweeps):
         pytest.skip("no product-cycle sweep registered yet (retention work, ~14:50 UTC): shipping part passed")
     # 面膜 lasts 30 days per box: two boxes = 60 days; jump on to the end of the supply.
     page.click("[data-days='30']")
