@@ -88,7 +88,10 @@ def serve_command(host: str, port: int) -> None:
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
     if app.extensions.get("huitou_simulator"):
         click.echo(f"Simulator (no WeChat needed): http://{host}:{port}/simulator")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Not app.run(): Flask ignores it inside a `flask`/FlaskGroup command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def main() -> None:

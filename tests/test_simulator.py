@@ -4,6 +4,7 @@ the clock persists, the demo shop loads once, and nothing of it exists in produc
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import pytest
@@ -312,3 +313,35 @@ def test_a_week_ahead_the_demo_customer_gets_her_repurchase_nudge(client, demo):
         nudges = s.scalars(select(OutboxMessage).join(Customer, Customer.id == OutboxMessage.customer_id)
                            .where(Customer.openid == "demo_wangfang", OutboxMessage.kind == "repurchase")).all()
     assert len(nudges) == 1 and nudges[0].status in ("sent", "drafted")
+
+
+# --- the README's first command ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_huitou_serve_serves_the_simulator(tmp_path):
+    """`huitou serve` really listens (Flask ignores app.run() inside a CLI command) and shows /simulator."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_"))}
+    env.update(HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", PYTHONPATH=str(Path(__file__).parent.parent))
+    proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "serve", "--port", str(port)],
+                            env=env, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # werkzeug logs "Running on ..." once the socket is bound
+            if "Running on" in line:
+                break
+        else:
+            pytest.fail(f"huitou serve exited: {proc.wait()} {proc.stdout.read()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            page = response.read().decode()
+        assert response.url.endswith("/simulator/") and "回头 · 模拟器" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
