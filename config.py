@@ -108,6 +108,14 @@ DEFAULTS: dict[str, Any] = {
     "REFERRAL_ASK_ORDER_TEXT": "",
     "REFERRAL_ASK_THANKS_TEXT": "",
     "REFERRAL_ASK_PRODUCT_GOOD_TEXT": "",
+    # --- simulator (handlers/simulator.py) ---
+    # "production" (or real app credentials) switches the simulator off whatever SIMULATOR says.
+    "ENV": "development",
+    # None: on unless in production mode; "false" switches it off on a development machine too.
+    "SIMULATOR": None,
+    # After each simulated message, run the scheduler once at the simulated time (as a running
+    # scheduler would within minutes), so notices show up in the chat at once.
+    "SIMULATOR_AUTO_TICK": True,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"

@@ -425,3 +425,18 @@ RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
 }
+# --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
+
+SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_EMPTY_TEXT = "消息不能为空～"
+SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
+SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"
+SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
+SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
+SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
+SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
+SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
+SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
+SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+DEMO_ORDER_NOTE = "演示数据"
