@@ -37,7 +37,7 @@ from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
 from storage import kv
 from storage.db import Database
-from storage.models import Customer, OutboxMessage, utcnow
+from storage.models import Complaint, Customer, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,18 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
 
-def _recipient(row: OutboxMessage, customer: Customer | None) -> Recipient:
+def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) -> Recipient:
     is_customer = row.customer_id is not None
     if customer is None:
         return Recipient(openid=row.openid, is_customer=is_customer)
+    open_complaint = False
+    if is_customer and not row.transactional:
+        open_complaint = session.scalar(select(Complaint.id).where(
+            Complaint.customer_id == customer.id, Complaint.status == "open").limit(1)) is not None
     return Recipient(
         openid=row.openid or customer.openid, is_customer=is_customer, opted_out=bool(customer.opted_out),
         subscribed=customer.subscribed is not False, unreachable=bool(customer.unreachable),
-        last_inbound_at=customer.last_inbound_at,
+        last_inbound_at=customer.last_inbound_at, open_complaint=open_complaint,
     )
 
 
@@ -186,7 +190,7 @@ class _Planner:
                 self._counts[customer.id] = _counts(self.session, customer, self.now, self.settings)
             counts = self._counts[customer.id]
         plan = rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=_recipient(row, customer), counts=counts, now=self.now,
+                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
                                    settings=self.settings)
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
