@@ -369,8 +369,11 @@ def paused_until(session: Session, now: dt.datetime) -> dt.datetime | None:
 def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime | None = None, *,
                  transport: Transport | None = None, max_messages: int | None = None,
                  limiter: RateLimiter | None = None) -> DrainSummary:
-    """Deliver every row due at ``now`` (naive UTC; default: the clock). See the module docstring."""
-    now = _naive_utc(now or utcnow())
+    """Deliver every row due at ``now`` (naive UTC; default: the live clock). See the module docstring."""
+    # A drain "as of" a given moment (ticks in the past or future) uses it throughout; a live drain
+    # reads the clock for every batch, so rows claimed late in a long drain never look stale.
+    fixed_now = _naive_utc(now) if now is not None else None
+    now = fixed_now or utcnow()
     settings = DeliverySettings.from_config(config)
     summary = DrainSummary()
     with database.session() as session:
@@ -385,6 +388,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     handled = 0
     unreachable: set[int] = set()  # customers found unreachable during this drain
     while max_messages is None or handled < max_messages:
+        now = fixed_now or utcnow()
         jobs, claimed = _claim(database, now, settings, summary)
         if not claimed:
             break
