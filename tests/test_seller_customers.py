@@ -128,6 +128,7 @@ def test_tags_add_remove_clear(platform, pool):
     ("农历正月廿三", 1, 23, True, None, "农历正月廿三"),
     ("公历10月1日", 10, 1, False, None, "10月1日"),
     ("2月29日", 2, 29, False, None, "2月29日"),
+    ("农历2000年正月三十", 1, 30, True, 2000, "农历2000年正月三十"),
 ])
 def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     db, zhang, _, _ = pool
@@ -138,7 +139,8 @@ def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     assert shown in say(platform, f"客户 #{zhang}")
 
 
-@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01"])
+@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01",
+                                  "农历1990年正月三十"])  # 1990's first lunar month had 29 days
 def test_invalid_birthday_changes_nothing(platform, pool, text):
     db, zhang, _, _ = pool
     say(platform, f"生日 #{zhang} 5月20日")

@@ -10,6 +10,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from lunar_python import LunarMonth
+
 LUNAR_WORDS = re.compile(r"^(?:农历|阴历|旧历)\s*")
 SOLAR_WORDS = re.compile(r"^(?:公历|阳历|新历)\s*")
 _DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "〇": 0, "零": 0}
@@ -57,8 +59,8 @@ def chinese_day_number(text: str) -> int | None:
 def parse_birthday(text: str, today: dt.date | None = None) -> Birthday | None:
     """The birthday in ``text``, or None when it is not a valid date.
 
-    A lunar day 30 is accepted (the month is long in some years; greetings decide what to do in a
-    29-day year). A solar 2月29日 without a year is accepted (a leap-day birthday).
+    A lunar day 30 without a year is accepted (the month is long in some years; greetings decide
+    what to do in a 29-day year); with a year, lunar-python checks that month really had 30 days. A solar 2月29日 without a year is accepted (a leap-day birthday).
     """
     raw = text.strip().replace(" ", "")
     is_lunar = bool(LUNAR_WORDS.match(raw))
@@ -74,16 +76,18 @@ def parse_birthday(text: str, today: dt.date | None = None) -> Birthday | None:
         month, day = int(match["m"]), int(match["d"])
     if month is None or day is None or not 1 <= month <= 12:
         return None
+    if year is not None and (year < 1900 or (today and year > today.year)):
+        return None
     if is_lunar:
         if not 1 <= day <= 30:
             return None
+        if year is not None and day > LunarMonth.fromYm(year, month).getDayCount():
+            return None  # that year's month had 29 days
     else:
         try:
             dt.date(year or 2000, month, day)  # 2000 is a leap year: 2月29日 passes without a year
         except ValueError:
             return None
-    if year is not None and (year < 1900 or (today and year > today.year)):
-        return None
     return Birthday(month, day, is_lunar, year)
 
 

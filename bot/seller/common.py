@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import conversation_state, texts
 from bot.seller.registry import SellerContext
-from storage.contact import to_halfwidth
+from storage.contact import mask_phone, to_halfwidth
 from storage.customer_search import find_customers
 from storage.models import Customer, Order, OutboxMessage
 from storage.orders import format_yuan
@@ -71,8 +71,6 @@ def outbox_key_exists(session, dedupe_key: str) -> bool:
 
 def customer_line(customer: Customer) -> str:
     """``#7 张三（小张）138****8000``: one customer on one line, phone masked."""
-    from storage.contact import mask_phone
-
     label = customer.name or customer.nickname or texts.SELLER_NO_NAME
     if customer.name and customer.nickname and customer.nickname != customer.name:
         label += f"（{customer.nickname}）"
