@@ -249,4 +249,16 @@ SELLER_DRAFT_LINE = "—— #{draft_id} 发给 {customer}：\n{text}"
 SELLER_NEED_DRAFT_REF = "请写待发消息的编号，如：已发 #41"
 SELLER_BAD_DRAFT_REF = "“{word}”不是编号，写成 #41。"
 SELLER_DRAFT_NOT_FOUND = "没有待发消息 #{draft_id}（可能已经标记过了），发“待发”看列表。"
+SELLER_CUSTOMER_NICKNAME = "（{nickname}）"
+SELLER_DRAFT_CUSTOMER = "{name}（#{customer_id}）"
+SELLER_INQUIRY_PRODUCT = "【{product}】"
+SELLER_FIGURES_CLASS = "{klass}类{count}"
+SELLER_FIGURES_COUNT = "{label}{count}"
+SELLER_BIRTHDAY_YEAR = "{year}年"
+SELLER_BIRTHDAY_LUNAR = "农历{year}{month}{day}"
+SELLER_BIRTHDAY_SOLAR = "{year}{month}月{day}日"
+SELLER_LUNAR_MONTH_LABELS = ("", "正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
+SELLER_LUNAR_DAY_LABELS = ("", "初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
+                    "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
+                    "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十")
 SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"

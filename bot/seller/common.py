@@ -73,7 +73,7 @@ def customer_line(customer: Customer) -> str:
     """``#7 张三（小张）138****8000``: one customer on one line, phone masked."""
     label = customer.name or customer.nickname or texts.SELLER_NO_NAME
     if customer.name and customer.nickname and customer.nickname != customer.name:
-        label += f"（{customer.nickname}）"
+        label += texts.SELLER_CUSTOMER_NICKNAME.format(nickname=customer.nickname)
     phone = mask_phone(customer.phone)
     return f"#{customer.id} {label}" + (f" {phone}" if phone else "")
 
