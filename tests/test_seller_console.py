@@ -194,6 +194,12 @@ def test_retired_product_is_no_longer_offered_to_customers(platform, db):
         assert s.scalars(select(Order)).all() == []
 
 
+def test_show_one_product(platform, db):
+    say(platform, "商品 面膜 99 30天 别名 补水面膜")
+    assert say(platform, "商品 面膜").startswith("#1 面膜 ¥99 · 30天")
+    assert say(platform, "商品 补水面膜").startswith("#1 面膜")
+
+
 def test_empty_catalogue(platform):
     assert "还没有商品" in say(platform, "商品")
 
