@@ -93,7 +93,7 @@ SELLER_HELP = {
     "未发货": {"usage": "未发货", "summary": "已付款、还没发货的订单", "example": "未发货"},
     "记单": {"usage": "记单 客户 商品数量… [已付款]", "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
              "example": "记单 #7 面膜2 眼霜1"},
-    "客户": {"usage": "客户 电话/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
+    "客户": {"usage": "客户 电话/尾号/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
     "备注": {"usage": "备注 客户 内容", "summary": "记下客户提到的事，下次关心一句", "example": "备注 #7 孩子下月高考"},
     "标签": {"usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空", "summary": "给客户加/去标签",
              "example": "标签 #7 老客,敏感肌"},
@@ -136,7 +136,7 @@ SELLER_NEED_ORDER_REF = "请写订单号，如 #12。"
 SELLER_BAD_ORDER_REF = "“{word}”不是订单号，订单号写成 #12。"
 SELLER_ORDER_NOT_FOUND = "没有订单 #{order_id}，请核对订单号（发“未付款”或“未发货”可查）。"
 SELLER_NEED_CUSTOMER = "请写客户：#客户号、手机号、昵称或姓名。"
-SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、昵称或姓名查。"
+SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、手机尾号、昵称或姓名查。"
 SELLER_CUSTOMER_AMBIGUOUS = "“{query}”对应多位客户，请用 #客户号：\n{lines}{more}"
 SELLER_MORE_MATCHES = "\n……还有更多，请写得更具体些"
 

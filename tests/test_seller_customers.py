@@ -66,6 +66,13 @@ def test_find_one_customer(platform, pool, query):
     assert say(platform, f"客户 {query}").startswith(f"👤 #{zhang} 张三")
 
 
+def test_phone_tail_finds_the_customer(platform, pool):
+    _, zhang, _, _ = pool
+    assert say(platform, "客户 8000").startswith(f"👤 #{zhang} 张三")
+    assert say(platform, "客户 尾号8000").startswith(f"👤 #{zhang} 张三")
+    assert "没找到" in say(platform, "客户 1234")
+
+
 def test_partial_nickname_finds_the_customer(platform, pool):
     _, _, li, _ = pool
     assert f"#{li} 李小雨" in say(platform, "客户 小雨")
