@@ -27,6 +27,7 @@ AREAS = (
     "figures",
     "export",
     "drafts",
+    "referrals",
 )
 
 for _area in AREAS:
