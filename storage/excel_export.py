@@ -194,16 +194,17 @@ def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezon
     summary = ExportSummary()
     totals = _Totals()
 
-    sheet = TypedSheet(workbook, SHEET_CUSTOMERS, CUSTOMER_COLUMNS, local)
-    _write_customers(session, sheet, totals, local, now, report)
+    customers = _count(session, Customer)
+    sheet = TypedSheet(workbook, SHEET_CUSTOMERS, CUSTOMER_COLUMNS, local, expected_rows=customers)
+    _write_customers(session, sheet, totals, local, now, customers, report)
     summary.rows[SHEET_CUSTOMERS] = sheet.rows
-    for title, columns, writer in (
-        (SHEET_ORDERS, ORDER_COLUMNS, _write_orders),
-        (SHEET_INQUIRIES, INQUIRY_COLUMNS, _write_inquiries),
-        (SHEET_REFERRALS, REFERRAL_COLUMNS, _write_referrals),
-        (SHEET_REWARDS, REWARD_COLUMNS, _write_rewards),
+    for title, columns, model, writer in (
+        (SHEET_ORDERS, ORDER_COLUMNS, Order, _write_orders),
+        (SHEET_INQUIRIES, INQUIRY_COLUMNS, Inquiry, _write_inquiries),
+        (SHEET_REFERRALS, REFERRAL_COLUMNS, Referral, _write_referrals),
+        (SHEET_REWARDS, REWARD_COLUMNS, RewardEntry, _write_rewards),
     ):
-        sheet = TypedSheet(workbook, title, columns, local)
+        sheet = TypedSheet(workbook, title, columns, local, expected_rows=_count(session, model))
         writer(session, sheet, report)
         sheet.finish()
         summary.rows[title] = sheet.rows
@@ -259,9 +260,12 @@ def _purchase_rows(session: Session):
     return session.execute(stmt.execution_options(**STREAM))
 
 
+def _count(session: Session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
 def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local: LocalTime, now: dt.datetime,
-                     report: Progress) -> None:
-    total = session.scalar(select(func.count()).select_from(Customer))
+                     total: int, report: Progress) -> None:
     purchases = MergeCursor(_purchase_rows(session))
     for row in _customer_rows(session):
         (cid, openid, nickname, name, phone, province, city, district, detail, tags, b_year, b_month, b_day,
