@@ -27,5 +27,6 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
         stmt = sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"insert_ignore is not implemented for {dialect}")
-    result = session.execute(stmt)
-    return max(result.rowcount or 0, 0)
+    # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
+    key = list(table.primary_key.columns)[0]
+    return len(session.execute(stmt.returning(key)).all())
