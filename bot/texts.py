@@ -366,10 +366,10 @@ SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条�
 # --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ----------------------------
 
 PAYMENT_REMINDER = "{name}您好，您的订单 #{order_id}（{items}，合计 {total}）还没有付款哦～付款后我们马上安排发货。如不需要了回复“取消订单”即可🙏"
-DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息需要您用个人微信手动发给客户（他们超过48小时没找过公众号，公众号发不过去）"
+DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息公众号发不出去（比如客户超过48小时没来消息），需要您用个人微信手动发给客户"
 DRAFT_DIGEST_LINE = "#{id} {customer}：{text}"
 DRAFT_DIGEST_MORE = "……还有 {count} 条"
-DRAFT_DIGEST_FOOTER = "发送“待发”查看全部，发完后标记已发。"
+DRAFT_DIGEST_FOOTER = "回复“待发”查看全文；用个人微信发完后回复“已发 #编号”。"
 DRAFT_DIGEST_UNKNOWN_CUSTOMER = "客户"
 # Default template fields per kind (used when DELIVERY_TEMPLATES gives a template id without "fields").
 TEMPLATE_DEFAULT_FIELDS = {
