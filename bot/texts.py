@@ -107,10 +107,6 @@ WINBACK_STEPS = (
     "{name}，店里上了新品，也给您留了一份老客福利：{offer}。想看看的话回我一句就行🌸",
 )
 RETENTION_DEFAULT_NAME = "亲"
-STAGE_LABELS = {
-    "prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
-    "distributor": "分销商", "sleeping": "沉睡客户", "lost": "流失客户",
-}
 RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
