@@ -34,10 +34,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         migrate.upgrade(database)
 
     from handlers import register_blueprints
+    from handlers.downloads import bp as downloads_bp
+    from handlers.simulator import init_simulator
 
     register_blueprints(app)
+    app.register_blueprint(downloads_bp)
+    init_simulator(app)  # only when enabled: never in production mode (handlers/simulator.py)
     _register_cli(app)
+    _warm_up()
     return app
+
+
+def _warm_up() -> None:
+    """Load the address tables once at start-up, not inside the first customer's request.
+
+    cpca reads its region tables on first use (seconds on a busy machine); paid inside a webhook
+    request it can push the first reply past WeChat's 5-second limit. Cached per process.
+    """
+    from storage.contact import split_address
+
+    split_address("广东省深圳市南山区科技园路1号")
 
 
 def _finish_config(app: Flask) -> None:
@@ -64,25 +80,37 @@ def _finish_config(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from handlers.simulator_cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 
     register_storage_cli(app)
     register_scheduler_cli(app)
+    app.cli.add_command(demo_command)
     app.cli.add_command(serve_command)
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--with-scheduler", is_flag=True, help="Also run the scheduler (sweeps + outbox drain) in this process.")
 @with_appcontext
-def serve_command(host: str, port: int) -> None:
+def serve_command(host: str, port: int, with_scheduler: bool = False) -> None:
     """Serve the webhook (and the simulator when enabled). Use gunicorn in production."""
     from flask import current_app
 
     app = current_app._get_current_object()
+    if with_scheduler:
+        from scheduler.runner import start_background
+
+        start_background(app)
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    if app.extensions.get("huitou_simulator"):
+        click.echo(f"Simulator (no WeChat needed): http://{host}:{port}/simulator")
+    # Not app.run(): Flask ignores it inside a `flask`/FlaskGroup command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def main() -> None:

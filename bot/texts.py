@@ -74,6 +74,316 @@ SELLER_COMPLAINT = "⚠️ 售后问题（{customer}）#{complaint_id}：{text}{
 SELLER_COMPLAINT_ORDER = "\n相关订单 #{order_id}"
 SELLER_INQUIRY = "❓ 待回复咨询 #{inquiry_id}（{customer}）{product}：{text}"
 
+# --- Referral program (bot/referrals.py, bot/seller/referrals.py) ------------------------------
+
+# The three moments. Placeholders: {code} the customer's code, {offer} REFERRAL_OFFER, {qr} the QR line
+# (empty when there is none). The seller may replace each in config (HUITOU_REFERRAL_ASK_*_TEXT).
+REFERRAL_ASK_ORDER = "🎁 好东西一起分享：把推荐码 {code} 发给好友，好友关注后发“推荐码 {code}”给我，{offer}。{qr}"
+REFERRAL_ASK_THANKS = "身边有朋友也需要的话，欢迎推荐给TA～您的推荐码是 {code}，{offer}💕{qr}"
+REFERRAL_ASK_PRODUCT_GOOD = (
+    "方便的话，用一两句话说说您的使用感受吗？直接回复我就行，店主会很珍惜的🙏\n"
+    "也欢迎推荐给身边的朋友：推荐码 {code}，{offer}。{qr}"
+)
+REFERRAL_OFFER = "好友首单付款后，您得{referrer_reward}，好友得{referee_reward}"
+REFERRAL_REWARD_POINTS = "{points}积分"
+REFERRAL_REWARD_COUPON = "{amount}优惠券"
+REFERRAL_REWARD_JOINER = "+"
+REFERRAL_REWARD_NONE = "一份店主的心意"
+REFERRAL_QR_LINE = "\n专属二维码：{url}"
+REFERRAL_THANKS_WARM = "能帮到您真开心😊 谢谢您一直的支持！"
+TESTIMONIAL_THANKS = "谢谢您的分享💕 已经转告店主啦，TA 一定很开心！"
+
+# A code typed by the customer ("推荐码 AB23CD").
+REFERRAL_APPLIED = "已为您登记好友的推荐码 {code}✅ 您的首单付款后，将获得{referee_reward}～"
+REFERRAL_APPLIED_HELD = "收到推荐码 {code}，店主核实后生效～"
+REFERRAL_UNKNOWN_CODE = "没找到推荐码 {code}，请核对一下哦（推荐码是6位字母和数字，不含 0、O、1、I）。"
+REFERRAL_SELF = "这是您自己的推荐码哦～分享给好友，好友首单付款后您就能拿到奖励🎁"
+REFERRAL_ALREADY = "您已经登记过推荐人啦，推荐关系登记后不能更改哦～"
+REFERRAL_SAME = "这个推荐码已经为您登记过啦✅"
+REFERRAL_NOT_NEW = "推荐码仅限第一次购买的新朋友使用哦～您也可以把自己的推荐码 {code} 分享给好友，好友首单付款后您有奖励🎁"
+REFERRAL_CYCLE = "你们已经是推荐关系啦，不能互相推荐哦～"
+
+# Following through a friend's QR code (scene ref_<code>), after the welcome.
+REFERRAL_SCENE_WELCOME = "您是好友推荐来的🎁 首单付款后，您将获得{referee_reward}。"
+REFERRAL_SCENE_SELF = "这是您自己的推荐二维码，分享给好友就好～"
+
+# "我的积分" / "推荐码": the customer's code and ledger.
+REFERRAL_ACCOUNT = (
+    "您的推荐码：{code}{qr}\n"
+    "积分：{points} 分（累计获得 {earned}，已使用 {spent}）\n"
+    "优惠券余额：{coupon}\n{offer}。"
+)
+REFERRAL_ACCOUNT_NO_QR = "\n（专属二维码暂不可用，直接分享推荐码就行）"
+REFERRAL_ACCOUNT_RECENT = "最近记录："
+REFERRAL_LEDGER_LINE = "· {date} {reason} {change}"
+REFERRAL_LEDGER_REASONS = {
+    "referrer_reward": "推荐好友奖励",
+    "referee_reward": "新朋友首单奖励",
+    "reward_reversed": "订单取消，奖励撤回",
+    "redeem": "抵扣订单",
+    "redeem_refund": "订单取消，抵扣退回",
+}
+
+# Reward notices (outbox, kind referral_reward).
+REFERRAL_REWARD_NOTICE_REFERRER = "🎉 您推荐的好友完成了首单，奖励已到账：{reward}。回复“我的积分”随时查看～"
+REFERRAL_REWARD_NOTICE_REFEREE = "🎉 首单奖励已到账：{reward}。回复“我的积分”随时查看～"
+
+# The seller's side.
+REFERRAL_HOLD_REASONS = {"same_phone": "与推荐人电话相同", "same_address": "与推荐人地址相同"}
+SELLER_REFERRAL_HELD = "⚠️ 推荐待审核 #{referral_id}：{referrer} → {referee}（{reason}）\n回复“审核 #{referral_id} 通过”或“审核 #{referral_id} 拒绝”"
+SELLER_GROUP_REFERRALS = "推荐"
+REFERRAL_SELLER_HELP = {
+    "推荐": {"usage": "推荐", "summary": "推荐计划数据：推荐人数、成交、奖励、推荐达人和值得邀请的老客", "example": "推荐"},
+    "审核": {"usage": "审核  ·  审核 #推荐号 通过/拒绝", "summary": "处理可疑的推荐（同电话/同地址）", "example": "审核 #3 通过"},
+    "兑换": {"usage": "兑换 #订单号 积分数  ·  兑换 #订单号 10元（用优惠券）", "summary": "用客户的积分或优惠券抵扣订单",
+             "example": "兑换 #12 200"},
+    "代理": {"usage": "代理 客户", "summary": "把客户升为代理", "example": "代理 #7"},
+    "积分": {"usage": "积分 客户", "summary": "客户的推荐码、积分和奖励记录", "example": "积分 #7"},
+}
+SELLER_REFERRALS_HEADER = "🤝 推荐计划"
+SELLER_REFERRALS_TOTALS = "累计推荐 {made} 人 · 成交 {converted} · 待审核 {held} · 撤回 {reversed}"
+SELLER_REFERRALS_RECENT = "近30天：推荐 {made} 人 · 成交 {converted}"
+SELLER_REFERRALS_REWARDS = "已发奖励：{points} 积分 + {coupon} 优惠券"
+SELLER_REFERRALS_TOP = "推荐达人："
+SELLER_REFERRALS_TOP_LINE = "{line} · 推荐{made}人/成交{converted} · 近一年买{orders}次"
+SELLER_REFERRALS_CANDIDATES = "值得邀请（常买、爱互动）："
+SELLER_REFERRALS_CANDIDATE_LINE = "{line} · 近一年买{orders}次 · 互动{sociable}次"
+SELLER_REFERRALS_NONE = "还没有推荐记录。客户下单、道谢或夸产品时，我会自动邀请他们推荐好友～"
+SELLER_REFERRALS_HELD_HINT = "有 {held} 个推荐待审核，发“审核”查看"
+SELLER_REFERRALS_FIGURES_LINE = "推荐：累计 {made} 人，成交 {converted}，已发 {points} 积分 + {coupon} 优惠券"
+SELLER_REVIEW_HEADER = "待审核的推荐："
+SELLER_REVIEW_LINE = "推荐#{referral_id}：{referrer} → {referee}（{reason}）{order}"
+SELLER_REVIEW_LINE_ORDER = " 首单 #{order_id}"
+SELLER_REVIEW_NONE = "没有待审核的推荐👌"
+SELLER_REVIEW_NEED_DECISION = "请写明“通过”或“拒绝”"
+SELLER_REVIEW_NOT_FOUND = "没有推荐 #{referral_id}"
+SELLER_REVIEW_APPROVED = "推荐 #{referral_id} 已通过✅ {result}"
+SELLER_REVIEW_APPROVED_REWARDED = "首单已付款，双方奖励已发放。"
+SELLER_REVIEW_APPROVED_WAITING = "好友首单付款后自动发放奖励。"
+SELLER_REVIEW_REJECTED = "推荐 #{referral_id} 已拒绝，不发奖励。"
+SELLER_REDEEM_NEED_AMOUNT = "请写要抵扣的积分数（如 200）或优惠券金额（如 10元）"
+SELLER_REDEEM_BAD_AMOUNT = "“{word}”不是有效的数量"
+SELLER_REDEEM_POINTS = "{points} 积分"
+SELLER_REDEEM_COUPON = "{amount} 优惠券"
+SELLER_REDEEM_DONE = "订单 #{order_id} 已抵扣 {what}（{discount}），应收 {due}\n{customer} 剩余 {points} 积分、{coupon} 优惠券"
+SELLER_PROMOTED = "已将 {line} 升为代理✅"
+SELLER_ALREADY_DISTRIBUTOR = "{line} 已经是代理了"
+SELLER_LEDGER_HEADER = "{line} · 推荐码 {code}"
+SELLER_LEDGER_POINTS = "积分 {balance}（获得 {earned} · 已用 {spent} · 撤回 {reversed}）"
+SELLER_LEDGER_COUPON = "优惠券 {balance}（获得 {earned} · 已用 {spent} · 撤回 {reversed}）"
+SELLER_LEDGER_REFERRALS = "推荐 {made} 人 · 成交 {converted}{referrer}"
+SELLER_LEDGER_REFERRED_BY = " · 由 #{referrer_id} 推荐"
+SELLER_LEDGER_ENTRY_ORDER = " #{order_id}"
+SELLER_LEDGER_EMPTY = "还没有积分记录"
+# --- Seller console (bot/seller/) ------------------------------------------------------------
+
+# Command help: usage line, one-line summary, and the example the README cheat sheet shows.
+SELLER_HELP = {
+    "帮助": {"usage": "帮助 [命令]", "summary": "列出所有命令；加命令名看用法", "example": "帮助 发货"},
+    "更多": {"usage": "更多", "summary": "列表的下一页", "example": "更多"},
+    "商品": {"usage": "商品 名称 价格 [天数] [别名 a,b]  ·  商品（列表）", "summary": "上新或修改商品；不带参数列出在售商品",
+             "example": "商品 面膜 99 30天 别名 补水面膜,面膜贴"},
+    "下架": {"usage": "下架 名称或#商品号", "summary": "商品停售（历史订单不受影响）", "example": "下架 面膜"},
+    "上架": {"usage": "上架 名称或#商品号", "summary": "重新上架已下架的商品", "example": "上架 面膜"},
+    "付款": {"usage": "付款 #订单号", "summary": "标记订单已付款", "example": "付款 #12"},
+    "发货": {"usage": "发货 #订单号 快递公司 运单号", "summary": "发货并自动通知客户", "example": "发货 #12 顺丰 SF1234567890"},
+    "收货": {"usage": "收货 #订单号", "summary": "标记客户已收货", "example": "收货 #12"},
+    "取消": {"usage": "取消 #订单号 [原因]", "summary": "取消未发货的订单", "example": "取消 #12"},
+    "订单": {"usage": "订单 #订单号", "summary": "订单详情和处理记录", "example": "订单 #12"},
+    "未付款": {"usage": "未付款", "summary": "待付款的订单", "example": "未付款"},
+    "未发货": {"usage": "未发货", "summary": "已付款、还没发货的订单", "example": "未发货"},
+    "记单": {"usage": "记单 客户 商品数量… [已付款]", "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
+             "example": "记单 #7 面膜2 眼霜1"},
+    "客户": {"usage": "客户 电话/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
+    "备注": {"usage": "备注 客户 内容", "summary": "记下客户提到的事，下次关心一句", "example": "备注 #7 孩子下月高考"},
+    "标签": {"usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空", "summary": "给客户加/去标签",
+             "example": "标签 #7 老客,敏感肌"},
+    "生日": {"usage": "生日 客户 日期（1990-05-20、5月20日、农历八月十五）", "summary": "记客户生日（公历或农历）",
+             "example": "生日 #7 农历八月十五"},
+    "咨询": {"usage": "咨询", "summary": "待回复的客户咨询", "example": "咨询"},
+    "回复": {"usage": "回复 #咨询号 内容", "summary": "通过公众号回复客户的咨询", "example": "回复 #5 敏感肌可以用，先在耳后试一下"},
+    "关闭": {"usage": "关闭 #咨询号", "summary": "不回复，直接关闭咨询", "example": "关闭 #5"},
+    "统计": {"usage": "统计", "summary": "今天/本周/本月的经营数据和客户分布", "example": "统计"},
+    "导出": {"usage": "导出", "summary": "下载客户资料 Excel 的链接", "example": "导出"},
+    "待发": {"usage": "待发", "summary": "需要您用个人微信手动发送的消息", "example": "待发"},
+    "已发": {"usage": "已发 #编号", "summary": "标记一条待发消息已手动发送", "example": "已发 #41"},
+}
+SELLER_GROUP_GENERAL = "通用"
+SELLER_GROUP_CATALOGUE = "商品"
+SELLER_GROUP_ORDERS = "订单"
+SELLER_GROUP_CUSTOMERS = "客户"
+SELLER_GROUP_INQUIRIES = "咨询"
+SELLER_GROUP_FIGURES = "统计"
+SELLER_GROUP_EXPORT = "导出"
+SELLER_GROUP_DRAFTS = "待发"
+
+SELLER_HELP_HEADER = "🛠 店主命令："
+SELLER_HELP_GROUP = "【{group}】{names}"
+SELLER_HELP_FOOTER = "发“帮助 命令名”看用法，如：帮助 发货"
+SELLER_HELP_ONE = "{name}：{summary}\n用法：{usage}\n例子：{example}{aliases}"
+SELLER_HELP_ALIASES = "\n也可以说：{aliases}"
+SELLER_HELP_UNKNOWN = "没有“{word}”这个命令。"
+SELLER_USAGE = "用法：{usage}"
+SELLER_NOT_A_COMMAND = "这是店主账号，发“帮助”查看可用命令。"
+SELLER_UNKNOWN_SUGGEST = "没有“{word}”这个命令，您是想用“{name}”吗？\n用法：{usage}"
+SELLER_COMMAND_FAILED = "这条命令没能执行，什么都没有改动，请稍后再试。"
+SELLER_NO_ARGS = "这个命令不需要加内容。"
+SELLER_NONE = "无"
+SELLER_NO_NAME = "（无名）"
+SELLER_NO_MORE = "没有更多了。"
+SELLER_PAGE_FOOTER = "第{start}-{end}条，共{total}条，发“更多”看下一页"
+
+SELLER_NEED_ORDER_REF = "请写订单号，如 #12。"
+SELLER_BAD_ORDER_REF = "“{word}”不是订单号，订单号写成 #12。"
+SELLER_ORDER_NOT_FOUND = "没有订单 #{order_id}，请核对订单号（发“未付款”或“未发货”可查）。"
+SELLER_NEED_CUSTOMER = "请写客户：#客户号、手机号、昵称或姓名。"
+SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、昵称或姓名查。"
+SELLER_CUSTOMER_AMBIGUOUS = "“{query}”对应多位客户，请用 #客户号：\n{lines}{more}"
+SELLER_MORE_MATCHES = "\n……还有更多，请写得更具体些"
+
+SELLER_PRODUCT_DAYS = "{days}天"
+SELLER_PRODUCT_ALIASES = "别名：{aliases}"
+SELLER_PRODUCT_RETIRED_MARK = "已下架"
+SELLER_PRODUCT_ADDED = "✅ 已上新：{line}"
+SELLER_PRODUCT_UPDATED = "✅ 已更新：{line}"
+SELLER_PRODUCT_NEED_PRICE = "还没有“{name}”这款商品。上新要写价格（元），天数可选。"
+SELLER_PRODUCT_TOO_MANY = "内容多了：只需 名称、价格、天数，别名写在“别名”后面。"
+SELLER_PRODUCT_BAD_NAME = "“{name}”不像商品名称，名称写在最前面。"
+SELLER_PRODUCT_BAD_PRICE = "价格“{word}”不对，请写元，如 99 或 99.5。"
+SELLER_PRODUCT_NEGATIVE_PRICE = "价格不能是负数（{word}）。"
+SELLER_PRODUCT_BAD_DAYS = "天数“{word}”不对，请写 1～3650 之间的天数，如 30天。"
+SELLER_PRODUCT_NO_ALIASES = "“别名”后面要写别名，用逗号隔开。"
+SELLER_PRODUCT_ALIAS_TAKEN = "别名“{alias}”已经是“{other}”在用，换一个吧。"
+SELLER_PRODUCT_ALIASES_TOO_LONG = "别名太多了，请精简一些。"
+SELLER_PRODUCT_NEED_NAME = "请写商品名称或 #商品号。"
+SELLER_PRODUCT_NOT_FOUND = "没有“{name}”这款商品，发“商品”看列表。"
+SELLER_PRODUCT_RETIRED = "✅ 已下架：{name}（客户下单时不再出现，发“上架 {name}”可恢复）"
+SELLER_PRODUCT_ALREADY_RETIRED = "“{name}”本来就是下架状态。"
+SELLER_PRODUCT_RESTORED = "✅ 已重新上架：{name}"
+SELLER_PRODUCT_ALREADY_ACTIVE = "“{name}”正在售卖中。"
+SELLER_PRODUCTS_HEADER = "🛍 在售商品（{total}款）："
+SELLER_PRODUCTS_RETIRED = "\n另有已下架 {count} 款"
+SELLER_PRODUCTS_EMPTY = "还没有商品。上新：商品 面膜 99 30天"
+
+SELLER_ORDER_PAID = "✅ 已标记付款：{line}"
+SELLER_ORDER_RECEIVED = "✅ 已确认收货：{line}"
+SELLER_ORDER_CANCELLED = "✅ 已取消：{line}"
+SELLER_ORDER_SHIPPED = "📦 已发货：{line}\n{courier} {tracking_no}\n{notice}"
+SELLER_SHIP_NOTICE_QUEUED = "发货通知已排队发给客户。"
+SELLER_SHIP_NOTICE_ALREADY = "这单的发货通知之前已发过，不重复发送。"
+SELLER_SHIP_NEED_TRACKING = "请写快递公司和运单号。"
+SELLER_SHIP_TOO_MANY = "内容多了：只需 #订单号、快递公司、运单号，用空格隔开。"
+SELLER_SHIP_BAD_COURIER = "“{word}”不像快递公司名称，快递公司写在运单号前面。"
+SELLER_SHIP_BAD_TRACKING = "运单号“{word}”不对，只能是字母和数字（6位以上）。"
+SELLER_ORDER_HEADER = "📄 订单 #{order_id} · {status}\n客户：{customer}（#{customer_id}）"
+SELLER_ORDER_ITEMS = "{items} 合计{total}"
+SELLER_ORDER_TRACKING = "快递：{courier} {tracking_no}"
+SELLER_ORDER_HISTORY = "处理记录："
+SELLER_ORDER_EVENT = "{time} {action}（{actor}）{detail}"
+SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消"}
+SELLER_ACTOR_ME = "您"
+SELLER_ACTOR_LABELS = {"customer": "客户", "system": "系统", "cli": "命令行", "import": "导入"}
+SELLER_ACTOR_OTHER_SELLER = "其他店主账号"
+SELLER_UNPAID_HEADER = "💰 未付款订单（{total}笔）："
+SELLER_UNPAID_EMPTY = "没有未付款的订单👍"
+SELLER_UNSHIPPED_HEADER = "📦 已付款待发货（{total}笔）："
+SELLER_UNSHIPPED_EMPTY = "没有待发货的订单👍"
+SELLER_RECORD_NEED_ITEMS = "请写客户和商品数量，如：记单 #7 面膜2 眼霜1"
+SELLER_RECORD_AMBIGUOUS = "“{word}”有几款：{options}，请写全称。"
+SELLER_RECORD_NO_PRODUCT = "没认出“{text}”里的商品。在售：{catalogue}"
+SELLER_RECORD_NO_ADDRESS = "\n⚠️ 客户资料里没有完整的电话和地址，发货前请补上。"
+SELLER_ORDER_RECORDED = "✅ 已记单：{line}（{status}）{missing}"
+
+SELLER_STAGE_LABELS = {"prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
+                       "distributor": "代理", "sleeping": "沉睡", "lost": "流失"}
+SELLER_PROFILE_HEADER = "👤 {line}"
+SELLER_PROFILE_STAGE = "阶段：{stage} · 等级：{klass}"
+SELLER_PROFILE_ORDERS = "订单：{orders}笔 · 累计消费：{spent}"
+SELLER_PROFILE_TIMING = "最近购买：{last} · 预计回购：{next}"
+SELLER_PROFILE_REFERRAL = "推荐码：{code} · 推荐：{referrals}人 · 积分：{points}"
+SELLER_PROFILE_ADDRESS = "地址：{address}"
+SELLER_PROFILE_TAGS = "标签：{tags} · 生日：{birthday}"
+SELLER_PROFILE_NOTES = "备注："
+SELLER_PROFILE_NOTE = "· {date} {text}"
+SELLER_PROFILE_OPTED_OUT = "⚠️ 已退订营销消息"
+SELLER_NOTE_EMPTY = "请写备注内容。"
+SELLER_NOTE_TOO_LONG = "备注太长了，请控制在{limit}字以内。"
+SELLER_NOTE_ADDED = "📝 已记下（{customer} #{customer_id}）：{text}"
+SELLER_TAGS_EMPTY = "请写标签，多个用逗号隔开。"
+SELLER_TAGS_CLEAR_WORD = "清空"
+SELLER_TAG_NOT_SET = "客户没有“{tag}”这个标签。"
+SELLER_TAGS_TOO_LONG = "标签太多了，请精简一些。"
+SELLER_TAGS_SET = "🏷 {customer}（#{customer_id}）的标签：{tags}"
+SELLER_BIRTHDAY_EMPTY = "请写生日日期。"
+SELLER_BIRTHDAY_BAD = "“{text}”不是有效的日期。"
+SELLER_BIRTHDAY_SET = "🎂 已记下 {customer}（#{customer_id}）的生日：{birthday}"
+
+SELLER_NEED_INQUIRY_REF = "请写咨询号，如 #5（发“咨询”可查）。"
+SELLER_BAD_INQUIRY_REF = "“{word}”不是咨询号，咨询号写成 #5。"
+SELLER_INQUIRY_NOT_FOUND = "没有咨询 #{inquiry_id}，发“咨询”看待回复的。"
+SELLER_INQUIRIES_HEADER = "❓ 待回复咨询（{total}条）："
+SELLER_INQUIRIES_EMPTY = "没有待回复的咨询👍"
+SELLER_INQUIRY_LINE = "#{inquiry_id} {customer} {time}{product}：{text}"
+SELLER_ANSWER_EMPTY = "请写回复内容。"
+SELLER_ANSWER_TOO_LONG = "回复太长了，请控制在{limit}字以内。"
+SELLER_ANSWER_TO_CUSTOMER = "关于您问的“{question}”：\n{answer}"
+SELLER_ANSWER_QUEUED = "✅ 已回复咨询 #{inquiry_id}，消息已排队发给 {customer}。"
+SELLER_INQUIRY_ALREADY_ANSWERED = "咨询 #{inquiry_id} 已经回复过了，不重复发送。"
+SELLER_INQUIRY_IS_CLOSED = "咨询 #{inquiry_id} 已关闭，不能再回复。"
+SELLER_INQUIRY_CLOSED = "✅ 已关闭咨询 #{inquiry_id}"
+SELLER_INQUIRY_ALREADY_CLOSED = "咨询 #{inquiry_id} 本来就是关闭的。"
+
+SELLER_FIGURES_HEADER = "📊 经营统计（{date}）"
+SELLER_FIGURES_PERIODS = {"today": "今天", "week": "本周", "month": "本月"}
+SELLER_FIGURES_PERIOD = "【{label}】新客{new} · 订单{orders} · 推荐{referrals}"
+SELLER_FIGURES_MONEY = "　营业额{revenue} · 客单价{aov} · 复购率{rate}"
+SELLER_FIGURES_POOL = "【客户】共{total} · 沉睡{sleeping} · 流失{lost}"
+SELLER_FIGURES_STAGES = "　阶段：{stages}"
+SELLER_FIGURES_CLASSES = "　等级：{classes}"
+SELLER_FIGURES_UNCLASSIFIED = "未分级{count}"
+
+SELLER_EXPORT_LINK = "📥 客户资料 Excel 下载链接（{hours}小时内有效，仅限本账号）：\n{url}"
+
+SELLER_DRAFTS_HEADER = "✉️ 待您手动发送（{total}条），复制后用个人微信发给客户，发完回复“已发 #编号”："
+SELLER_DRAFTS_EMPTY = "没有需要手动发送的消息👍"
+SELLER_DRAFT_LINE = "—— #{draft_id} 发给 {customer}：\n{text}"
+SELLER_NEED_DRAFT_REF = "请写待发消息的编号，如：已发 #41"
+SELLER_BAD_DRAFT_REF = "“{word}”不是编号，写成 #41。"
+SELLER_DRAFT_NOT_FOUND = "没有待发消息 #{draft_id}（可能已经标记过了），发“待发”看列表。"
+SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"
+# --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ----------------------------
+
+PAYMENT_REMINDER = "{name}您好，您的订单 #{order_id}（{items}，合计 {total}）还没有付款哦～付款后我们马上安排发货。如不需要了回复“取消订单”即可🙏"
+DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息需要您用个人微信手动发给客户（他们超过48小时没找过公众号，公众号发不过去）"
+DRAFT_DIGEST_LINE = "#{id} {customer}：{text}"
+DRAFT_DIGEST_MORE = "……还有 {count} 条"
+DRAFT_DIGEST_FOOTER = "发送“待发”查看全部，发完后标记已发。"
+DRAFT_DIGEST_UNKNOWN_CUSTOMER = "客户"
+# Default template fields per kind (used when DELIVERY_TEMPLATES gives a template id without "fields").
+TEMPLATE_DEFAULT_FIELDS = {
+    "ship": {
+        "first": "{name}您好，您的订单已发货",
+        "keyword1": "#{order_id}",
+        "keyword2": "{courier}",
+        "keyword3": "{tracking_no}",
+        "remark": "商品：{items}",
+    },
+    "payment_reminder": {
+        "first": "{name}您好，您的订单还未付款",
+        "keyword1": "#{order_id}",
+        "keyword2": "{total}",
+        "remark": "商品：{items}",
+    },
+}
+# --- Excel export/import ---
+EXPORT_FILENAME = "回头客户池-{date}.xlsx"
+EXPORT_LINK_REFUSED_TITLE = "无法下载"
+EXPORT_LINK_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+    '<body style="font-family:sans-serif;padding:2em;line-height:1.6"><h1>{title}</h1><p>{message}</p>'
+    "<p>请在公众号对话里发送“导出”获取新的下载链接。</p></body></html>"
+)
 # --- retention ---
 # Product-cycle messages ({name}: customer, {products}: the order's products, {offer}: RETENTION_OFFER).
 RETENTION_EXPERIENCE = "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
@@ -111,3 +421,18 @@ RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
 }
+# --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
+
+SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_EMPTY_TEXT = "消息不能为空～"
+SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
+SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"
+SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
+SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
+SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
+SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
+SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
+SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
+SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+DEMO_ORDER_NOTE = "演示数据"

@@ -31,6 +31,20 @@ class Sweep:
 SWEEPS: list[Sweep] = []
 
 
+def _register_transactional_sweeps() -> None:
+    from scheduler import transactional_sweeps as t
+
+    SWEEPS.extend([
+        Sweep("shipping_notices", t.shipping_notices, marketing=False,
+              description="Shipping notice for orders shipped in the last 7 days (catch-up for the ship hook)"),
+        Sweep("payment_reminders", t.payment_reminders, marketing=False,
+              description="One reminder for orders unpaid PAYMENT_REMINDER_DELAY_HOURS after they were placed"),
+        Sweep("draft_digest", t.draft_digest, marketing=False,
+              description="The seller's daily digest of drafts to send by hand"),
+    ])
+
+
+_register_transactional_sweeps()
 
 def _register_retention_sweeps() -> None:
     # scheduler/__init__.py imports this module first, so scheduler.retention (which imports

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, Order, OrderEvent, OrderItem, OrderStatus, Product
@@ -86,6 +87,24 @@ def transition(session: Session, order: Order, action: str, *, actor: str, now: 
     record_event(session, order, action, actor, now, detail)
     after_order_change(session, order, action, now)
     return order
+
+
+def ship(session: Session, order: Order, courier: str, tracking_no: str, *, actor: str,
+         now: dt.datetime) -> Order:
+    """Ship ``order`` with its courier and tracking number, or raise OrderError changing nothing.
+
+    A tracking number already used by another order is refused (it is UNIQUE, and a reused number
+    is almost always a typo).
+    """
+    allowed = TRANSITIONS["ship"][0]
+    if order.status not in allowed:
+        raise OrderError(f"订单 #{order.id} 当前状态为「{STATUS_LABELS[order.status]}」，不能{ACTION_LABELS['ship']}")
+    other = session.scalar(select(Order.id).where(Order.tracking_no == tracking_no, Order.id != order.id))
+    if other is not None:
+        raise OrderError(f"运单号 {tracking_no} 已用在订单 #{other} 上，请核对")
+    order.courier = courier
+    order.tracking_no = tracking_no
+    return transition(session, order, "ship", actor=actor, now=now, detail=f"{courier} {tracking_no}")
 
 
 STATUS_LABELS = {

@@ -18,8 +18,11 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.
             not_before: dt.datetime | None = None) -> bool:
     """Queue a message once: a second call with the same ``dedupe_key`` is a no-op.
 
-    Returns True when a new row was created.
+    Returns True when a new row was created. ``now``/``not_before`` may be aware; they are stored
+    as naive UTC like every timestamp.
     """
+    now = _naive_utc(now)
+    not_before = _naive_utc(not_before) if not_before is not None else None
     row = {
         "dedupe_key": dedupe_key,
         "customer_id": customer_id,
@@ -65,3 +68,7 @@ def mark_draft_done(session: Session, outbox_id: int, now: dt.datetime) -> bool:
     row.sent_at = now
     row.updated_at = now
     return True
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value

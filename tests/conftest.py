@@ -108,3 +108,18 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# --- Outbound delivery: a fake WeChat API on loopback ------------------------------------------
+
+FAKE_APP_SECRET = "test-app-secret"
+
+
+@pytest.fixture
+def fake_wechat():
+    """A running fake WeChat API (tests.fake_wechat_api); point WECHAT_API_BASE_URL at ``.base_url``."""
+    from tests.fake_wechat_api import FakeWeChatAPI
+
+    api = FakeWeChatAPI(appid=APP_ID, secret=FAKE_APP_SECRET).start()
+    yield api
+    api.stop()

@@ -1,0 +1,177 @@
+"""Delivery rules as plain functions: channel choice, quiet hours, caps, backoff.
+
+No database and no clock here: the drain gathers the facts (``Recipient``, counts, ``now``) and
+asks :func:`plan_delivery` what to do with a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+SERVICE = "service"
+TEMPLATE = "template"
+DRAFT = "draft"
+
+# Template messages are for service notices only: the platform rejects them for reminders or marketing.
+TEMPLATE_KINDS = frozenset({"ship", "payment_reminder"})
+
+# Reasons stored in ``outbox.skip_reason``.
+OPTED_OUT = "opted_out"
+UNSUBSCRIBED = "unsubscribed"
+CAPPED = "capped"
+UNREACHABLE = "unreachable"
+OUT_OF_WINDOW = "out_of_window"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """The delivery part of the configuration, parsed once per drain."""
+
+    timezone: ZoneInfo
+    quiet_start: dt.time | None
+    quiet_end: dt.time | None
+    marketing_cap: int
+    marketing_cap_days: int
+    service_window: dt.timedelta
+    service_quota: int
+    templates: dict[str, dict[str, Any]]
+    rate_per_second: float
+    batch_size: int
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    rate_limit_pause: dt.timedelta
+    sending_timeout: dt.timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DeliverySettings:
+        start, end = parse_quiet_hours(config.get("DELIVERY_QUIET_HOURS"))
+        templates = config.get("DELIVERY_TEMPLATES") or {}
+        if isinstance(templates, str):
+            templates = json.loads(templates or "{}")
+        return cls(
+            timezone=ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")),
+            quiet_start=start,
+            quiet_end=end,
+            marketing_cap=int(config.get("DELIVERY_MARKETING_CAP", 1)),
+            marketing_cap_days=int(config.get("DELIVERY_MARKETING_CAP_DAYS", 3)),
+            service_window=dt.timedelta(hours=float(config.get("DELIVERY_SERVICE_WINDOW_HOURS", 48))),
+            service_quota=int(config.get("DELIVERY_SERVICE_QUOTA", 5)),
+            templates={kind: spec for kind, spec in templates.items()
+                       if kind in TEMPLATE_KINDS and spec and spec.get("template_id")},
+            rate_per_second=float(config.get("DELIVERY_RATE_PER_SECOND", 20)),
+            batch_size=max(1, int(config.get("DELIVERY_BATCH_SIZE", 50))),
+            max_attempts=max(1, int(config.get("DELIVERY_MAX_ATTEMPTS", 5))),
+            retry_base_seconds=float(config.get("DELIVERY_RETRY_BASE_SECONDS", 60)),
+            retry_max_seconds=float(config.get("DELIVERY_RETRY_MAX_SECONDS", 3600)),
+            rate_limit_pause=dt.timedelta(seconds=float(config.get("DELIVERY_RATE_LIMIT_PAUSE_SECONDS", 60))),
+            sending_timeout=dt.timedelta(seconds=float(config.get("DELIVERY_SENDING_TIMEOUT_SECONDS", 600))),
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What delivery needs to know about whoever a row is addressed to."""
+
+    openid: str | None
+    is_customer: bool  # False: a seller/operator notice (no draft channel)
+    opted_out: bool = False
+    subscribed: bool = True
+    unreachable: bool = False
+    last_inbound_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``send`` through ``channels`` in order, ``skip`` with ``reason``, or ``postpone`` until ``not_before``."""
+
+    action: str
+    channels: tuple[str, ...] = ()
+    reason: str | None = None
+    not_before: dt.datetime | None = None
+
+
+@dataclass
+class Counts:
+    """Messages already used up: service messages in the current window, recent marketing ones."""
+
+    service_in_window: int = 0
+    marketing_recent: int = 0
+
+
+def parse_quiet_hours(value: Any) -> tuple[dt.time | None, dt.time | None]:
+    """``"21:00-09:00"`` → (21:00, 09:00); empty or ``off`` → no quiet hours."""
+    if value is None or str(value).strip().lower() in {"", "off", "none", "no"}:
+        return None, None
+    start, _, end = str(value).replace("–", "-").partition("-")
+    return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+
+def quiet_until(now: dt.datetime, settings: DeliverySettings) -> dt.datetime | None:
+    """When ``now`` (naive UTC) falls in the quiet hours: the naive-UTC moment they end; else None."""
+    start, end = settings.quiet_start, settings.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    local = now.replace(tzinfo=dt.UTC).astimezone(settings.timezone)
+    t = local.time()
+    if start < end:
+        quiet = start <= t < end
+        end_day = local.date()
+    else:  # spans midnight, e.g. 21:00-09:00
+        quiet = t >= start or t < end
+        end_day = local.date() + dt.timedelta(days=1) if t >= start else local.date()
+    if not quiet:
+        return None
+    end_local = dt.datetime.combine(end_day, end, tzinfo=settings.timezone)
+    return end_local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def service_window_open(last_inbound_at: dt.datetime | None, now: dt.datetime, window: dt.timedelta) -> bool:
+    return last_inbound_at is not None and now - last_inbound_at < window
+
+
+def retry_delay(attempts: int, settings: DeliverySettings) -> dt.timedelta:
+    """Exponential backoff after the ``attempts``-th failed try: base, 2×base, 4×base … capped."""
+    seconds = settings.retry_base_seconds * (2 ** max(0, attempts - 1))
+    return dt.timedelta(seconds=min(seconds, settings.retry_max_seconds))
+
+
+def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, counts: Counts,
+                  now: dt.datetime, settings: DeliverySettings) -> Plan:
+    """Decide what happens to a due row.
+
+    Marketing rows (not ``transactional``) respect opt-out, subscription, reachability, quiet
+    hours and the per-customer cap. Channels, in order: a customer-service message inside the
+    window while the quota lasts; a template message for service-notice kinds with a configured
+    template; a seller draft for customers (seller notices have no draft).
+    """
+    if not transactional and recipient.is_customer:
+        if recipient.opted_out:
+            return Plan("skip", reason=OPTED_OUT)
+        if not recipient.subscribed:
+            return Plan("skip", reason=UNSUBSCRIBED)
+        if recipient.unreachable:
+            return Plan("skip", reason=UNREACHABLE)
+        until = quiet_until(now, settings)
+        if until is not None:
+            return Plan("postpone", not_before=until)
+        if counts.marketing_recent >= settings.marketing_cap:
+            return Plan("skip", reason=CAPPED)
+
+    channels: list[str] = []
+    can_reach = recipient.openid is not None and recipient.subscribed and not recipient.unreachable
+    if (can_reach and service_window_open(recipient.last_inbound_at, now, settings.service_window)
+            and counts.service_in_window < settings.service_quota):
+        channels.append(SERVICE)
+    if can_reach and kind in settings.templates:
+        channels.append(TEMPLATE)
+    if recipient.is_customer:
+        channels.append(DRAFT)
+    if not channels:
+        return Plan("skip", reason=UNREACHABLE if recipient.unreachable else OUT_OF_WINDOW)
+    return Plan("send", channels=tuple(channels))

@@ -1,0 +1,13 @@
+"""Channel: customer-service message (客服消息), free text inside the 48-hour window."""
+
+from __future__ import annotations
+
+from bot.delivery.transport import Transport
+from storage.models import OutboxMessage
+
+NAME = "service"
+
+
+def send(transport: Transport, row: OutboxMessage, openid: str) -> str | None:
+    """Send the row's text; the window and quota were checked by the plan, the API has the last word."""
+    return transport.send_text(openid, row.text)

@@ -1,0 +1,85 @@
+"""The transactional sweeps: shipping notices (catch-up), payment reminders, the seller's draft digest.
+
+Each is set-based and idempotent (stable dedupe keys), so a late or repeated run enqueues each
+message once. ``now`` arrives as aware UTC (see ``scheduler.registry``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot import texts
+from bot.delivery.order_notices import payment_reminder_key
+from bot.delivery.seller_draft import digest_text
+from bot.notices import enqueue_shipping_notice
+from config import parse_list
+from storage.models import Customer, Order, OrderStatus
+from storage.orders import format_yuan
+from storage.outbox import count_drafts, enqueue, list_drafts
+
+# Shipped or unpaid orders older than this are history, not news: no catch-up notice for them.
+SHIPPING_CATCH_UP = dt.timedelta(days=7)
+
+
+def _naive(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+def _items(order: Order) -> str:
+    return "、".join(f"{item.product_name}×{item.quantity}" for item in order.items)
+
+
+def shipping_notices(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Shipping notice for every order shipped in the last 7 days (the ship hook usually did it)."""
+    now = _naive(now)
+    orders = session.scalars(
+        select(Order).options(selectinload(Order.items), selectinload(Order.customer))
+        .where(Order.status == OrderStatus.SHIPPED, Order.shipped_at >= now - SHIPPING_CATCH_UP)
+    )
+    return sum(enqueue_shipping_notice(session, order, now) for order in orders)
+
+
+def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """One reminder per order still unpaid ``PAYMENT_REMINDER_DELAY_HOURS`` after it was placed."""
+    now = _naive(now)
+    cutoff = now - dt.timedelta(hours=float(config.get("PAYMENT_REMINDER_DELAY_HOURS", 12)))
+    oldest = now - dt.timedelta(days=float(config.get("PAYMENT_REMINDER_MAX_AGE_DAYS", 7)))
+    orders = session.scalars(
+        select(Order).options(selectinload(Order.items), selectinload(Order.customer))
+        .where(Order.status == OrderStatus.PENDING, Order.created_at <= cutoff, Order.created_at >= oldest)
+    )
+    created = 0
+    for order in orders:
+        items, total = _items(order), format_yuan(order.amount_cents)
+        text = texts.PAYMENT_REMINDER.format(name=order.customer.display_name, order_id=order.id,
+                                             items=items, total=total)
+        created += enqueue(session, dedupe_key=payment_reminder_key(order.id), kind="payment_reminder",
+                           text=text, customer_id=order.customer_id, transactional=True, priority=20, now=now,
+                           payload={"order_id": order.id, "items": items, "total": total})
+    return created
+
+
+def draft_digest(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Once a day from ``DRAFT_DIGEST_HOUR`` (seller's time): the open drafts, to every seller."""
+    local = now.astimezone(ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")))
+    if local.hour < int(config.get("DRAFT_DIGEST_HOUR", 9)):
+        return 0
+    total = count_drafts(session)
+    if not total:
+        return 0
+    drafts = list_drafts(session, limit=5)
+    ids = {row.customer_id for row in drafts if row.customer_id}
+    names = {c.id: c.display_name for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+    text = digest_text(total, drafts, names)
+    created = 0
+    for openid in parse_list(config.get("SELLER_OPENIDS")):
+        created += enqueue(session, dedupe_key=f"digest:drafts:{local.date().isoformat()}:{openid}",
+                           kind="draft_digest", text=text, openid=openid, transactional=True, priority=30,
+                           now=_naive(now), payload={"drafts": total})
+    return created

@@ -1,0 +1,226 @@
+"""The scheduler: transactional sweeps, ``run_tick``, ``huitou scheduler tick``, one leader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from scheduler import registry
+from scheduler.leader import Leadership
+from scheduler.runner import JOB_ID, build_scheduler, leader_tick
+from scheduler.tick import run_tick
+from storage.db import Database
+from storage.models import Order
+from storage.orders import transition
+from tests.conftest import SELLER_OPENID
+from tests.delivery_helpers import add_customer, one, outbox, place_order, ship_new_order
+
+NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC = 12:00 in Shanghai
+
+
+def customer(db, openid="o_customer_001", inbound=NOW - dt.timedelta(hours=1)) -> int:
+    return add_customer(db, openid, NOW - dt.timedelta(days=30), last_inbound_at=inbound)
+
+
+# --- payment reminders ---------------------------------------------------------------------------
+
+def test_an_unpaid_order_gets_one_reminder_after_the_delay(app, db):
+    order_id = place_order(db, customer(db), NOW)
+
+    assert run_tick(app, at=NOW + dt.timedelta(hours=11, minutes=59)).sweeps["payment_reminders"] == 0
+    assert run_tick(app, at=NOW + dt.timedelta(hours=12)).sweeps["payment_reminders"] == 1
+    assert run_tick(app, at=NOW + dt.timedelta(hours=13)).sweeps["payment_reminders"] == 0
+
+    row = one(db, "payment_reminder")
+    assert row.dedupe_key == f"payment-reminder:order:{order_id}"
+    assert row.transactional and row.status == "sent" and row.channel == "service"
+    assert f"#{order_id}" in row.text and "¥198" in row.text and "面膜×2" in row.text
+
+
+def test_the_reminder_delay_is_configurable(app, db):
+    app.config["PAYMENT_REMINDER_DELAY_HOURS"] = "2"
+    place_order(db, customer(db), NOW)
+    assert run_tick(app, at=NOW + dt.timedelta(hours=2)).sweeps["payment_reminders"] == 1
+
+
+def test_paid_cancelled_and_ancient_orders_get_no_reminder(app, db):
+    customer_id = customer(db)
+    paid, cancelled = place_order(db, customer_id, NOW), place_order(db, customer_id, NOW)
+    place_order(db, customer_id, NOW - dt.timedelta(days=30))
+    with db.session() as s:
+        transition(s, s.get(Order, paid), "pay", actor="test", now=NOW)
+        transition(s, s.get(Order, cancelled), "cancel", actor="test", now=NOW)
+    assert run_tick(app, at=NOW + dt.timedelta(hours=12)).sweeps["payment_reminders"] == 0
+    assert not outbox(db, "payment_reminder")
+
+
+def test_paying_withdraws_a_reminder_not_yet_sent(app, db):
+    order_id = place_order(db, customer(db, inbound=None), NOW)
+    app.config["DELIVERY_QUIET_HOURS"] = "off"
+    with db.session() as s:  # the reminder is queued but not delivered yet (dry-run-free: just the sweep)
+        registry_sweep = next(s_ for s_ in registry.SWEEPS if s_.name == "payment_reminders")
+        registry_sweep.run(s, (NOW + dt.timedelta(hours=12)).replace(tzinfo=dt.UTC), app.config)
+    with db.session() as s:
+        transition(s, s.get(Order, order_id), "pay", actor="test", now=NOW + dt.timedelta(hours=12, minutes=1))
+    run_tick(app, at=NOW + dt.timedelta(hours=12, minutes=2))
+    row = one(db, "payment_reminder")
+    assert (row.status, row.skip_reason) == ("cancelled", "order_pay")
+
+
+def test_shipping_notices_catch_up_after_downtime_and_stay_single(app, db):
+    order_id = ship_new_order(db, customer(db), NOW)
+    with db.session() as s:  # as if the notice had never been queued (e.g. an import marked it shipped)
+        s.delete(s.get(registry_row_type(), one(db, "ship").id))
+    summary = run_tick(app, at=NOW + dt.timedelta(days=1))
+    assert summary.sweeps["shipping_notices"] == 1
+    run_tick(app, at=NOW + dt.timedelta(days=1, minutes=5))
+    row = one(db, "ship")
+    assert row.dedupe_key == f"ship:order:{order_id}" and row.status == "sent"
+
+
+def registry_row_type():
+    from storage.models import OutboxMessage
+
+    return OutboxMessage
+
+
+# --- run_tick ------------------------------------------------------------------------------------
+
+def _broken_sweep(session, now, config):
+    raise RuntimeError("boom")
+
+
+def test_a_failing_sweep_is_reported_and_the_others_still_run(app, db, monkeypatch):
+    monkeypatch.setattr(registry, "SWEEPS", [registry.Sweep("broken", _broken_sweep), *registry.SWEEPS])
+    monkeypatch.setattr("scheduler.tick.SWEEPS", registry.SWEEPS)
+    ship_new_order(db, customer(db), NOW)
+    summary = run_tick(app, at=NOW)
+    assert summary.errors == {"broken": "RuntimeError: boom"}
+    assert summary.sweeps["payment_reminders"] == 0
+    assert one(db, "ship").status == "sent"
+
+
+def test_run_tick_accepts_a_config_mapping(app_config, db):
+    ship_new_order(db, customer(db), NOW)
+    summary = run_tick(app_config, at=NOW.replace(tzinfo=dt.UTC))
+    assert summary.at == NOW and summary.drain.total("sent") == 1
+
+
+def test_a_dry_run_changes_nothing(app, db):
+    place_order(db, customer(db), NOW)
+    ship_new_order(db, customer(db, "o_customer_002", inbound=None), NOW)
+    summary = run_tick(app, at=NOW + dt.timedelta(hours=12), dry_run=True)
+    assert summary.sweeps["payment_reminders"] == 1
+    assert summary.would_send() == {"payment_reminder": {"service": 1}, "ship": {"draft": 1}}
+    assert [(r.kind, r.status) for r in outbox(db)] == [("ship", "pending")]
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def test_cli_tick_dry_run_lists_what_would_go_out(runner, db):
+    place_order(db, customer(db), NOW)
+    result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-24T09:00", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Tick at 2026-11-24 09:00 (Asia/Shanghai) - dry run" in result.output
+    assert "payment_reminders +1" in result.output
+    assert "payment_reminder: service 1" in result.output  # the customer wrote 22 hours before
+    assert not outbox(db)
+
+
+def test_cli_tick_json_and_a_real_run(runner, db):
+    ship_new_order(db, customer(db), NOW)
+    result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-23T04:05:00+00:00", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["at"] == "2026-11-23T04:05:00" and data["dry_run"] is False
+    assert data["drain"]["per_kind"] == {"ship": {"sent": 1}}
+    assert one(db, "ship").api_msgid.startswith("sandbox:")
+
+
+def test_cli_rejects_a_bad_moment(runner):
+    result = runner.invoke(args=["scheduler", "tick", "--at", "tomorrow"])
+    assert result.exit_code == 2 and "not an ISO date-time" in result.output
+
+
+def test_cli_preview_shows_quiet_hours(runner, db):
+    customer_id = customer(db, inbound=dt.datetime(2026, 11, 24, 14, 0))
+    from storage.outbox import enqueue
+
+    with db.session() as s:
+        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="该补货啦", customer_id=customer_id,
+                now=NOW)
+    result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-24T22:30", "--dry-run"])
+    assert "repurchase: postponed 1" in result.output
+    result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-25T09:00", "--dry-run"])
+    assert "repurchase: service 1" in result.output
+
+
+# --- one leader ----------------------------------------------------------------------------------
+
+def test_only_one_scheduler_leads(database_url):
+    first_db, second_db = Database(database_url), Database(database_url)
+    first, second = Leadership(first_db, lease_seconds=60), Leadership(second_db, lease_seconds=60)
+    try:
+        assert first.ensure(NOW)
+        assert not second.ensure(NOW)
+        assert first.ensure(NOW + dt.timedelta(seconds=30))  # renewal
+        first.release()
+        assert second.ensure(NOW + dt.timedelta(seconds=31))
+        assert not first.ensure(NOW + dt.timedelta(seconds=32))
+    finally:
+        first.release()
+        second.release()
+        first_db.dispose()
+        second_db.dispose()
+
+
+def test_a_dead_leaders_lease_expires(database_url):
+    first_db, second_db = Database(database_url), Database(database_url)
+    first, second = Leadership(first_db, lease_seconds=60), Leadership(second_db, lease_seconds=60)
+    try:
+        assert first.ensure(NOW)
+        if first.uses_advisory_lock:
+            first._connection.invalidate()  # PostgreSQL: the lock dies with the leader's connection
+            assert second.ensure(NOW)
+        else:
+            assert not second.ensure(NOW + dt.timedelta(seconds=59))
+            assert second.ensure(NOW + dt.timedelta(seconds=61))
+    finally:
+        second.release()
+        first_db.dispose()
+        second_db.dispose()
+
+
+def test_the_scheduled_job_ticks_only_while_leading(app, db):
+    app.config["SCHEDULER_INTERVAL_SECONDS"] = 120
+    scheduler, leadership = build_scheduler(app, background=True)
+    job = scheduler.get_job(JOB_ID)
+    assert job.func is leader_tick and job.trigger.interval == dt.timedelta(seconds=120)
+    assert job.max_instances == 1 and job.coalesce
+
+    ship_new_order(db, customer(db), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    rival = Leadership(db, lease_seconds=60)
+    assert rival.ensure()
+    leader_tick(app, leadership)
+    assert one(db, "ship").status == "pending"
+    rival.release()
+    leader_tick(app, leadership)
+    assert one(db, "ship").status == "sent"
+    leadership.release()
+
+
+@pytest.mark.parametrize("name", ["shipping_notices", "payment_reminders", "draft_digest"])
+def test_transactional_sweeps_are_registered(name):
+    sweep = next(s for s in registry.SWEEPS if s.name == name)
+    assert sweep.marketing is False and sweep.description
+
+
+def test_the_seller_digest_goes_to_every_seller(app, db):
+    app.config["SELLER_OPENIDS"] = [SELLER_OPENID, "o_seller_002"]
+    ship_new_order(db, customer(db, inbound=None), NOW)
+    run_tick(app, at=NOW)
+    summary = run_tick(app, at=NOW + dt.timedelta(minutes=5))
+    assert summary.sweeps["draft_digest"] == 2
+    assert {r.openid for r in outbox(db, "draft_digest")} == {SELLER_OPENID, "o_seller_002"}

@@ -1,0 +1,139 @@
+"""Seller console, messages: 咨询 · 回复 · 关闭 · 待发 · 已发 · 导出."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import select
+
+from storage.export_links import verify_export_token
+from storage.models import Inquiry, OutboxMessage, utcnow
+from tests.conftest import SELLER_OPENID
+from tests.seller_support import add_customer, add_product, outbox
+
+
+def say(platform, text):
+    return platform.say(SELLER_OPENID, text)
+
+
+def inquiry(db, inquiry_id) -> Inquiry:
+    with db.read_session() as s:
+        row = s.get(Inquiry, inquiry_id)
+        s.expunge(row)
+        return row
+
+
+def add_inquiry(db, customer_id, text="敏感肌能用吗") -> int:
+    from storage.inquiries import record_inquiry
+
+    with db.session() as s:
+        return record_inquiry(s, customer_id, text, topic="effect", product_id=None, now=utcnow()).id
+
+
+def test_customer_question_shows_up_and_is_answered_through_the_bot(platform, db):
+    add_product(db, "面膜", 9900)
+    platform.say("o_buyer", "面膜敏感肌能用吗")
+    with db.read_session() as s:
+        [row] = s.scalars(select(Inquiry)).all()
+        customer_id = row.customer_id
+    listing = say(platform, "咨询")
+    assert f"#{row.id}" in listing and "敏感肌能用吗" in listing and "【面膜】" in listing and "1条" in listing
+
+    reply = say(platform, f"回复 #{row.id} 可以用，先在耳后试一下")
+    assert f"已回复咨询 #{row.id}" in reply
+    [answer] = outbox(db, "inquiry_answer")
+    assert answer.dedupe_key == f"inquiry-answer:{row.id}" and answer.customer_id == customer_id
+    assert "可以用，先在耳后试一下" in answer.text and "敏感肌能用吗" in answer.text
+    stored = inquiry(db, row.id)
+    assert (stored.status, stored.answer) == ("answered", "可以用，先在耳后试一下")
+    assert stored.answered_at is not None
+    assert "没有待回复" in say(platform, "咨询")
+
+
+def test_answer_twice_is_refused_once_sent(platform, db):
+    customer = add_customer(db, openid="o_buyer", nickname="小雨")
+    inquiry_id = add_inquiry(db, customer)
+    say(platform, f"回复 #{inquiry_id} 可以用")
+    reply = say(platform, f"回复 #{inquiry_id} 再说一遍")
+    assert "已经回复过了" in reply
+    assert inquiry(db, inquiry_id).answer == "可以用"
+    assert len(outbox(db, "inquiry_answer")) == 1
+
+
+def test_answer_errors(platform, db):
+    customer = add_customer(db, openid="o_buyer", nickname="小雨")
+    inquiry_id = add_inquiry(db, customer)
+    assert "请写咨询号" in say(platform, "回复")
+    assert "没有咨询 #999" in say(platform, "回复 #999 可以用")
+    assert "请写回复内容" in say(platform, f"回复 #{inquiry_id}")
+    assert "不是咨询号" in say(platform, "回复 第五个 可以用")
+    assert inquiry(db, inquiry_id).status == "open"
+    assert outbox(db, "inquiry_answer") == []
+
+
+def test_close_inquiry(platform, db):
+    customer = add_customer(db, openid="o_buyer", nickname="小雨")
+    inquiry_id = add_inquiry(db, customer)
+    assert f"已关闭咨询 #{inquiry_id}" in say(platform, f"关闭 #{inquiry_id}")
+    stored = inquiry(db, inquiry_id)
+    assert stored.status == "closed" and stored.closed_at is not None
+    assert "本来就是关闭的" in say(platform, f"关闭 #{inquiry_id}")
+    assert "已关闭，不能再回复" in say(platform, f"回复 #{inquiry_id} 可以用")
+    assert outbox(db, "inquiry_answer") == []
+    assert "没有咨询 #999" in say(platform, "关闭 #999")
+
+
+def add_draft(db, customer_id, text, status="drafted") -> int:
+    now = utcnow()
+    with db.session() as s:
+        row = OutboxMessage(dedupe_key=f"test:draft:{uuid.uuid4().hex}", customer_id=customer_id, kind="repurchase", text=text,
+                            channel="draft", status=status, created_at=now, updated_at=now, next_attempt_at=now)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_drafts_are_listed_with_text_to_copy_and_marked_done(platform, db):
+    customer = add_customer(db, openid="o_buyer", name="张三")
+    first = add_draft(db, customer, "张三您好，面膜快用完了吧？需要的话跟我说～")
+    second = add_draft(db, customer, "张三，中秋快乐🌕")
+    add_draft(db, customer, "已经发过的", status="sent")
+    listing = say(platform, "待发")
+    assert "2条" in listing and f"#{first} 发给 张三（#{customer}）" in listing
+    assert "张三您好，面膜快用完了吧？需要的话跟我说～" in listing and "中秋快乐" in listing
+    assert "已经发过的" not in listing
+    reply = say(platform, f"已发 #{first}")
+    assert f"#{first}" in reply and "还剩 1 条" in reply
+    with db.read_session() as s:
+        row = s.get(OutboxMessage, first)
+        assert row.status == "sent" and row.sent_at is not None
+    assert f"#{first} " not in say(platform, "待发") and f"#{second}" in say(platform, "待发")
+    assert "可能已经标记过了" in say(platform, f"已发 #{first}")
+    assert "请写待发消息的编号" in say(platform, "已发")
+    assert "不是编号" in say(platform, "已发 第一条")
+
+
+def test_many_drafts_are_paged_within_the_reply_limit(platform, db):
+    customer = add_customer(db, openid="o_buyer", name="张三")
+    long_text = "张三您好，" + "好久不见，最近皮肤状态怎么样？" * 12
+    ids = [add_draft(db, customer, f"{long_text}{i}") for i in range(7)]
+    first = say(platform, "待发")
+    assert len(first.encode()) <= 2000 and f"#{ids[0]} " in first and "更多" in first
+    shown = set(map(int, re.findall(r"—— #(\d+)", first)))
+    rest = say(platform, "更多")
+    shown_next = set(map(int, re.findall(r"—— #(\d+)", rest)))
+    assert shown and shown_next and not shown & shown_next and min(shown_next) == max(shown) + 1
+
+
+def test_no_drafts(platform):
+    assert "没有需要手动发送" in say(platform, "待发")
+
+
+def test_export_link_is_signed_for_this_seller(platform, app):
+    reply = say(platform, "导出")
+    url = re.search(r"https?://\S+", reply).group()
+    assert url.startswith("http://127.0.0.1:5000/downloads/export/") and "24小时" in reply
+    token = url.rsplit("/", 1)[1]
+    assert verify_export_token(app.config, token) == SELLER_OPENID
+    assert "不需要加内容" in say(platform, "导出 全部")
