@@ -400,9 +400,9 @@ EXPORT_LINK_PAGE = (
 # Product-cycle messages ({name}: customer, {products}: the order's products, {offer}: RETENTION_OFFER).
 RETENTION_EXPERIENCE = "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
 RETENTION_CARE = "{name}，{products}用了一段时间了，感觉怎么样？有什么疑问或小心得都可以跟我说说😊"
-RETENTION_REPURCHASE = "{name}，算算日子，您的{products}快用完啦～需要续上的话直接回复“再来一份”，我按上次的地址给您安排📦"
-RETENTION_LAPSE = "{name}，{products}应该已经用完一阵子了吧？回来续购送您一份老客心意：{offer}，回复“再来一份”就行🌸"
-RETENTION_INQUIRY_FOLLOWUP = "{name}您好，昨天您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
+RETENTION_REPURCHASE = "{name}，算算日子，您的{products}快用完啦～需要续上的话直接回复“再来一份{products}”，我按上次的地址给您安排📦"
+RETENTION_LAPSE = "{name}，{products}应该已经用完一阵子了吧？回来续购送您一份老客心意：{offer}，回复“再来一份{products}”就行🌸"
+RETENTION_INQUIRY_FOLLOWUP = "{name}您好，之前您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
 RETENTION_INQUIRY_PRODUCT_FALLBACK = "问题"
 # Festival greetings by festival slug (scheduler/calendar.py FESTIVALS); class A customers also get the offer.
 FESTIVAL_GREETINGS = {
@@ -429,10 +429,6 @@ WINBACK_STEPS = (
     "{name}，店里上了新品，也给您留了一份老客福利：{offer}。想看看的话回我一句就行🌸",
 )
 RETENTION_DEFAULT_NAME = "亲"
-STAGE_LABELS = {
-    "prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
-    "distributor": "分销商", "sleeping": "沉睡客户", "lost": "流失客户",
-}
 RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
