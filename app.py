@@ -64,11 +64,13 @@ def _finish_config(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from bot.referral_cli import register_cli as register_referral_cli
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 
     register_storage_cli(app)
     register_scheduler_cli(app)
+    register_referral_cli(app)
     app.cli.add_command(serve_command)
 
 
