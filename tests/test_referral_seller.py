@@ -171,3 +171,17 @@ def test_customers_get_no_seller_referral_data(platform, shop):
         assert a.referral_code not in (platform.say("o_b", text) or "")
     assert person(shop, "o_a").stage != CustomerStage.DISTRIBUTOR
     assert "审核" not in (platform.say("o_b", "审核 #1 通过") or "")
+
+
+def test_reward_notices_go_out_with_the_scheduler_tick(platform, shop, runner, frozen):
+    platform.say("o_a", "推荐码")
+    platform.say("o_b", f"推荐码 {person(shop, 'o_a').referral_code}")
+    platform.say("o_b", ORDER_B)
+    seller(platform, f"付款 #{last_order_id(shop, 'o_b')}")
+    result = runner.invoke(args=["scheduler", "tick"])
+    assert result.exit_code == 0, result.output
+    notices = [m for m in all_rows(shop, OutboxMessage) if m.kind == "referral_reward"]
+    assert sorted((m.openid, m.status, m.channel) for m in notices) == [("o_a", "sent", "service"), ("o_b", "sent", "service")]
+    assert "200积分+¥15优惠券" in next(m.text for m in notices if m.openid == "o_a")
+    runner.invoke(args=["scheduler", "tick"])  # a second tick sends nothing again
+    assert [m.attempts for m in all_rows(shop, OutboxMessage) if m.kind == "referral_reward"] == [1, 1]

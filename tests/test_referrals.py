@@ -284,6 +284,8 @@ def test_same_address_is_held_at_attribution(platform, shop):
     assert platform.say("o_c", f"推荐码 {code}") == texts.REFERRAL_APPLIED_HELD.format(code=code)
     [referral] = rows(shop, Referral)
     assert (referral.status, referral.reason) == ("held", "same_address")
+    [notice] = rows(shop, OutboxMessage, OutboxMessage.dedupe_key.like("seller:referral-held:%"))
+    assert "与推荐人地址相同" in notice.text
 
 
 def test_seller_approval_of_a_held_pair_grants_the_rewards(app, platform, shop):
