@@ -34,10 +34,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         migrate.upgrade(database)
 
     from handlers import register_blueprints
+    from handlers.downloads import bp as downloads_bp
+    from handlers.simulator import init_simulator
 
     register_blueprints(app)
+    app.register_blueprint(downloads_bp)
+    init_simulator(app)  # only when enabled: never in production mode (handlers/simulator.py)
     _register_cli(app)
+    _warm_up()
     return app
+
+
+def _warm_up() -> None:
+    """Load the address tables once at start-up, not inside the first customer's request.
+
+    cpca reads its region tables on first use (seconds on a busy machine); paid inside a webhook
+    request it can push the first reply past WeChat's 5-second limit. Cached per process.
+    """
+    from storage.contact import split_address
+
+    split_address("广东省深圳市南山区科技园路1号")
 
 
 def _finish_config(app: Flask) -> None:
@@ -65,11 +81,13 @@ def _finish_config(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from bot.referral_cli import register_cli as register_referral_cli
+    from handlers.simulator_cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 
     register_storage_cli(app)
     register_scheduler_cli(app)
+    app.cli.add_command(demo_command)
     register_referral_cli(app)
     app.cli.add_command(serve_command)
 
@@ -89,7 +107,12 @@ def serve_command(host: str, port: int, with_scheduler: bool = False) -> None:
 
         start_background(app)
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    if app.extensions.get("huitou_simulator"):
+        click.echo(f"Simulator (no WeChat needed): http://{host}:{port}/simulator")
+    # Not app.run(): Flask ignores it inside a `flask`/FlaskGroup command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def main() -> None:

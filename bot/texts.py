@@ -376,3 +376,68 @@ TEMPLATE_DEFAULT_FIELDS = {
         "remark": "商品：{items}",
     },
 }
+# --- Excel export/import ---
+EXPORT_FILENAME = "回头客户池-{date}.xlsx"
+EXPORT_LINK_REFUSED_TITLE = "无法下载"
+EXPORT_LINK_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+    '<body style="font-family:sans-serif;padding:2em;line-height:1.6"><h1>{title}</h1><p>{message}</p>'
+    "<p>请在公众号对话里发送“导出”获取新的下载链接。</p></body></html>"
+)
+# --- retention ---
+# Product-cycle messages ({name}: customer, {products}: the order's products, {offer}: RETENTION_OFFER).
+RETENTION_EXPERIENCE = "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
+RETENTION_CARE = "{name}，{products}用了一段时间了，感觉怎么样？有什么疑问或小心得都可以跟我说说😊"
+RETENTION_REPURCHASE = "{name}，算算日子，您的{products}快用完啦～需要续上的话直接回复“再来一份”，我按上次的地址给您安排📦"
+RETENTION_LAPSE = "{name}，{products}应该已经用完一阵子了吧？回来续购送您一份老客心意：{offer}，回复“再来一份”就行🌸"
+RETENTION_INQUIRY_FOLLOWUP = "{name}您好，昨天您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
+RETENTION_INQUIRY_PRODUCT_FALLBACK = "问题"
+# Festival greetings by festival slug (scheduler/calendar.py FESTIVALS); class A customers also get the offer.
+FESTIVAL_GREETINGS = {
+    "new-year": "{name}，元旦快乐🎉 新的一年愿您万事顺意、越来越美！",
+    "spring-festival": "{name}，春节快乐🧧 给您拜个早年，祝新春大吉、阖家幸福！",
+    "lantern": "{name}，元宵节快乐🏮 记得吃汤圆，团团圆圆、甜甜蜜蜜！",
+    "womens-day": "{name}，女神节快乐🌷 愿您永远被温柔以待，美丽自在！",
+    "520": "{name}，520快乐💗 爱别人之前，也要好好爱自己哦～",
+    "dragon-boat": "{name}，端午安康🎋 记得吃粽子，平安喜乐！",
+    "618": "{name}，618年中好物节来啦🛍️ 感谢您一直以来的支持！",
+    "qixi": "{name}，七夕快乐💞 愿您被爱包围，甜甜蜜蜜～",
+    "mid-autumn": "{name}，中秋快乐🥮 月圆人团圆，祝您和家人幸福安康！",
+    "national-day": "{name}，国庆快乐🇨🇳 假期愉快，出行平安！",
+    "double-11": "{name}，双11来啦🛒 感谢一路相伴，囤货记得找我～",
+}
+FESTIVAL_OFFER = "\n🎁 老客专享：{offer}"
+BIRTHDAY_GREETING = "{name}，提前祝您生日快乐🎂 愿新的一岁健康美丽、心想事成！"
+BIRTHDAY_OFFER = "\n🎁 生日礼：{offer}"
+RETENTION_OFFER = "本月下单立减20元"
+# Win-back sequence for sleeping customers: we miss you → why they bought → what's new / an offer.
+WINBACK_STEPS = (
+    "{name}，好久没见您啦，有点想您😊 最近还好吗？",
+    "{name}，还记得您之前买的{products}吗？不少老顾客说用完一直惦记～需要的话随时找我。",
+    "{name}，店里上了新品，也给您留了一份老客福利：{offer}。想看看的话回我一句就行🌸",
+)
+RETENTION_DEFAULT_NAME = "亲"
+STAGE_LABELS = {
+    "prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
+    "distributor": "分销商", "sleeping": "沉睡客户", "lost": "流失客户",
+}
+RFM_SEGMENT_LABELS = {
+    "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
+    "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
+}
+# --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
+
+SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_EMPTY_TEXT = "消息不能为空～"
+SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
+SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"
+SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
+SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
+SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
+SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
+SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
+SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
+SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+DEMO_ORDER_NOTE = "演示数据"

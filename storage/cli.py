@@ -1,13 +1,16 @@
-"""Storage commands: ``huitou db upgrade`` (and, from the Excel module, export/import)."""
+"""Storage commands: ``huitou db upgrade``, ``huitou export`` and ``huitou import``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from storage import migrate
 from storage.db import get_db
+from storage.models import utcnow
 
 db_cli = AppGroup("db", help="Database schema commands.")
 
@@ -20,5 +23,79 @@ def upgrade_command() -> None:
     click.echo("Database schema is up to date.")
 
 
+def _progress(sheet: str, done: int, total: int | None) -> None:
+    shown = f"{done}/{total}" if total else str(done)
+    click.echo(f"  {sheet}: {shown}", err=True)
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def export_command(path: Path) -> None:
+    """Export the customer pool with its analysis to PATH.xlsx."""
+    from storage.excel_export import export_workbook
+
+    if path.suffix.lower() != ".xlsx":
+        raise click.UsageError(f"导出文件必须以 .xlsx 结尾：{path}")
+    if not path.parent.exists():
+        raise click.ClickException(f"目录不存在：{path.parent}")
+    partial = path.with_name(path.name + ".part")
+    try:
+        with get_db().read_session() as session:
+            summary = export_workbook(session, partial, timezone=current_app.config["TIMEZONE"], now=utcnow(),
+                                      progress=_progress)
+        partial.replace(path)  # readers never see a half-written workbook
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"无法写入 {path}：{exc.strerror or exc}") from exc
+    counts = "，".join(f"{sheet} {rows} 行" for sheet, rows in summary.rows.items())
+    click.echo(f"已导出到 {path}（{counts}）")
+
+
+BAD_ROWS_SHOWN = 20
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--map", "mapping", multiple=True, metavar="列名=字段",
+              help="Map a column explicitly, e.g. --map 手机=phone (repeatable; 字段 '-' ignores the column).")
+@click.option("--dry-run", is_flag=True, help="Show what would change without writing anything.")
+@click.option("--source", default=None, help="Source recorded on new customers without a 来源 column (default: import).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the workbook of bad rows (default: <file>-错误行.xlsx next to the file).")
+@with_appcontext
+def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: str | None,
+                   report_path: Path | None) -> None:
+    """Import customers from PATH (.xlsx or .csv), merging with the pool without duplicates."""
+    from storage.excel_import import ImportFileError, import_file
+
+    try:
+        report = import_file(get_db(), path, now=utcnow(), mapping=mapping, dry_run=dry_run, source=source,
+                             error_report=report_path, progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True))
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"无法读取 {path}：{exc.strerror or exc}") from exc
+    mapped = "，".join(f"{header}→{field}" for header, field in report.mapped.items())
+    click.echo(f"列对应：{mapped}")
+    if report.ignored_columns:
+        click.echo(f"未导入的列：{'，'.join(report.ignored_columns)}")
+    prefix = "试运行（未写入任何数据）：" if dry_run else ""
+    click.echo(f"{prefix}共 {report.rows} 行：新增 {report.created} 位客户，更新 {report.updated} 位，"
+               f"无变化 {report.unchanged} 位，文件内重复合并 {report.merged_in_file} 行，"
+               f"待确认的不同资料 {report.conflicts} 条，错误 {len(report.bad_rows)} 行。")
+    for row_number, reason in report.bad_rows[:BAD_ROWS_SHOWN]:
+        click.echo(f"  第 {row_number} 行：{reason}")
+    if len(report.bad_rows) > BAD_ROWS_SHOWN:
+        click.echo(f"  ……另有 {len(report.bad_rows) - BAD_ROWS_SHOWN} 行错误")
+    if report.error_report:
+        click.echo(f"错误行已写入 {report.error_report}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
+    app.cli.add_command(export_command)
+    app.cli.add_command(import_command)
+
+
+

@@ -79,20 +79,36 @@ def split_address(text: str | None) -> AddressParts | None:
     Returns None when no region is recognised at all. Municipalities (北京, 上海 …) come back
     with the city equal to the province rather than cpca's "市辖区".
     """
-    if not text or not text.strip():
-        return None
+    return split_addresses([text])[0]
+
+
+def split_addresses(texts: list[str | None]) -> list[AddressParts | None]:
+    """:func:`split_address` for many addresses at once (one cpca call: ~100× faster per address)."""
+    results: list[AddressParts | None] = [None] * len(texts)
+    wanted = [(index, to_halfwidth(text).strip()) for index, text in enumerate(texts) if text and text.strip()]
+    if not wanted:
+        return results
     import cpca  # imported lazily: it loads its region tables on first use
 
-    cleaned = to_halfwidth(text).strip()
-    row = cpca.transform([cleaned]).iloc[0]
-    province, city, district, detail = (row.get("省"), row.get("市"), row.get("区"), row.get("地址"))
+    columns = ("省", "市", "区", "地址")
+    # cpca.transform wraps its results in a pandas DataFrame: ~0.7 ms a call whatever the size, most
+    # of the cost of splitting one customer message. The per-address function it maps is used
+    # directly (it is private, hence the fallback; cpca is pinned to 0.5.x).
+    one_address = getattr(cpca, "_get_one_addr", None)
+    if one_address is not None:
+        rows = [tuple(one_address(cleaned, False, {}).get(c) for c in columns) for _index, cleaned in wanted]
+    else:
+        frame = cpca.transform([cleaned for _index, cleaned in wanted])
+        rows = frame[list(columns)].itertuples(index=False, name=None)
 
     def clean(value):
         return None if value is None or value != value or not str(value).strip() else str(value).strip()
 
-    province, city, district, detail = map(clean, (province, city, district, detail))
-    if not province and not city and not district:
-        return None
-    if city == "市辖区" or city == "县":
-        city = province
-    return AddressParts(province, city, district, detail)
+    for (index, _cleaned), row in zip(wanted, rows, strict=True):
+        province, city, district, detail = map(clean, row)
+        if not province and not city and not district:
+            continue
+        if city == "市辖区" or city == "县":
+            city = province
+        results[index] = AddressParts(province, city, district, detail)
+    return results

@@ -30,15 +30,19 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with Huitou's connection settings for the URL's backend."""
+def make_engine(url: str, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> Engine:
+    """Create an engine with Huitou's connection settings for the URL's backend.
+
+    ``sqlite_busy_timeout``: how long a SQLite writer waits for the write lock before giving up
+    with "database is locked" (the webhook then asks the customer to resend).
+    """
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, future=True)
 
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _sqlite_on_connect(dbapi_connection, _record):
@@ -48,7 +52,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -64,9 +68,9 @@ def make_engine(url: str) -> Engine:
 class Database:
     """The app's engine plus session factories (read-write and read-only)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite_busy_timeout)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.ReadSession = sessionmaker(
             self.engine.execution_options(**{_READONLY_OPTION: True}), expire_on_commit=False
@@ -95,7 +99,8 @@ class Database:
 def init_app(app: Flask) -> Database:
     url = app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
     app.config["DATABASE_URL"] = url
-    database = Database(url)
+    database = Database(url, sqlite_busy_timeout=float(app.config.get("SQLITE_BUSY_TIMEOUT_SECONDS",
+                                                                       SQLITE_BUSY_TIMEOUT_SECONDS)))
     app.extensions["huitou_db"] = database
     return database
 

@@ -1,0 +1,133 @@
+"""Faults at the webhook: several gunicorn workers racing on one message, the database going away.
+
+The racing test runs the real thing (gunicorn workers in a subprocess, over HTTP). The outage
+tests hold SQLite's write lock past the busy timeout, or cut PostgreSQL off behind a TCP gate:
+the platform still gets an answer (a reply asking to resend), nothing is stored or acknowledged as
+stored, and the same message delivered again after recovery is processed exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from bot import texts
+from storage.db import Database, get_db, is_sqlite
+from storage.models import Customer, InboundMessage, Order, Product
+from tests.live_server import GunicornServer, TcpGate
+from tests.wechat_platform import WeChatPlatform
+
+ORDER_TEXT = "要两盒面膜 张三 13800138000 广东省深圳市南山区科技园路1号"
+
+
+def counts(url: str, *models) -> tuple[int, ...]:
+    database = Database(url)
+    try:
+        with database.read_session() as s:
+            return tuple(s.scalar(select(func.count()).select_from(m)) for m in models)
+    finally:
+        database.dispose()
+
+
+def add_mask_product(url: str) -> None:
+    database = Database(url)
+    try:
+        with database.session() as s:
+            s.add(Product(name="补水面膜", aliases="面膜", price_cents=9900, usage_days=30))
+    finally:
+        database.dispose()
+
+
+@pytest.mark.slow
+def test_same_message_racing_in_several_gunicorn_workers_makes_one_order(database_url):
+    add_mask_product(database_url)
+    with GunicornServer(database_url, workers=3) as server:
+        xml = WeChatPlatform.text_xml("o_racer", ORDER_TEXT, msg_id=7_000_000_001)
+        barrier = threading.Barrier(8)
+        replies: list = []
+
+        def deliver():
+            platform = WeChatPlatform(server.client(), mode="safe")
+            barrier.wait()
+            replies.append(platform.post_xml(xml))
+
+        threads = [threading.Thread(target=deliver) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+
+        assert [r.status for r in replies] == [200] * 8
+        assert len({r.text for r in replies}) == 1
+        assert "#1" in replies[0].text and texts.SYSTEM_BUSY not in replies[0].text
+        # A retry minutes later still gets the same answer, and still one order.
+        again = WeChatPlatform(server.client(), mode="safe").post_xml(xml)
+        assert again.text == replies[0].text
+    assert counts(database_url, InboundMessage, Customer, Order) == (1, 1, 1)
+
+
+def _assert_outage_answer(reply) -> None:
+    assert reply.status == 200
+    assert reply.text == texts.SYSTEM_BUSY
+
+
+def test_sqlite_locked_past_busy_timeout_asks_to_resend_then_processes_once(app_config, database_url):
+    if not is_sqlite(database_url):
+        pytest.skip("SQLite's write lock")
+    app_config["SQLITE_BUSY_TIMEOUT_SECONDS"] = 0.2
+    app = create_app(app_config)
+    platform = WeChatPlatform(app.test_client(), mode="safe")
+    xml = platform.text_xml("o_locked_out", ORDER_TEXT, msg_id=7_000_000_002)
+
+    blocker = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holding the lock (a long import, a stuck job)
+    try:
+        _assert_outage_answer(platform.post_xml(xml))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert counts(database_url, InboundMessage, Customer) == (0, 0)
+
+    first = platform.post_xml(xml)  # the customer resends / the platform retries
+    assert first.status == 200 and first.text and first.text != texts.SYSTEM_BUSY
+    assert platform.post_xml(xml).body == first.body
+    assert counts(database_url, InboundMessage, Customer) == (1, 1)
+    get_db(app).dispose()
+
+
+def test_postgresql_gone_for_a_moment_asks_to_resend_then_processes_once(app_config, database_url):
+    if is_sqlite(database_url):
+        pytest.skip("PostgreSQL connection loss")
+    url = make_url(database_url)
+    gate = TcpGate(url.host or "127.0.0.1", url.port or 5432)
+    gate.open()
+    app_config["DATABASE_URL"] = url.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False)
+    app = create_app(app_config)
+    platform = WeChatPlatform(app.test_client(), mode="safe")
+    try:
+        before = platform.post_text("o_outage", "你好")  # a pooled connection now exists
+        assert before.text and before.text != texts.SYSTEM_BUSY
+
+        gate.shut()  # the server goes away: pooled connection cut, new ones refused
+        xml = platform.text_xml("o_outage", ORDER_TEXT, msg_id=7_000_000_003)
+        _assert_outage_answer(platform.post_xml(xml))
+        _assert_outage_answer(platform.post_xml(xml))
+
+        gate.open()  # back on the same address
+        first = platform.post_xml(xml)
+        assert first.status == 200 and first.text and first.text != texts.SYSTEM_BUSY
+        assert platform.post_xml(xml).body == first.body
+    finally:
+        get_db(app).dispose()
+        gate.shut()
+    assert counts(database_url, InboundMessage, Customer) == (2, 1)
+    database = Database(database_url)
+    with database.read_session() as s:
+        keys = s.scalars(select(InboundMessage.msg_key)).all()
+    database.dispose()
+    assert "msg:7000000003" in keys
