@@ -122,7 +122,7 @@ def test_sent_messages_stay_sent_when_a_newer_order_comes(shop):
     place_order(shop, customer, {"补水面膜": 2}, T0, ship_after=dt.timedelta(0))
     run(shop, retention.sweep_experience, T0 + 2 * DAY)
     with shop.session() as s:
-        s.scalar(select(OutboxMessage)).status = "sent"
+        s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "experience")).status = "sent"
     place_order(shop, customer, {"补水面膜": 1}, T0 + 10 * DAY)
     assert [row.status for row in outbox(shop, "experience")] == ["sent"]
 
