@@ -114,6 +114,7 @@ REFERRAL_ACCOUNT = (
     "优惠券余额：{coupon}\n{offer}。"
 )
 REFERRAL_ACCOUNT_NO_QR = "\n（专属二维码暂不可用，直接分享推荐码就行）"
+REFERRAL_ACCOUNT_QR_PENDING = "\n（专属二维码正在生成，稍后再发“推荐码”就能看到；直接分享推荐码也可以）"
 REFERRAL_ACCOUNT_RECENT = "最近记录："
 REFERRAL_LEDGER_LINE = "· {date} {reason} {change}"
 REFERRAL_LEDGER_REASONS = {
