@@ -1,20 +1,23 @@
-"""A simulated year (2027) of a small shop: daily scheduler ticks, orders, an inquiry, a reply.
+"""A simulated year (2027) of a small shop: scheduler ticks (``run_tick``, what ``huitou scheduler
+tick --at`` runs) at 10:00 every day and at 22:00 on some, orders, an inquiry, a reply.
 
 Every retention message the year should produce is listed by hand below; the sweeps must
 enqueue exactly those keys (each once), nothing for the opted-out customer or the one with an
-open complaint, and a repeated tick at the same moment adds nothing.
+open complaint, a repeated tick adds nothing, and delivery hands nothing over at night.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
 
 from scheduler import retention
+from scheduler.tick import run_tick
 from storage.models import Complaint
-from tests.retention_helpers import add_customer, add_products, outbox, place_order, run_all, ship_order
+from tests.retention_helpers import add_customer, add_products, outbox, place_order, ship_order
 
 UTC = dt.UTC
 RETENTION_KINDS = {"experience", "care", "repurchase", "lapse", "followup", "festival", "birthday", "winback"}
@@ -29,12 +32,12 @@ def at(month: int, day: int, hour: int = 2) -> dt.datetime:
     return dt.datetime(2027, month, day, hour, 0, tzinfo=UTC)
 
 
-def tick(db, moment: dt.datetime) -> int:
-    return run_all(db, moment)
+def retention_rows(summary) -> int:
+    return sum(n for name, n in summary.sweeps.items() if name.startswith("retention."))
 
 
 @pytest.fixture
-def year(db, platform):
+def year(app, db, platform):
     """Run the year; return the customer ids, order ids and the rows the second tick added."""
     add_products(db)
     ids = {
@@ -79,9 +82,12 @@ def year(db, platform):
             due[0][1]()
             for event in due[1:]:
                 events.append(event)
-        tick(db, moment)
-        if moment.day == 15:
-            extra += tick(db, moment)  # the same moment again: nothing new
+        # 10:00 in Shanghai every day; also 22:00 (quiet hours) on the first three days of a month.
+        for hour in (0, 12) if moment.day <= 3 else (0,):
+            summary = run_tick(app, at=moment + dt.timedelta(hours=hour))
+            assert summary.ok, summary.errors
+            if moment.day == 15:
+                extra += retention_rows(run_tick(app, at=moment + dt.timedelta(hours=hour)))  # nothing new
         moment += dt.timedelta(days=1)
     return ids, orders, extra
 
@@ -123,4 +129,25 @@ def test_a_year_sends_each_expected_message_once(db, year):
     assert local[f"birthday:2027:customer:{li}"] == "2027-09-13"
     assert local[f"winback:2027-02-06:customer:{wang}:step:3"] == "2027-04-28"
     assert all(row.transactional is False for row in rows)
-    assert retention.RETENTION_SWEEPS  # the sweeps ran from the registry tuple
+    # Delivery: every row ended somewhere, and nothing was handed over in the quiet hours.
+    assert {row.status for row in rows} <= {"sent", "drafted", "skipped", "cancelled"}
+    delivered = [row for row in rows if row.status in ("sent", "drafted")]
+    assert len(delivered) >= len(rows) // 2
+    assert all(9 <= (row.updated_at + dt.timedelta(hours=8)).hour < 21 for row in delivered)
+    # 22:00 finds some messages due (the inquiry follow-up came due at 11:00 but the 10:00 tick was
+    # earlier): they wait for the morning.
+    follow_up = by_key["followup:inquiry:1"]
+    assert (follow_up.created_at + dt.timedelta(hours=8)).hour == 22
+    assert (follow_up.updated_at + dt.timedelta(hours=8)).hour == 10
+
+
+def test_cli_tick_runs_the_retention_sweeps(runner, db):
+    add_products(db)
+    customer = add_customer(db, "o_cli", "周婷")
+    result = runner.invoke(args=["scheduler", "tick", "--at", "2027-09-13T10:00", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["sweeps"]["retention.festivals"] == 1
+    assert set(summary["sweeps"]) >= {sweep.name for sweep in retention.RETENTION_SWEEPS}
+    [row] = outbox(db, "festival")
+    assert row.dedupe_key == f"festival:2027-mid-autumn:customer:{customer}" and "中秋快乐" in row.text
