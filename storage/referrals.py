@@ -48,6 +48,8 @@ CODE_LENGTH = 6
 CODE_ATTEMPTS = 20
 _CODE_RE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
 
+DISTRIBUTOR_TAG = "代理"  # one of storage.segments.DISTRIBUTOR_TAGS
+
 # referral.status
 PENDING = "pending"
 HELD = "held"
@@ -322,10 +324,8 @@ def grant_rewards(session: Session, referral: Referral, order: Order, now: dt.da
     referral.status = REWARDED
     referral.rewarded_at = now
     referral.order_id = order.id
-    referrer = session.get(Customer, referral.referrer_id)
-    if referrer.stage != CustomerStage.DISTRIBUTOR:
-        referrer.stage = CustomerStage.FAN
     session.flush()
+    _refresh_stage(session, referral.referrer_id, now)
     _enqueue_reward_notices(session, referral, rewards, now)
 
 
@@ -370,10 +370,8 @@ def reverse_rewards(session: Session, referral: Referral, now: dt.datetime) -> N
                                 reason=REASON_REVERSED, referral_id=referral.id, order_id=grant.order_id,
                                 created_at=now))
     referral.status = REVERSED
-    referrer = session.get(Customer, referral.referrer_id)
-    if referrer.stage == CustomerStage.FAN and not has_converted_referral(session, referrer.id):
-        referrer.stage = _stage_from_orders(session, referrer.id)
     session.flush()
+    _refresh_stage(session, referral.referrer_id, now)
 
 
 def has_converted_referral(session: Session, customer_id: int) -> bool:
@@ -382,10 +380,12 @@ def has_converted_referral(session: Session, customer_id: int) -> bool:
         Referral.referrer_id == customer_id, Referral.status == REWARDED)))
 
 
-def _stage_from_orders(session: Session, customer_id: int) -> str:
-    paid = session.scalar(select(func.count()).select_from(Order).where(
-        Order.customer_id == customer_id, Order.paid_at.is_not(None), Order.status != OrderStatus.CANCELLED)) or 0
-    return CustomerStage.RETURNING if paid >= 2 else CustomerStage.NEW if paid == 1 else CustomerStage.PROSPECT
+def _refresh_stage(session: Session, customer_id: int, now: dt.datetime) -> None:
+    """Recompute the referrer's stage with the pool's one rule (storage.segments.stage_for): a buyer
+    with a converted referral is a fan; a distributor (tag 代理) stays one."""
+    from storage.segments import refresh_customer
+
+    refresh_customer(session, session.get(Customer, customer_id), now)
 
 
 # --- Seller actions ----------------------------------------------------------------------------
@@ -410,6 +410,10 @@ def promote_to_distributor(session: Session, customer: Customer) -> bool:
     if customer.stage == CustomerStage.DISTRIBUTOR:
         return False
     customer.stage = CustomerStage.DISTRIBUTOR
+    # The stage recompute (storage/segments.py) keeps distributors by this tag.
+    tags = [t for t in (customer.tags or "").split(",") if t.strip()]
+    if DISTRIBUTOR_TAG not in tags:
+        customer.tags = ",".join([*tags, DISTRIBUTOR_TAG])
     return True
 
 

@@ -107,7 +107,7 @@ def stage_for(order_count: int, last_order_at: dt.datetime | None, cycle: float 
         return CustomerStage.LOST
     if now >= sleeping_at(last_order_at, cycle):
         return CustomerStage.SLEEPING
-    if referred and order_count >= 2:
+    if referred:  # issue 7: a buyer whose referee has paid is a fan
         return CustomerStage.FAN
     if order_count >= LOYAL_MIN_ORDERS:
         return CustomerStage.LOYAL
@@ -231,7 +231,7 @@ def order_facts(session: Session, customer_id: int) -> list[OrderFacts]:
 def has_referred(session: Session, customer_id: int) -> bool:
     return session.scalar(
         select(func.count()).select_from(Referral)
-        .where(Referral.referrer_id == customer_id, Referral.status.notin_(("rejected", "reversed")))
+        .where(Referral.referrer_id == customer_id, Referral.status == "rewarded")
     ) > 0
 
 
@@ -300,7 +300,7 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
               for cid, last, count, total in recent}
     rfm = rfm_scores(buyers)
     referrers = set(session.scalars(
-        select(Referral.referrer_id).where(Referral.status.notin_(("rejected", "reversed"))).distinct()))
+        select(Referral.referrer_id).where(Referral.status == "rewarded").distinct()))
     customers = session.execute(select(Customer.id, Customer.tags, *(getattr(Customer, f) for f in _DERIVED))).all()
     classes = classes_by_spend({c.id: buyers.get(c.id, (0, 0, 0))[2] for c in customers})
 

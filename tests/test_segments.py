@@ -55,7 +55,8 @@ NOW = T0 + 400 * DAY
     (2, 10, 30, {}, CustomerStage.RETURNING),
     (3, 10, 30, {}, CustomerStage.LOYAL),
     (2, 10, 30, {"referred": True}, CustomerStage.FAN),
-    (1, 10, None, {"referred": True}, CustomerStage.NEW),  # a fan has bought at least twice
+    (1, 10, None, {"referred": True}, CustomerStage.FAN),  # issue 7: a referee paid (converted referral)
+    (0, None, None, {"referred": True}, CustomerStage.PROSPECT),  # ... and the referrer has bought
     (1, 59, None, {}, CustomerStage.NEW),
     (1, 60, None, {}, CustomerStage.SLEEPING),  # two months without an order
     (3, 80, 60, {}, CustomerStage.LOYAL),  # 1.5 × 60-day cycle = 90 days
