@@ -49,6 +49,8 @@ CODE_LENGTH = 6
 CODE_ATTEMPTS = 20
 _CODE_RE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
 
+DISTRIBUTOR_TAG = "代理"  # one of storage.segments.DISTRIBUTOR_TAGS
+
 # referral.status
 PENDING = "pending"
 HELD = "held"
@@ -401,6 +403,10 @@ def promote_to_distributor(session: Session, customer: Customer) -> bool:
     if customer.stage == CustomerStage.DISTRIBUTOR:
         return False
     customer.stage = CustomerStage.DISTRIBUTOR
+    # The stage recompute (storage/segments.py) keeps distributors by this tag.
+    tags = [t for t in (customer.tags or "").split(",") if t.strip()]
+    if DISTRIBUTOR_TAG not in tags:
+        customer.tags = ",".join([*tags, DISTRIBUTOR_TAG])
     return True
 
 

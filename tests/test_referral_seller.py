@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from storage.models import Customer, CustomerStage, Order, OutboxMessage, Referral, RewardEntry
+from storage.models import Customer, CustomerStage, Order, OutboxMessage, Referral, RewardEntry, utcnow
+from storage.segments import recompute_all
 from tests.conftest import SELLER_OPENID
 from tests.test_customer_messages import add_catalogue
 
@@ -151,6 +152,10 @@ def test_promote_to_distributor_sticks(platform, shop):
     platform.say("o_b", ORDER_B)
     seller(platform, f"付款 #{last_order_id(shop, 'o_b')}")
     assert person(shop, "o_a").stage == CustomerStage.DISTRIBUTOR  # a paying referee does not demote
+    assert "代理" in person(shop, "o_a").tags.split(",")
+    with shop.session() as s:  # nor does the daily stage recompute (it keeps the 代理 tag's stage)
+        recompute_all(s, utcnow())
+    assert person(shop, "o_a").stage == CustomerStage.DISTRIBUTOR
     assert "没找到客户“#999”" in seller(platform, "代理 #999")
 
 

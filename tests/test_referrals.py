@@ -26,6 +26,7 @@ from storage.models import (
     utcnow,
 )
 from storage.orders import transition
+from storage.segments import recompute_all
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.fake_wechat_api import FakeWeChatAPI
 from tests.test_customer_messages import add_catalogue
@@ -150,6 +151,9 @@ def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, sh
     a_book, b_book = balance(shop, "o_a"), balance(shop, "o_b")
     assert (a_book.points_balance, a_book.coupon_balance_cents) == (200, 1500)
     assert (b_book.points_balance, b_book.coupon_balance_cents) == (100, 1000)
+    assert customer(shop, "o_a").stage == CustomerStage.FAN
+    with shop.session() as s:  # the daily stage recompute agrees (one rule: storage.segments.stage_for)
+        recompute_all(s, utcnow())
     assert customer(shop, "o_a").stage == CustomerStage.FAN
     notices = rows(shop, OutboxMessage, OutboxMessage.kind == "referral_reward")
     assert sorted(n.dedupe_key for n in notices) == [f"referral:reward:{referral.id}:referee",
