@@ -37,7 +37,7 @@ from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
 from storage import kv
 from storage.db import Database
-from storage.models import Customer, OutboxMessage, utcnow
+from storage.models import Complaint, Customer, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,18 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
 
-def _recipient(row: OutboxMessage, customer: Customer | None) -> Recipient:
+def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) -> Recipient:
     is_customer = row.customer_id is not None
     if customer is None:
         return Recipient(openid=row.openid, is_customer=is_customer)
+    open_complaint = False
+    if is_customer and not row.transactional:
+        open_complaint = session.scalar(select(Complaint.id).where(
+            Complaint.customer_id == customer.id, Complaint.status == "open").limit(1)) is not None
     return Recipient(
         openid=row.openid or customer.openid, is_customer=is_customer, opted_out=bool(customer.opted_out),
         subscribed=customer.subscribed is not False, unreachable=bool(customer.unreachable),
-        last_inbound_at=customer.last_inbound_at,
+        last_inbound_at=customer.last_inbound_at, open_complaint=open_complaint,
     )
 
 
@@ -186,7 +190,7 @@ class _Planner:
                 self._counts[customer.id] = _counts(self.session, customer, self.now, self.settings)
             counts = self._counts[customer.id]
         plan = rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=_recipient(row, customer), counts=counts, now=self.now,
+                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
                                    settings=self.settings)
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
@@ -365,8 +369,11 @@ def paused_until(session: Session, now: dt.datetime) -> dt.datetime | None:
 def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime | None = None, *,
                  transport: Transport | None = None, max_messages: int | None = None,
                  limiter: RateLimiter | None = None) -> DrainSummary:
-    """Deliver every row due at ``now`` (naive UTC; default: the clock). See the module docstring."""
-    now = _naive_utc(now or utcnow())
+    """Deliver every row due at ``now`` (naive UTC; default: the live clock). See the module docstring."""
+    # A drain "as of" a given moment (ticks in the past or future) uses it throughout; a live drain
+    # reads the clock for every batch, so rows claimed late in a long drain never look stale.
+    fixed_now = _naive_utc(now) if now is not None else None
+    now = fixed_now or utcnow()
     settings = DeliverySettings.from_config(config)
     summary = DrainSummary()
     with database.session() as session:
@@ -381,6 +388,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     handled = 0
     unreachable: set[int] = set()  # customers found unreachable during this drain
     while max_messages is None or handled < max_messages:
+        now = fixed_now or utcnow()
         jobs, claimed = _claim(database, now, settings, summary)
         if not claimed:
             break
