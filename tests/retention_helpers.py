@@ -12,6 +12,8 @@ from storage.models import Customer, OutboxMessage, Product
 
 UTC = dt.UTC
 CONFIG = {"TIMEZONE": "Asia/Shanghai"}
+# The outbox kinds the retention sweeps write (others: shipping notices, seller notices, ...).
+RETENTION_KINDS = ("experience", "care", "repurchase", "lapse", "followup", "festival", "birthday", "winback")
 # name, aliases, price (cents), usage days
 PRODUCTS = [("补水面膜", "面膜", 9900, 30), ("玻尿酸精华液", "精华", 19900, 60), ("定制礼盒", "礼盒", 29900, None)]
 
@@ -78,7 +80,7 @@ def outbox(db, kind: str | None = None) -> list[OutboxMessage]:
         if kind:
             query = query.where(OutboxMessage.kind == kind)
         else:
-            query = query.where(OutboxMessage.kind != "seller_notice")
+            query = query.where(OutboxMessage.kind.in_(RETENTION_KINDS))
         return list(s.scalars(query))
 
 

@@ -82,7 +82,6 @@ class _Job:
     customer_id: int | None
     recipient_customer_id: int | None
     name: str | None
-    attempts: int
 
 
 @dataclass
@@ -247,20 +246,14 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
                     payload=dict(row.payload or {}), channels=plan.channels,
                     openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
                     recipient_customer_id=customer.id if customer else None,
-                    name=customer.display_name if customer else None, attempts=row.attempts or 0))
+                    name=customer.display_name if customer else None))
     return jobs, len(rows)
 
 
-class _RowView:
-    """The fields channels read from a row, without a session."""
-
-    def __init__(self, job: _Job):
-        self.kind, self.text, self.payload = job.kind, job.text, job.payload
-
-
 def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: DeliverySettings) -> _Outcome:
-    row = _RowView(job)
+    """Try the planned channels in order until one accepts the message or an error decides."""
     last_error: str | None = None
+    rejected = False  # an error other than "window closed / quota spent" happened
     calls = 0
     for channel in job.channels:
         if channel == seller_draft.NAME:
@@ -269,14 +262,15 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
         calls += 1
         try:
             if channel == service_message.NAME:
-                msgid = service_message.send(transport, row, job.openid)
+                msgid = service_message.send(transport, job.openid, job.text)
             else:
-                msgid = template_message.send(transport, row, job.openid, settings.templates[job.kind],
-                                              extra={"name": job.name or ""})
+                msgid = template_message.send(transport, job.openid, settings.templates[job.kind], kind=job.kind,
+                                              text=job.text, values={"name": job.name or "", **job.payload})
             return _Outcome("sent", channel=channel, msgid=msgid, error=last_error, api_calls=calls)
-        except (ChannelClosed, RejectedError) as exc:
+        except ChannelClosed as exc:
             last_error = f"{channel}: {exc}"
-            continue
+        except RejectedError as exc:
+            last_error, rejected = f"{channel}: {exc}", True
         except Unreachable as exc:
             error = f"{channel}: {exc}"
             if job.customer_id is not None and job.transactional:
@@ -288,7 +282,8 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
             return _Outcome("paused", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
         except TransientError as exc:
             return _Outcome("pending", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
-    if job.customer_id is None and last_error and "45015" not in last_error and "45047" not in last_error:
+    # Only seller notices get here (customer rows always end with the draft channel).
+    if rejected:
         return _Outcome("failed", error=last_error, api_calls=calls)
     return _Outcome("skipped", error=last_error, skip_reason=rules.OUT_OF_WINDOW, api_calls=calls)
 
@@ -390,18 +385,12 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
         if not claimed:
             break
         for index, job in enumerate(jobs):
-            if job.recipient_customer_id in unreachable:
-                outcome = _already_unreachable(job)
-            else:
-                outcome = _send(job, transport, limiter, settings)
-            if outcome.unreachable and job.recipient_customer_id is not None:
-                unreachable.add(job.recipient_customer_id)
-            pause = None
-            if outcome.status == "paused":
-                pause = now + settings.rate_limit_pause
-                with database.session() as session:
-                    kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
-            summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+            try:
+                pause = _deliver_one(database, job, transport, limiter, settings, now, summary, unreachable)
+            except BaseException:
+                # This row's outcome is unknown (it stays "sending"); the rows not tried yet go back.
+                _release_quietly(database, jobs[index + 1:], now, now)
+                raise
             handled += 1
             if pause is not None:
                 log.warning("WeChat rate limit (45009): delivery paused until %s", pause.isoformat())
@@ -409,6 +398,32 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
                 summary.paused_until = pause
                 return summary
     return summary
+
+
+def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: RateLimiter,
+                 settings: DeliverySettings, now: dt.datetime, summary: DrainSummary,
+                 unreachable: set[int]) -> dt.datetime | None:
+    """Send one claimed row and record the outcome; returns the pause end after a 45009."""
+    if job.recipient_customer_id in unreachable:
+        outcome = _already_unreachable(job)
+    else:
+        outcome = _send(job, transport, limiter, settings)
+    if outcome.unreachable and job.recipient_customer_id is not None:
+        unreachable.add(job.recipient_customer_id)
+    pause = None
+    if outcome.status == "paused":
+        pause = now + settings.rate_limit_pause
+        with database.session() as session:
+            kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
+    summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+    return pause
+
+
+def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, now: dt.datetime) -> None:
+    try:
+        _release(database, jobs, until, now)
+    except Exception:  # noqa: BLE001 - the original error matters more; stale rows time out anyway
+        log.exception("could not release %d claimed rows", len(jobs))
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
