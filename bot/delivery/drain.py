@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.delivery import rules, seller_draft, service_message, template_message
-from bot.delivery.errors import ChannelClosed, RateLimited, RejectedError, TransientError, Unreachable
+from bot.delivery.errors import (
+    ChannelClosed,
+    OutcomeUnknown,
+    RateLimited,
+    RejectedError,
+    TransientError,
+    Unreachable,
+)
 from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
 from storage import kv
@@ -225,10 +232,16 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
            summary: DrainSummary) -> tuple[list[_Job], int]:
     """Lock and plan one batch of due rows; returns the rows to send and how many rows were handled."""
     jobs: list[_Job] = []
+    handled = 0
     with database.session() as session:
         planner = _Planner(session, now, settings)
         rows = _due_rows(session, now, settings.batch_size, lock=True)
         for row in rows:
+            if jobs:
+                # One send per claim: a drainer killed mid-send leaves one row in doubt ("interrupted"),
+                # not a batch of rows the API never saw. Skips, postponements and drafts stay batched.
+                break
+            handled += 1
             plan, customer = planner.plan(row)
             _touch(row, now)
             if plan.action == "skip":
@@ -248,7 +261,7 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
                     openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
                     recipient_customer_id=customer.id if customer else None,
                     name=customer.display_name if customer else None, attempts=row.attempts or 0))
-    return jobs, len(rows)
+    return jobs, handled
 
 
 class _RowView:
@@ -286,6 +299,8 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
                             unreachable=str(exc), api_calls=calls)
         except RateLimited as exc:
             return _Outcome("paused", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
+        except OutcomeUnknown as exc:
+            return _Outcome("failed", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
         except TransientError as exc:
             return _Outcome("pending", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
     if job.customer_id is None and last_error and "45015" not in last_error and "45047" not in last_error:
