@@ -35,9 +35,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from handlers import register_blueprints
     from handlers.downloads import bp as downloads_bp
+    from handlers.simulator import init_simulator
 
     register_blueprints(app)
     app.register_blueprint(downloads_bp)
+    init_simulator(app)  # only when enabled: never in production mode (handlers/simulator.py)
     _register_cli(app)
     _warm_up()
     return app
@@ -78,11 +80,13 @@ def _finish_config(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from handlers.simulator_cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 
     register_storage_cli(app)
     register_scheduler_cli(app)
+    app.cli.add_command(demo_command)
     app.cli.add_command(serve_command)
 
 
@@ -101,7 +105,12 @@ def serve_command(host: str, port: int, with_scheduler: bool = False) -> None:
 
         start_background(app)
     click.echo(f"Huitou is listening on http://{host}:{port}/  (webhook: /wechat)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    if app.extensions.get("huitou_simulator"):
+        click.echo(f"Simulator (no WeChat needed): http://{host}:{port}/simulator")
+    # Not app.run(): Flask ignores it inside a `flask`/FlaskGroup command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def main() -> None:

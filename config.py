@@ -75,11 +75,47 @@ DEFAULTS: dict[str, Any] = {
     "DRAFT_DIGEST_HOUR": 9,
     "SCHEDULER_INTERVAL_SECONDS": 300,
     "SCHEDULER_LEASE_SECONDS": 900,
+    # --- retention sweeps (scheduler/retention.py; README "Retention sweeps") ---
+    "RETENTION_EXPERIENCE_DAYS": 2,
+    "RETENTION_REPURCHASE_LEAD_DAYS": 3,
+    "RETENTION_LAPSE_DAYS": 7,
+    "RETENTION_FOLLOWUP_HOURS": 24,
+    "RETENTION_GREETING_LEAD_DAYS": 2,
+    "RETENTION_CATCHUP_DAYS": 7,
+    "RETENTION_WINBACK_STEP_DAYS": "0,7,21",
+    "RETENTION_FESTIVALS": "all",
+    "RETENTION_OFFER_CLASSES": "A",
+    "RETENTION_TEXTS": None,
+    "RETENTION_SEGMENTS_HOUR": 4,
     # --- scale and faults ---
     # How long a SQLite writer waits for the write lock. Longer than the platform's 5 s on purpose:
     # a message that waits is still processed once (its reply then goes via the outbox), while one
     # that gives up is answered "please resend".
     "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
+    # --- Referral program (storage/referrals.py, bot/referrals.py) ---
+    # Rewards when a referee's first order is paid: points and/or coupon cents, for both sides.
+    "REFERRAL_REFERRER_POINTS": 200,
+    "REFERRAL_REFERRER_COUPON_CENTS": 1500,
+    "REFERRAL_REFEREE_POINTS": 100,
+    "REFERRAL_REFEREE_COUPON_CENTS": 1000,
+    # What one point is worth when redeemed against an order, in cents.
+    "REFERRAL_POINT_VALUE_CENTS": 1,
+    # At most one referral ask per customer in this many days (all three moments together).
+    "REFERRAL_ASK_INTERVAL_DAYS": 14,
+    # How long a "product is good" answer waits for the customer's testimonial.
+    "REFERRAL_TESTIMONIAL_WAIT_HOURS": 24,
+    # The three moments' texts ({code} {offer} {qr}); empty means the default in bot/texts.py.
+    "REFERRAL_ASK_ORDER_TEXT": "",
+    "REFERRAL_ASK_THANKS_TEXT": "",
+    "REFERRAL_ASK_PRODUCT_GOOD_TEXT": "",
+    # --- simulator (handlers/simulator.py) ---
+    # "production" (or real app credentials) switches the simulator off whatever SIMULATOR says.
+    "ENV": "development",
+    # None: on unless in production mode; "false" switches it off on a development machine too.
+    "SIMULATOR": None,
+    # After each simulated message, run the scheduler once at the simulated time (as a running
+    # scheduler would within minutes), so notices show up in the chat at once.
+    "SIMULATOR_AUTO_TICK": True,
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"

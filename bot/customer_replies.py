@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot import conversation_state, texts
+from bot import conversation_state, referrals, texts
 from bot.intents import Intent, IntentResult, detect_intent
 from bot.order_parser import CatalogueEntry, ParsedOrder, choose_candidate
 from config import parse_list
@@ -36,7 +36,6 @@ from storage.models import (
     OrderStatus,
     OutboxMessage,
     Product,
-    Testimonial,
 )
 from storage.orders import ItemSpec, OrderError, create_order, format_yuan, transition
 from storage.outbox import enqueue
@@ -96,6 +95,9 @@ def _handle(session: Session, customer: Customer, text: str, inbound: InboundMes
         reply = _continue(turn, state)
         if reply is not None:
             return reply
+    reply = referrals.take_testimonial(session, customer, text, result.normalized, result.intent, now)
+    if reply is not None:
+        return reply
     return HANDLERS[result.intent](turn)
 
 
@@ -359,7 +361,9 @@ def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing:
     if updated:
         return texts.ORDER_UPDATED.format(**values)
     reply = texts.ORDER_CONFIRMED.format(**values)
-    return reply + texts.ORDER_FROM_PROFILE_NOTE if order.note == texts.ORDER_NOTE_FROM_PROFILE else reply
+    reply = reply + texts.ORDER_FROM_PROFILE_NOTE if order.note == texts.ORDER_NOTE_FROM_PROFILE else reply
+    ask = referrals.invitation(turn.session, turn.customer, referrals.MOMENT_ORDER, turn.config, turn.now)
+    return f"{reply}\n{ask}" if ask else reply
 
 
 # --- The customer's record: fill when empty, never silently overwrite --------------------------
@@ -554,8 +558,7 @@ def _handle_referral_code(turn: Turn) -> str:
 
 
 def _handle_product_good(turn: Turn) -> str:
-    turn.session.add(Testimonial(customer_id=turn.customer.id, text=turn.text, created_at=turn.now))
-    return texts.PRODUCT_GOOD_REPLY
+    return referrals.product_good_reply(turn.session, turn.customer, turn.text, turn.config, turn.now)
 
 
 HANDLERS: dict[str, Callable[[Turn], str | None]] = {
@@ -567,7 +570,8 @@ HANDLERS: dict[str, Callable[[Turn], str | None]] = {
     Intent.COMPLAINT: _handle_complaint,
     Intent.REFERRAL_CODE: _handle_referral_code,
     Intent.PRODUCT_GOOD: _handle_product_good,
-    Intent.THANKS_PRAISE: lambda turn: texts.THANKS_REPLY,
+    Intent.THANKS_PRAISE: lambda turn: referrals.thanks_reply(turn.session, turn.customer, turn.config, turn.now),
+    Intent.MY_REWARDS: lambda turn: referrals.account_reply(turn.session, turn.customer, turn.config, turn.now),
     Intent.GREETING: lambda turn: texts.GREETING_REPLY,
     Intent.OTHER: lambda turn: texts.DEFAULT_REPLY,
 }

@@ -141,4 +141,6 @@ def _reply_for_event(session: Session, msg: Any, customer: Customer, config: Map
 def on_scene(session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any],
              now: dt.datetime) -> str | None:
     """Hook for parametric QR scenes (referral codes use ``ref_<code>``); returns extra reply text."""
-    return None
+    from bot import referrals
+
+    return referrals.on_scene(session, customer, scene, config, now)

@@ -24,6 +24,7 @@ class Intent:
     COMPLAINT = "complaint"
     REFERRAL_CODE = "referral_code"
     MY_ORDERS = "my_orders"
+    MY_REWARDS = "my_rewards"
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     GREETING = "greeting"
@@ -33,7 +34,7 @@ class Intent:
 # When several intents match, the first in this order wins (after-sales trouble beats praise …).
 PRIORITY: tuple[str, ...] = (
     Intent.OPT_OUT, Intent.OPT_IN, Intent.COMPLAINT, Intent.REFERRAL_CODE, Intent.MY_ORDERS,
-    Intent.ORDER, Intent.INQUIRY, Intent.PRODUCT_GOOD, Intent.THANKS_PRAISE, Intent.GREETING,
+    Intent.MY_REWARDS, Intent.ORDER, Intent.INQUIRY, Intent.PRODUCT_GOOD, Intent.THANKS_PRAISE, Intent.GREETING,
 )
 
 # --- Normalisation ---------------------------------------------------------------------------
@@ -109,6 +110,10 @@ RULES: tuple[Rule, ...] = (
     # My orders / where is my parcel.
     rule(Intent.MY_ORDERS, r"我的(?:订单|快递|包裹)|查(?:一下|下)?(?:订单|快递|物流|单号)|订单(?:状态|查询|到哪)|快递(?:到哪|单号|号|呢)|物流(?:信息|到哪|呢|怎么)"
                            r"|单号|到哪了|发货了?(?:吗|没|没有)|(?:发|寄)(?:出)?了(?:吗|没)|(?:什么时候|啥时候|几时|多久)(?:能)?(?:发货|到|能到|收到|寄出)|还没(?:收到|到|发货)|寄出了?吗|发了吗|我买的.*(?:到|发)"),
+    # The customer's own referral code, points and rewards ("我的积分", "推荐码").
+    rule(Intent.MY_REWARDS, r"我的(?:积分|推荐码|邀请码|推广码|奖励|优惠券|二维码|推荐二维码)|(?:查|看)(?:一下|下)?(?:我的)?(?:积分|奖励|优惠券|推荐码)"
+                            r"|^\W*(?:积分|推荐码|邀请码|推荐二维码|推荐奖励)\W*$|积分(?:多少|有多少|余额|还有多少|怎么用)|(?:推荐码|邀请码)是(?:多少|什么|啥)"
+                            r"|怎么推荐|推荐(?:好友|朋友)?有(?:什么|啥)?奖励"),
     # Inquiries by topic.
     rule(Intent.INQUIRY, r"多少钱|价格|价钱|怎么卖|几块|什么价|多少一|贵不贵|贵吗|优惠吗|有优惠|打折|包邮", topic="price"),
     rule(Intent.INQUIRY, r"有货|没货|现货|库存|还有吗|缺货|断货|有没有(?!效)|还卖吗|补货", topic="stock"),

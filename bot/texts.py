@@ -74,6 +74,107 @@ SELLER_COMPLAINT = "⚠️ 售后问题（{customer}）#{complaint_id}：{text}{
 SELLER_COMPLAINT_ORDER = "\n相关订单 #{order_id}"
 SELLER_INQUIRY = "❓ 待回复咨询 #{inquiry_id}（{customer}）{product}：{text}"
 
+# --- Referral program (bot/referrals.py, bot/seller/referrals.py) ------------------------------
+
+# The three moments. Placeholders: {code} the customer's code, {offer} REFERRAL_OFFER, {qr} the QR line
+# (empty when there is none). The seller may replace each in config (HUITOU_REFERRAL_ASK_*_TEXT).
+REFERRAL_ASK_ORDER = "🎁 好东西一起分享：把推荐码 {code} 发给好友，好友关注后发“推荐码 {code}”给我，{offer}。{qr}"
+REFERRAL_ASK_THANKS = "身边有朋友也需要的话，欢迎推荐给TA～您的推荐码是 {code}，{offer}💕{qr}"
+REFERRAL_ASK_PRODUCT_GOOD = (
+    "方便的话，用一两句话说说您的使用感受吗？直接回复我就行，店主会很珍惜的🙏\n"
+    "也欢迎推荐给身边的朋友：推荐码 {code}，{offer}。{qr}"
+)
+REFERRAL_OFFER = "好友首单付款后，您得{referrer_reward}，好友得{referee_reward}"
+REFERRAL_REWARD_POINTS = "{points}积分"
+REFERRAL_REWARD_COUPON = "{amount}优惠券"
+REFERRAL_REWARD_JOINER = "+"
+REFERRAL_REWARD_NONE = "一份店主的心意"
+REFERRAL_QR_LINE = "\n专属二维码：{url}"
+REFERRAL_THANKS_WARM = "能帮到您真开心😊 谢谢您一直的支持！"
+TESTIMONIAL_THANKS = "谢谢您的分享💕 已经转告店主啦，TA 一定很开心！"
+
+# A code typed by the customer ("推荐码 AB23CD").
+REFERRAL_APPLIED = "已为您登记好友的推荐码 {code}✅ 您的首单付款后，将获得{referee_reward}～"
+REFERRAL_APPLIED_HELD = "收到推荐码 {code}，店主核实后生效～"
+REFERRAL_UNKNOWN_CODE = "没找到推荐码 {code}，请核对一下哦（推荐码是6位字母和数字，不含 0、O、1、I）。"
+REFERRAL_SELF = "这是您自己的推荐码哦～分享给好友，好友首单付款后您就能拿到奖励🎁"
+REFERRAL_ALREADY = "您已经登记过推荐人啦，推荐关系登记后不能更改哦～"
+REFERRAL_SAME = "这个推荐码已经为您登记过啦✅"
+REFERRAL_NOT_NEW = "推荐码仅限第一次购买的新朋友使用哦～您也可以把自己的推荐码 {code} 分享给好友，好友首单付款后您有奖励🎁"
+REFERRAL_CYCLE = "你们已经是推荐关系啦，不能互相推荐哦～"
+
+# Following through a friend's QR code (scene ref_<code>), after the welcome.
+REFERRAL_SCENE_WELCOME = "您是好友推荐来的🎁 首单付款后，您将获得{referee_reward}。"
+REFERRAL_SCENE_SELF = "这是您自己的推荐二维码，分享给好友就好～"
+
+# "我的积分" / "推荐码": the customer's code and ledger.
+REFERRAL_ACCOUNT = (
+    "您的推荐码：{code}{qr}\n"
+    "积分：{points} 分（累计获得 {earned}，已使用 {spent}）\n"
+    "优惠券余额：{coupon}\n{offer}。"
+)
+REFERRAL_ACCOUNT_NO_QR = "\n（专属二维码暂不可用，直接分享推荐码就行）"
+REFERRAL_ACCOUNT_RECENT = "最近记录："
+REFERRAL_LEDGER_LINE = "· {date} {reason} {change}"
+REFERRAL_LEDGER_REASONS = {
+    "referrer_reward": "推荐好友奖励",
+    "referee_reward": "新朋友首单奖励",
+    "reward_reversed": "订单取消，奖励撤回",
+    "redeem": "抵扣订单",
+    "redeem_refund": "订单取消，抵扣退回",
+}
+
+# Reward notices (outbox, kind referral_reward).
+REFERRAL_REWARD_NOTICE_REFERRER = "🎉 您推荐的好友完成了首单，奖励已到账：{reward}。回复“我的积分”随时查看～"
+REFERRAL_REWARD_NOTICE_REFEREE = "🎉 首单奖励已到账：{reward}。回复“我的积分”随时查看～"
+
+# The seller's side.
+REFERRAL_HOLD_REASONS = {"same_phone": "与推荐人电话相同", "same_address": "与推荐人地址相同"}
+SELLER_REFERRAL_HELD = "⚠️ 推荐待审核 #{referral_id}：{referrer} → {referee}（{reason}）\n回复“审核 #{referral_id} 通过”或“审核 #{referral_id} 拒绝”"
+SELLER_GROUP_REFERRALS = "推荐"
+REFERRAL_SELLER_HELP = {
+    "推荐": {"usage": "推荐", "summary": "推荐计划数据：推荐人数、成交、奖励、推荐达人和值得邀请的老客", "example": "推荐"},
+    "审核": {"usage": "审核  ·  审核 #推荐号 通过/拒绝", "summary": "处理可疑的推荐（同电话/同地址）", "example": "审核 #3 通过"},
+    "兑换": {"usage": "兑换 #订单号 积分数  ·  兑换 #订单号 10元（用优惠券）", "summary": "用客户的积分或优惠券抵扣订单",
+             "example": "兑换 #12 200"},
+    "代理": {"usage": "代理 客户", "summary": "把客户升为代理", "example": "代理 #7"},
+    "积分": {"usage": "积分 客户", "summary": "客户的推荐码、积分和奖励记录", "example": "积分 #7"},
+}
+SELLER_REFERRALS_HEADER = "🤝 推荐计划"
+SELLER_REFERRALS_TOTALS = "累计推荐 {made} 人 · 成交 {converted} · 待审核 {held} · 撤回 {reversed}"
+SELLER_REFERRALS_RECENT = "近30天：推荐 {made} 人 · 成交 {converted}"
+SELLER_REFERRALS_REWARDS = "已发奖励：{points} 积分 + {coupon} 优惠券"
+SELLER_REFERRALS_TOP = "推荐达人："
+SELLER_REFERRALS_TOP_LINE = "{line} · 推荐{made}人/成交{converted} · 近一年买{orders}次"
+SELLER_REFERRALS_CANDIDATES = "值得邀请（常买、爱互动）："
+SELLER_REFERRALS_CANDIDATE_LINE = "{line} · 近一年买{orders}次 · 互动{sociable}次"
+SELLER_REFERRALS_NONE = "还没有推荐记录。客户下单、道谢或夸产品时，我会自动邀请他们推荐好友～"
+SELLER_REFERRALS_HELD_HINT = "有 {held} 个推荐待审核，发“审核”查看"
+SELLER_REFERRALS_FIGURES_LINE = "推荐：累计 {made} 人，成交 {converted}，已发 {points} 积分 + {coupon} 优惠券"
+SELLER_REVIEW_HEADER = "待审核的推荐："
+SELLER_REVIEW_LINE = "推荐#{referral_id}：{referrer} → {referee}（{reason}）{order}"
+SELLER_REVIEW_LINE_ORDER = " 首单 #{order_id}"
+SELLER_REVIEW_NONE = "没有待审核的推荐👌"
+SELLER_REVIEW_NEED_DECISION = "请写明“通过”或“拒绝”"
+SELLER_REVIEW_NOT_FOUND = "没有推荐 #{referral_id}"
+SELLER_REVIEW_APPROVED = "推荐 #{referral_id} 已通过✅ {result}"
+SELLER_REVIEW_APPROVED_REWARDED = "首单已付款，双方奖励已发放。"
+SELLER_REVIEW_APPROVED_WAITING = "好友首单付款后自动发放奖励。"
+SELLER_REVIEW_REJECTED = "推荐 #{referral_id} 已拒绝，不发奖励。"
+SELLER_REDEEM_NEED_AMOUNT = "请写要抵扣的积分数（如 200）或优惠券金额（如 10元）"
+SELLER_REDEEM_BAD_AMOUNT = "“{word}”不是有效的数量"
+SELLER_REDEEM_POINTS = "{points} 积分"
+SELLER_REDEEM_COUPON = "{amount} 优惠券"
+SELLER_REDEEM_DONE = "订单 #{order_id} 已抵扣 {what}（{discount}），应收 {due}\n{customer} 剩余 {points} 积分、{coupon} 优惠券"
+SELLER_PROMOTED = "已将 {line} 升为代理✅"
+SELLER_ALREADY_DISTRIBUTOR = "{line} 已经是代理了"
+SELLER_LEDGER_HEADER = "{line} · 推荐码 {code}"
+SELLER_LEDGER_POINTS = "积分 {balance}（获得 {earned} · 已用 {spent} · 撤回 {reversed}）"
+SELLER_LEDGER_COUPON = "优惠券 {balance}（获得 {earned} · 已用 {spent} · 撤回 {reversed}）"
+SELLER_LEDGER_REFERRALS = "推荐 {made} 人 · 成交 {converted}{referrer}"
+SELLER_LEDGER_REFERRED_BY = " · 由 #{referrer_id} 推荐"
+SELLER_LEDGER_ENTRY_ORDER = " #{order_id}"
+SELLER_LEDGER_EMPTY = "还没有积分记录"
 # --- Seller console (bot/seller/) ------------------------------------------------------------
 
 # Command help: usage line, one-line summary, and the example the README cheat sheet shows.
@@ -283,3 +384,59 @@ EXPORT_LINK_PAGE = (
     '<body style="font-family:sans-serif;padding:2em;line-height:1.6"><h1>{title}</h1><p>{message}</p>'
     "<p>请在公众号对话里发送“导出”获取新的下载链接。</p></body></html>"
 )
+# --- retention ---
+# Product-cycle messages ({name}: customer, {products}: the order's products, {offer}: RETENTION_OFFER).
+RETENTION_EXPERIENCE = "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
+RETENTION_CARE = "{name}，{products}用了一段时间了，感觉怎么样？有什么疑问或小心得都可以跟我说说😊"
+RETENTION_REPURCHASE = "{name}，算算日子，您的{products}快用完啦～需要续上的话直接回复“再来一份”，我按上次的地址给您安排📦"
+RETENTION_LAPSE = "{name}，{products}应该已经用完一阵子了吧？回来续购送您一份老客心意：{offer}，回复“再来一份”就行🌸"
+RETENTION_INQUIRY_FOLLOWUP = "{name}您好，昨天您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
+RETENTION_INQUIRY_PRODUCT_FALLBACK = "问题"
+# Festival greetings by festival slug (scheduler/calendar.py FESTIVALS); class A customers also get the offer.
+FESTIVAL_GREETINGS = {
+    "new-year": "{name}，元旦快乐🎉 新的一年愿您万事顺意、越来越美！",
+    "spring-festival": "{name}，春节快乐🧧 给您拜个早年，祝新春大吉、阖家幸福！",
+    "lantern": "{name}，元宵节快乐🏮 记得吃汤圆，团团圆圆、甜甜蜜蜜！",
+    "womens-day": "{name}，女神节快乐🌷 愿您永远被温柔以待，美丽自在！",
+    "520": "{name}，520快乐💗 爱别人之前，也要好好爱自己哦～",
+    "dragon-boat": "{name}，端午安康🎋 记得吃粽子，平安喜乐！",
+    "618": "{name}，618年中好物节来啦🛍️ 感谢您一直以来的支持！",
+    "qixi": "{name}，七夕快乐💞 愿您被爱包围，甜甜蜜蜜～",
+    "mid-autumn": "{name}，中秋快乐🥮 月圆人团圆，祝您和家人幸福安康！",
+    "national-day": "{name}，国庆快乐🇨🇳 假期愉快，出行平安！",
+    "double-11": "{name}，双11来啦🛒 感谢一路相伴，囤货记得找我～",
+}
+FESTIVAL_OFFER = "\n🎁 老客专享：{offer}"
+BIRTHDAY_GREETING = "{name}，提前祝您生日快乐🎂 愿新的一岁健康美丽、心想事成！"
+BIRTHDAY_OFFER = "\n🎁 生日礼：{offer}"
+RETENTION_OFFER = "本月下单立减20元"
+# Win-back sequence for sleeping customers: we miss you → why they bought → what's new / an offer.
+WINBACK_STEPS = (
+    "{name}，好久没见您啦，有点想您😊 最近还好吗？",
+    "{name}，还记得您之前买的{products}吗？不少老顾客说用完一直惦记～需要的话随时找我。",
+    "{name}，店里上了新品，也给您留了一份老客福利：{offer}。想看看的话回我一句就行🌸",
+)
+RETENTION_DEFAULT_NAME = "亲"
+STAGE_LABELS = {
+    "prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
+    "distributor": "分销商", "sleeping": "沉睡客户", "lost": "流失客户",
+}
+RFM_SEGMENT_LABELS = {
+    "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
+    "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
+}
+# --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
+
+SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_EMPTY_TEXT = "消息不能为空～"
+SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
+SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"
+SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
+SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
+SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
+SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
+SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
+SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
+SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+DEMO_ORDER_NOTE = "演示数据"

@@ -134,7 +134,8 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, starte
             seen = session.scalar(select(InboundMessage.response_body).where(InboundMessage.msg_key == key))
             if seen is not None:
                 return None, seen
-            now = utcnow()
+            # The app's clock seam: real UTC, or the simulator's clock (never in production mode).
+            now = current_app.extensions.get("huitou_clock", utcnow)()
             inbound, customer = bot_inbound.record_inbound(session, msg, key, now)
             reply_text = bot_inbound.reply_for(session, msg, inbound, customer, cfg, now)
             if reply_text and time.monotonic() - started > float(cfg["WEBHOOK_REPLY_BUDGET_SECONDS"]):

@@ -45,3 +45,13 @@ def _register_transactional_sweeps() -> None:
 
 
 _register_transactional_sweeps()
+
+def _register_retention_sweeps() -> None:
+    # scheduler/__init__.py imports this module first, so scheduler.retention (which imports
+    # Sweep from here) is always loaded from this line and never starts an import cycle.
+    from scheduler.retention import RETENTION_SWEEPS
+
+    SWEEPS.extend(RETENTION_SWEEPS)
+
+
+_register_retention_sweeps()

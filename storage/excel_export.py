@@ -44,6 +44,7 @@ from storage.models import (
     RewardEntry,
 )
 from storage.orders import STATUS_LABELS
+from storage.segments import stage_for
 
 STREAM = {"stream_results": True, "yield_per": 2000}
 PROGRESS_EVERY = 5000
@@ -148,18 +149,16 @@ def median_days(times: list[dt.datetime]) -> float | None:
 
 
 def fallback_stage(stored: str | None, order_count: int, last_order_at: dt.datetime | None,
-                   now: dt.datetime) -> str:
-    """The stored stage, or (when the sweep has not classified the customer) one read off the orders."""
-    if stored and stored != CustomerStage.PROSPECT:
+                   now: dt.datetime, cycle_days: float | None = None) -> str:
+    """The stage as of the export.
+
+    Fan and distributor are decisions (a paid referral, the seller's promotion) and are kept. The
+    other stages follow from the orders and the clock, and the stored value is only as fresh as the
+    last recompute, so they are read off the orders at ``now`` with the sweep's own rule.
+    """
+    if stored in (CustomerStage.FAN, CustomerStage.DISTRIBUTOR):
         return stored
-    if not order_count or last_order_at is None:
-        return CustomerStage.PROSPECT
-    idle_days = (now - last_order_at).days
-    if idle_days > LOST_AFTER_DAYS:
-        return CustomerStage.LOST
-    if idle_days > SLEEPING_AFTER_DAYS:
-        return CustomerStage.SLEEPING
-    return CustomerStage.NEW if order_count == 1 else CustomerStage.RETURNING
+    return stage_for(order_count, last_order_at, cycle_days, now)
 
 
 def birthday_text(year: int | None, month: int | None, day: int | None) -> str | None:
@@ -250,7 +249,7 @@ def _customer_rows(session: Session):
 def _purchase_rows(session: Session):
     """Active orders by customer and time, with the supply (days) each one bought."""
     supply = (select(OrderItem.order_id.label("oid"),
-                     func.max(OrderItem.quantity * OrderItem.usage_days).label("days"))
+                     func.min(OrderItem.quantity * OrderItem.usage_days).label("days"))
               .group_by(OrderItem.order_id).subquery())
     stmt = (select(Order.customer_id, Order.created_at, Order.amount_cents, supply.c.days)
             .outerjoin(supply, supply.c.oid == Order.id)
@@ -279,7 +278,8 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
                 expected = last + dt.timedelta(days=median)
             elif orders[-1][3]:
                 expected = last + dt.timedelta(days=orders[-1][3])
-        effective_stage = fallback_stage(stage, count, last, now)
+        cycle = (expected - last).days if expected is not None and last is not None else median
+        effective_stage = fallback_stage(stage, count, last, now, cycle)
 
         totals.customers += 1
         totals.stages[effective_stage] += 1

@@ -411,3 +411,32 @@ __all__ = [
     "Testimonial",
     "utcnow",
 ]
+
+
+# --- retention ---
+class RetentionClock(Base):
+    """When something in a customer's cycle happens, as an indexed timestamp the sweeps range over.
+
+    ``supply_mid`` / ``supply_end``: an order's supply (quantity × usage days from shipping) is half
+    used / runs out; ``superseded_at`` is set when a newer order of the same product replaced it.
+    ``sleeping``: the customer becomes sleeping at their current rhythm (one row per customer,
+    ``order_id`` = the last order, moved by every order change).
+    """
+
+    __tablename__ = "retention_clock"
+    __table_args__ = (Index("ix_retention_clock_kind_at", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # e.g. supply_end:order:42, sleeping:customer:7
+    kind: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    superseded_by_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+
+
+# Birthday greetings look customers up by (month, day), never by scanning the pool.
+Index("ix_customer_birthday", Customer.birthday_month, Customer.birthday_day)
+
+__all__ += ["RetentionClock"]

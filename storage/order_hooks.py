@@ -17,5 +17,9 @@ from storage.models import Order
 def after_order_change(session: Session, order: Order, action: str, now: dt.datetime) -> None:
     """Run the follow-up effects of ``action`` (create, pay, ship, receive, cancel) on ``order``."""
     from bot.delivery.order_notices import on_order_change
+    from storage import referrals
+    from storage.retention_clock import track_order_change
 
     on_order_change(session, order, action, now)  # shipping notice; withdraw a stale payment reminder
+    track_order_change(session, order, action, now)  # retention: supply clocks, stage, expected next purchase
+    referrals.on_order_change(session, order, action, now)  # referral rewards on pay, reversal on cancel

@@ -82,10 +82,11 @@ def test_customer_sheet_has_typed_analysis_columns(exported, pool):
     assert li["推荐人"].value == "张三"
     assert li["已退订"].value == "是"
     assert li["生日"].value == "08-15" and li["生日类型"].value == "农历"
-    assert li["阶段"].value == "沉睡客户"  # no stored stage: last order 71 days before NOW
+    assert li["阶段"].value == "沉睡客户"  # stored "new" is stale: last order 71 days before NOW
     assert li["回购间隔中位数(天)"].value is None
-    # Expected next purchase from the supply of the last order: max(1 × 60, 1 × 30) days.
-    assert li["预计下次购买"].value == dt.datetime(2026, 2, 19, 10, 30) + dt.timedelta(days=60)
+    # Expected next purchase from the supply of the last order: the first line to run out,
+    # min(1 × 60, 1 × 30) days (the retention rule, storage/segments.py).
+    assert li["预计下次购买"].value == dt.datetime(2026, 2, 19, 10, 30) + dt.timedelta(days=30)
 
     assert wang["昵称"].value == "旺旺" and wang["订单数"].value == 0 and wang["阶段"].value == "潜客"
     assert wang["累计消费"].value == 0 and wang["客单价"].value is None

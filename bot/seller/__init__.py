@@ -18,7 +18,7 @@ Helpers for ``#12`` orders, ``#7``/phone/name customers and paged lists are in `
 import importlib
 
 # Areas in the order 帮助 lists them. A new area is one more name here.
-AREAS = ("general", "catalogue", "orders", "customers", "inquiries", "figures", "export", "drafts")
+AREAS = ("general", "catalogue", "orders", "customers", "inquiries", "figures", "export", "drafts", "referrals")
 
 for _area in AREAS:
     importlib.import_module(f"bot.seller.{_area}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import texts
+from bot.referrals import seller_figures_line
 from bot.seller.common import local
 from bot.seller.registry import SellerContext, seller_command
 from config import parse_list
@@ -43,4 +44,5 @@ def figures(ctx: SellerContext) -> str:
     lines.append(texts.SELLER_FIGURES_POOL.format(total=pool.total, sleeping=pool.sleeping, lost=pool.lost))
     lines.append(texts.SELLER_FIGURES_STAGES.format(stages=" ".join(stages) or texts.SELLER_NONE))
     lines.append(texts.SELLER_FIGURES_CLASSES.format(classes=" ".join(classes) or texts.SELLER_NONE))
+    lines.append(seller_figures_line(ctx.session, ctx.now))  # referral programme (bot/referrals.py)
     return "\n".join(lines)

@@ -1,0 +1,304 @@
+"""The referral program in the conversation: codes typed or scanned, the three moments, the ledger.
+
+The three moments to ask (DOMAIN.md): (1) the order confirmation, (2) a thanks/praise message,
+(3) "the product is good" — which also asks for a short testimonial. One ask per customer per
+``REFERRAL_ASK_INTERVAL_DAYS`` across all three (``customer.last_referral_ask_at``), never to a
+customer who opted out or has an open complaint. Rules and rewards live in ``storage.referrals``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot import texts
+from config import parse_list
+from storage import referrals as store
+from storage.models import Complaint, Customer, KeyValue, Testimonial
+from storage.orders import format_yuan
+from storage.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+MOMENT_ORDER = "order"
+MOMENT_THANKS = "thanks"
+MOMENT_PRODUCT_GOOD = "product_good"
+# moment -> (config key of the seller's own text, default text)
+MOMENT_TEXTS = {
+    MOMENT_ORDER: ("REFERRAL_ASK_ORDER_TEXT", texts.REFERRAL_ASK_ORDER),
+    MOMENT_THANKS: ("REFERRAL_ASK_THANKS_TEXT", texts.REFERRAL_ASK_THANKS),
+    MOMENT_PRODUCT_GOOD: ("REFERRAL_ASK_PRODUCT_GOOD_TEXT", texts.REFERRAL_ASK_PRODUCT_GOOD),
+}
+SCENE_PREFIX = "ref_"
+QR_CACHE_KEY = "referral:qr:{code}"
+TESTIMONIAL_KEY = "referral:testimonial:{customer_id}"
+# A testimonial has some substance: at least this many letters/characters, and is not a question.
+TESTIMONIAL_MIN_CHARS = 6
+_QUESTION = re.compile(r"[?？]|吗|怎么|多少|请问")
+_WORD_CHARS = re.compile(r"[\u4e00-\u9fa5A-Za-z0-9]")
+
+
+def _int(config: Mapping[str, Any], key: str, default: int) -> int:
+    try:
+        return int(config.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+# --- Offer wording -----------------------------------------------------------------------------
+
+def reward_text(points: int, coupon_cents: int) -> str:
+    parts = []
+    if points:
+        parts.append(texts.REFERRAL_REWARD_POINTS.format(points=points))
+    if coupon_cents:
+        parts.append(texts.REFERRAL_REWARD_COUPON.format(amount=format_yuan(coupon_cents)))
+    return texts.REFERRAL_REWARD_JOINER.join(parts) or texts.REFERRAL_REWARD_NONE
+
+
+def offer_text(config: Mapping[str, Any]) -> str:
+    rewards = store.Rewards.from_config(config)
+    return texts.REFERRAL_OFFER.format(
+        referrer_reward=reward_text(rewards.referrer_points, rewards.referrer_coupon_cents),
+        referee_reward=reward_text(rewards.referee_points, rewards.referee_coupon_cents))
+
+
+def referee_reward_text(config: Mapping[str, Any]) -> str:
+    rewards = store.Rewards.from_config(config)
+    return reward_text(rewards.referee_points, rewards.referee_coupon_cents)
+
+
+# --- The three moments -------------------------------------------------------------------------
+
+def has_open_complaint(session: Session, customer_id: int) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Complaint).where(
+        Complaint.customer_id == customer_id, Complaint.status == "open")))
+
+
+def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Whether a referral ask is allowed now: not opted out, no open complaint, not asked lately."""
+    if customer.opted_out or has_open_complaint(session, customer.id):
+        return False
+    interval = dt.timedelta(days=_int(config, "REFERRAL_ASK_INTERVAL_DAYS", 14))
+    return customer.last_referral_ask_at is None or now - customer.last_referral_ask_at >= interval
+
+
+def invitation(session: Session, customer: Customer, moment: str, config: Mapping[str, Any],
+               now: dt.datetime) -> str | None:
+    """The moment's invitation with the customer's code, or None when asking is not allowed now.
+
+    Returning a text counts as asking: ``last_referral_ask_at`` is set.
+    """
+    if not may_ask(session, customer, config, now):
+        return None
+    key, default = MOMENT_TEXTS[moment]
+    values = {"code": store.ensure_code(session, customer), "offer": offer_text(config), "qr": _qr_line(session, customer)}
+    template = str(config.get(key) or "").strip() or default
+    try:
+        text = template.format(**values)
+    except (KeyError, IndexError, ValueError):  # a seller's template with a typo must not break the chat
+        log.warning("config %s is not a valid template; using the default", key)
+        text = default.format(**values)
+    customer.last_referral_ask_at = now
+    return text.strip()
+
+
+def thanks_reply(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime) -> str:
+    """Moment (2): a warm answer, plus the invitation when allowed."""
+    ask = invitation(session, customer, MOMENT_THANKS, config, now)
+    return f"{texts.REFERRAL_THANKS_WARM}\n{ask}" if ask else texts.THANKS_REPLY
+
+
+def product_good_reply(session: Session, customer: Customer, text: str, config: Mapping[str, Any],
+                       now: dt.datetime) -> str:
+    """Moment (3): keep the praise as a testimonial, thank, ask for a short testimonial and invite.
+
+    The customer's next message replaces the stored praise when it looks like a testimonial.
+    """
+    testimonial = Testimonial(customer_id=customer.id, text=text, created_at=now)
+    session.add(testimonial)
+    session.flush()
+    ask = invitation(session, customer, MOMENT_PRODUCT_GOOD, config, now)
+    if ask is None:
+        return texts.PRODUCT_GOOD_REPLY
+    hours = _int(config, "REFERRAL_TESTIMONIAL_WAIT_HOURS", 24)
+    session.merge(KeyValue(key=TESTIMONIAL_KEY.format(customer_id=customer.id), value=str(testimonial.id),
+                           expires_at=now + dt.timedelta(hours=hours), updated_at=now))
+    return f"{texts.PRODUCT_GOOD_REPLY}\n{ask}"
+
+
+def looks_like_testimonial(normalized: str) -> bool:
+    return len(_WORD_CHARS.findall(normalized)) >= TESTIMONIAL_MIN_CHARS and not _QUESTION.search(normalized)
+
+
+def take_testimonial(session: Session, customer: Customer, text: str, normalized: str, intent: str,
+                     now: dt.datetime) -> str | None:
+    """The message right after a testimonial request: stored when it looks like one (reply text),
+    otherwise None and the request lapses (it is for the next message only)."""
+    row = session.get(KeyValue, TESTIMONIAL_KEY.format(customer_id=customer.id))
+    if row is None:
+        return None
+    session.delete(row)
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if intent not in ("product_good", "thanks_praise", "other") or not looks_like_testimonial(normalized):
+        return None
+    testimonial = session.get(Testimonial, int(row.value)) if (row.value or "").isdigit() else None
+    if testimonial is None or testimonial.customer_id != customer.id:
+        testimonial = Testimonial(customer_id=customer.id, created_at=now)
+        session.add(testimonial)
+    testimonial.text = text
+    testimonial.created_at = now
+    return texts.TESTIMONIAL_THANKS
+
+
+# --- Codes typed or scanned --------------------------------------------------------------------
+
+def apply_typed_code(session: Session, customer: Customer, code: str | None, config: Mapping[str, Any],
+                     now: dt.datetime) -> str:
+    """A customer typed a referral code ("推荐码 AB23CD" or just "AB23CD")."""
+    shown = (code or "").strip().upper()
+    result = store.attribute(session, customer, code, "typed", now)
+    if result.outcome == store.ATTRIBUTED:
+        return texts.REFERRAL_APPLIED.format(code=shown, referee_reward=referee_reward_text(config))
+    if result.outcome == store.ATTRIBUTED_HELD:
+        notify_sellers_of_hold(session, result.referral, config, now)
+        return texts.REFERRAL_APPLIED_HELD.format(code=shown)
+    if result.outcome == store.SELF:
+        return texts.REFERRAL_SELF
+    if result.outcome == store.SAME_REFERRER:
+        return texts.REFERRAL_SAME
+    if result.outcome == store.ALREADY:
+        return texts.REFERRAL_ALREADY
+    if result.outcome == store.CYCLE:
+        return texts.REFERRAL_CYCLE
+    if result.outcome == store.NOT_NEW:
+        return texts.REFERRAL_NOT_NEW.format(code=store.ensure_code(session, customer))
+    return texts.REFERRAL_UNKNOWN_CODE.format(code=shown)
+
+
+def on_scene(session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any],
+             now: dt.datetime) -> str | None:
+    """A follow or scan through a parametric QR code; ``ref_<code>`` attributes the follower."""
+    scene = str(scene or "")
+    if not scene.startswith(SCENE_PREFIX):
+        return None
+    result = store.attribute(session, customer, scene.removeprefix(SCENE_PREFIX), "qr", now)
+    if result.outcome == store.ATTRIBUTED:
+        return texts.REFERRAL_SCENE_WELCOME.format(referee_reward=referee_reward_text(config))
+    if result.outcome == store.ATTRIBUTED_HELD:
+        notify_sellers_of_hold(session, result.referral, config, now)
+    if result.outcome == store.SELF:
+        return texts.REFERRAL_SCENE_SELF
+    return None  # a returning customer scanning a friend's code just gets the welcome
+
+
+def notify_sellers_of_hold(session: Session, referral: store.Referral, config: Mapping[str, Any],
+                           now: dt.datetime) -> None:
+    store.notify_sellers_of_hold(session, referral, parse_list(config.get("SELLER_OPENIDS")), now)
+
+
+def seller_figures_line(session: Session, now: dt.datetime) -> str:
+    """One line of referral figures for the seller's 统计."""
+    totals = store.figures(session, now, top=0)
+    return texts.SELLER_REFERRALS_FIGURES_LINE.format(made=totals.made, converted=totals.converted,
+                                                      points=totals.points_granted,
+                                                      coupon=format_yuan(totals.coupon_granted_cents))
+
+
+# --- The customer's own code and ledger --------------------------------------------------------
+
+def account_reply(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
+                  recent: int = 5) -> str:
+    """"我的积分" / "我的推荐码": code, QR link, balances and the latest entries."""
+    code = store.ensure_code(session, customer)
+    book = store.ledger(session, customer.id)
+    url = referral_qr_url(session, customer, config, now)
+    reply = texts.REFERRAL_ACCOUNT.format(
+        code=code, qr=texts.REFERRAL_QR_LINE.format(url=url) if url else texts.REFERRAL_ACCOUNT_NO_QR,
+        points=book.points_balance, earned=book.points_earned, spent=book.points_spent,
+        coupon=format_yuan(book.coupon_balance_cents), offer=offer_text(config))
+    if book.entries:
+        lines = [texts.REFERRAL_ACCOUNT_RECENT] + [ledger_line(e, config) for e in book.entries[:recent]]
+        reply += "\n" + "\n".join(lines)
+    return reply
+
+
+def ledger_line(entry: store.RewardEntry, config: Mapping[str, Any]) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = entry.created_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")))
+    change = []
+    if entry.points:
+        change.append(f"{entry.points:+d}积分")
+    if entry.coupon_cents:
+        sign = "+" if entry.coupon_cents > 0 else "-"
+        change.append(f"{sign}{format_yuan(abs(entry.coupon_cents))}券")
+    return texts.REFERRAL_LEDGER_LINE.format(date=f"{local.month}/{local.day}",
+                                             reason=texts.REFERRAL_LEDGER_REASONS.get(entry.reason, entry.reason),
+                                             change=" ".join(change))
+
+
+# --- The parametric QR code --------------------------------------------------------------------
+
+def _qr_line(session: Session, customer: Customer) -> str:
+    """The QR line for a moment's text: only a cached ticket (no API call inside the ask)."""
+    url = cached_qr_url(session, customer.referral_code) if customer.referral_code else None
+    return texts.REFERRAL_QR_LINE.format(url=url) if url else ""
+
+
+def cached_qr_url(session: Session, code: str) -> str | None:
+    row = session.get(KeyValue, QR_CACHE_KEY.format(code=code))
+    if row is None or not row.value:
+        return None
+    return json.loads(row.value).get("image_url")
+
+
+def referral_qr_url(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
+                    client: Any = None) -> str | None:
+    """The image URL of the customer's permanent QR code (scene ``ref_<code>``), cached in kv_store.
+
+    None when no WeChat credentials are configured (or the API refused): the code works alone.
+    """
+    code = store.ensure_code(session, customer)
+    cached = cached_qr_url(session, code)
+    if cached:
+        return cached
+    if client is None:
+        client = wechat_client(config)
+    if client is None:
+        return None
+    from wechatpy.client.api.qrcode import WeChatQRCode
+    from wechatpy.exceptions import WeChatClientException
+
+    try:
+        result = client.qrcode.create({"action_name": "QR_LIMIT_STR_SCENE",
+                                       "action_info": {"scene": {"scene_str": f"{SCENE_PREFIX}{code}"}}})
+    except (WeChatClientException, OSError) as exc:
+        log.warning("referral QR for customer %s failed: %s", customer.id, type(exc).__name__)
+        return None
+    ticket = result.get("ticket")
+    if not ticket:
+        return None
+    value = {"ticket": ticket, "url": result.get("url"), "image_url": WeChatQRCode.get_url(ticket)}
+    insert_ignore(session, KeyValue.__table__, {"key": QR_CACHE_KEY.format(code=code), "value": json.dumps(value),
+                                                 "expires_at": None, "updated_at": now}, ["key"])
+    return cached_qr_url(session, code)
+
+
+def wechat_client(config: Mapping[str, Any]) -> Any:
+    """A wechatpy client for the configured account, or None without app id and secret."""
+    if not (config.get("WECHAT_APP_ID") and config.get("WECHAT_APP_SECRET")):
+        return None
+    from wechatpy import WeChatClient
+
+    client = WeChatClient(config["WECHAT_APP_ID"], config["WECHAT_APP_SECRET"], timeout=3, auto_retry=False)
+    client.API_BASE_URL = str(config.get("WECHAT_API_BASE_URL") or client.API_BASE_URL)
+    return client

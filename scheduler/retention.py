@@ -1,0 +1,367 @@
+"""Retention sweeps: product-cycle messages, inquiry follow-ups, greetings, win-back, segments.
+
+Each sweep asks ``storage.retention_queries`` for what is due in its window and enqueues one
+outbox row per message (``storage.outbox.enqueue``, marketing: ``transactional=False``) under a
+stable dedupe key. Delivery applies channels, quiet hours, caps and opt-out.
+
+Timing windows: a message due at ``T`` is enqueued by the first tick at or after ``T`` as long
+as ``now - T < RETENTION_CATCHUP_DAYS`` (after downtime, the missed ones go out once; older ones
+are history and are never sent). Greetings are due ``RETENTION_GREETING_LEAD_DAYS`` before the
+day and are caught up until the day itself, never after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot import texts
+from config import parse_list
+from scheduler import calendar
+from scheduler.registry import Sweep
+from storage import retention_queries as q
+from storage import segments
+from storage.models import KeyValue, OutboxMessage
+from storage.retention_clock import backfill_supply_clocks
+
+# --- settings -----------------------------------------------------------------------------------
+
+DEFAULT_TEXTS: dict[str, str] = {
+    "experience": texts.RETENTION_EXPERIENCE,
+    "care": texts.RETENTION_CARE,
+    "repurchase": texts.RETENTION_REPURCHASE,
+    "lapse": texts.RETENTION_LAPSE,
+    "followup": texts.RETENTION_INQUIRY_FOLLOWUP,
+    "birthday": texts.BIRTHDAY_GREETING,
+    "birthday_offer": texts.BIRTHDAY_OFFER,
+    "festival_offer": texts.FESTIVAL_OFFER,
+    "offer": texts.RETENTION_OFFER,
+    **{f"winback_{n}": text for n, text in enumerate(texts.WINBACK_STEPS, start=1)},
+    **{f"festival:{slug}": text for slug, text in texts.FESTIVAL_GREETINGS.items()},
+}
+
+
+# The placeholders a text may use (not every text gets every one: see README).
+PLACEHOLDER_SAMPLES = {"name": "张三", "products": "补水面膜", "product": "补水面膜", "offer": "立减20元"}
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The seller-adjustable timings and texts (see README "Retention sweeps")."""
+
+    timezone: ZoneInfo
+    experience_days: float = 2
+    repurchase_lead_days: float = 3
+    lapse_days: float = 7
+    followup_hours: float = 24
+    greeting_lead_days: int = 2
+    catchup_days: float = 7
+    winback_step_days: tuple[float, ...] = (0, 7, 21)
+    festivals: tuple[str, ...] = tuple(f.slug for f in calendar.FESTIVALS)
+    texts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
+    offer_classes: tuple[str, ...] = ("A",)
+    segments_hour: int = 4
+
+    @property
+    def catchup(self) -> dt.timedelta:
+        return dt.timedelta(days=self.catchup_days)
+
+
+def load_texts(value: Any) -> dict[str, str]:
+    """Text overrides: a mapping, a JSON object string, or a path to a JSON file (UTF-8)."""
+    if not value:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    raw = str(value).strip()
+    if not raw.startswith(("{", "[")):
+        raw = Path(raw).read_text(encoding="utf-8")
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("RETENTION_TEXTS must be a JSON object of text name → text")
+    unknown = set(data) - set(DEFAULT_TEXTS)
+    if unknown:
+        raise ValueError(f"RETENTION_TEXTS: unknown text names {sorted(unknown)}")
+    for name, text in data.items():
+        try:
+            str(text).format(**PLACEHOLDER_SAMPLES)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"RETENTION_TEXTS[{name!r}]: unknown placeholder {exc}; use "
+                             f"{', '.join('{' + p + '}' for p in PLACEHOLDER_SAMPLES)}") from exc
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
+    """Read the ``RETENTION_*`` settings (env ``HUITOU_RETENTION_*``) with their defaults."""
+    def number(name: str, default: float) -> float:
+        value = config.get(name)
+        return default if value in (None, "") else float(value)
+
+    festivals = config.get("RETENTION_FESTIVALS")
+    if festivals in (None, "all"):
+        enabled = RetentionSettings.festivals
+    elif festivals == "none":
+        enabled = ()
+    else:
+        enabled = tuple(parse_list(festivals))
+    unknown = set(enabled) - set(calendar.FESTIVALS_BY_SLUG)
+    if unknown:
+        raise ValueError(f"RETENTION_FESTIVALS: unknown festivals {sorted(unknown)}")
+    steps = config.get("RETENTION_WINBACK_STEP_DAYS")
+    return RetentionSettings(
+        timezone=ZoneInfo(config.get("TIMEZONE") or "Asia/Shanghai"),
+        experience_days=number("RETENTION_EXPERIENCE_DAYS", 2),
+        repurchase_lead_days=number("RETENTION_REPURCHASE_LEAD_DAYS", 3),
+        lapse_days=number("RETENTION_LAPSE_DAYS", 7),
+        followup_hours=number("RETENTION_FOLLOWUP_HOURS", 24),
+        greeting_lead_days=int(number("RETENTION_GREETING_LEAD_DAYS", 2)),
+        catchup_days=number("RETENTION_CATCHUP_DAYS", 7),
+        winback_step_days=tuple(float(x) for x in parse_list(steps)) if steps else (0, 7, 21),
+        festivals=enabled,
+        texts={**DEFAULT_TEXTS, **load_texts(config.get("RETENTION_TEXTS"))},
+        offer_classes=tuple(parse_list(config.get("RETENTION_OFFER_CLASSES") or "A")),
+        segments_hour=int(number("RETENTION_SEGMENTS_HOUR", 4)),
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _naive_utc(now: dt.datetime) -> dt.datetime:
+    """Storage compares naive UTC; sweeps receive aware UTC."""
+    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+def _name(due: q.Due) -> str:
+    return due.name or due.nickname or texts.RETENTION_DEFAULT_NAME
+
+
+def _render(settings: RetentionSettings, text_name: str, **values: Any) -> str:
+    return settings.texts[text_name].format(offer=settings.texts["offer"], **values)
+
+
+def _products(names: list[str] | None) -> str:
+    return "、".join(names or []) or "宝贝"
+
+
+class Batch:
+    """Messages collected by a sweep, written in chunks (one INSERT … ON CONFLICT DO NOTHING each).
+
+    A row has exactly the fields ``storage.outbox.enqueue`` writes (the same insert-or-ignore on
+    ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
+    """
+
+    CHUNK = 500
+
+    def __init__(self, session: Session, now: dt.datetime):
+        self.session, self.now, self.rows, self.created = session, now, [], 0
+
+    def add(self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None) -> None:
+        self.rows.append({
+            "dedupe_key": key, "customer_id": due.customer_id, "openid": due.openid, "kind": kind,
+            "transactional": False, "priority": 50, "text": text,
+            "payload": {"customer_class": due.customer_class, **(payload or {})},
+            "status": "pending", "attempts": 0, "next_attempt_at": self.now, "created_at": self.now,
+            "updated_at": self.now,
+        })
+        if len(self.rows) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.rows:
+            # executemany of one cached statement (insertmanyvalues), counted by RETURNING
+            table = OutboxMessage.__table__
+            dialect = self.session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+            self.created += len(self.session.execute(stmt, self.rows).all())
+            self.rows = []
+        return self.created
+
+
+def _local_today(now: dt.datetime, settings: RetentionSettings) -> dt.date:
+    aware = now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+    return aware.astimezone(settings.timezone).date()
+
+
+# --- product cycle --------------------------------------------------------------------------------
+
+def _cycle_sweep(session: Session, kind: str, rows: list[q.Due], now: dt.datetime,
+                 settings: RetentionSettings) -> int:
+    products = q.order_products(session, [r.subject_id for r in rows])
+    batch = Batch(session, now)
+    for due in rows:
+        text = _render(settings, kind, name=_name(due), products=_products(products.get(due.subject_id)))
+        batch.add(due, key=f"{kind}:order:{due.subject_id}", kind=kind, text=text,
+                  payload={"order_id": due.subject_id})
+    return batch.flush()
+
+
+def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Experience: ``RETENTION_EXPERIENCE_DAYS`` after shipping, how to use the product."""
+    s, now = settings_from(config), _naive_utc(now)
+    due_to = now - dt.timedelta(days=s.experience_days)
+    rows = q.shipped_orders_due(session, shipped_from=due_to - s.catchup, shipped_to=due_to,
+                                key_prefix="experience:order:")
+    return _cycle_sweep(session, "experience", rows, now, s)
+
+
+def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Care: at mid-supply, how is it going."""
+    s, now = settings_from(config), _naive_utc(now)
+    rows = q.supply_clocks_due(session, "supply_mid", at_from=now - s.catchup, at_to=now, key_prefix="care:order:")
+    return _cycle_sweep(session, "care", rows, now, s)
+
+
+def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Repurchase: ``RETENTION_REPURCHASE_LEAD_DAYS`` before the supply runs out."""
+    s, now = settings_from(config), _naive_utc(now)
+    lead = dt.timedelta(days=s.repurchase_lead_days)
+    rows = q.supply_clocks_due(session, "supply_end", at_from=now + lead - s.catchup, at_to=now + lead,
+                               key_prefix="repurchase:order:")
+    return _cycle_sweep(session, "repurchase", rows, now, s)
+
+
+def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Lapse: ``RETENTION_LAPSE_DAYS`` after run-out with no newer order of the product."""
+    s, now = settings_from(config), _naive_utc(now)
+    after = dt.timedelta(days=s.lapse_days)
+    rows = q.supply_clocks_due(session, "supply_end", at_from=now - after - s.catchup, at_to=now - after,
+                               key_prefix="lapse:order:")
+    return _cycle_sweep(session, "lapse", rows, now, s)
+
+
+# --- inquiries ------------------------------------------------------------------------------------
+
+def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Follow-up: an inquiry with no order after ``RETENTION_FOLLOWUP_HOURS``, once."""
+    s, now = settings_from(config), _naive_utc(now)
+    made_to = now - dt.timedelta(hours=s.followup_hours)
+    rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:")
+    names = q.product_names(session, [r.product_id for r in rows])
+    batch = Batch(session, now)
+    for due in rows:
+        product = names.get(due.product_id) or texts.RETENTION_INQUIRY_PRODUCT_FALLBACK
+        text = _render(s, "followup", name=_name(due), product=product)
+        batch.add(due, key=f"followup:inquiry:{due.subject_id}", kind="followup", text=text,
+                  payload={"inquiry_id": due.subject_id})
+    return batch.flush()
+
+
+# --- greetings ------------------------------------------------------------------------------------
+
+def _with_offer(settings: RetentionSettings, text: str, offer_text: str, due: q.Due) -> str:
+    if due.customer_class in settings.offer_classes:
+        return text + _render(settings, offer_text)
+    return text
+
+
+def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Festival greetings ``RETENTION_GREETING_LEAD_DAYS`` ahead (seller's timezone), class A with the offer."""
+    s, now_utc = settings_from(config), _naive_utc(now)
+    start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
+    batch = Batch(session, now_utc)
+    for slug in s.festivals:
+        for occasion in calendar.festival_occasions(calendar.FESTIVALS_BY_SLUG[slug], start, end):
+            prefix = f"festival:{occasion.key_year}-{slug}:customer:"
+            for due in q.customers_for_greeting(session, key_prefix=prefix):
+                text = _with_offer(s, _render(s, f"festival:{slug}", name=_name(due)), "festival_offer", due)
+                batch.add(due, key=f"{prefix}{due.customer_id}", kind="festival", text=text,
+                          payload={"festival": slug, "date": occasion.date.isoformat()})
+    return batch.flush()
+
+
+def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Birthday greetings (solar or lunar) ``RETENTION_GREETING_LEAD_DAYS`` ahead, class A with the offer."""
+    s, now_utc = settings_from(config), _naive_utc(now)
+    start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
+    batch = Batch(session, now_utc)
+    for day in calendar.date_range(start, end):
+        for match in calendar.birthdays_on(day):
+            prefix = f"birthday:{match.key_year}:customer:"
+            rows = q.birthdays_due(session, is_lunar=match.is_lunar, month=match.month, days=match.days,
+                                   key_prefix=prefix)
+            for due in rows:
+                text = _with_offer(s, _render(s, "birthday", name=_name(due)), "birthday_offer", due)
+                batch.add(due, key=f"{prefix}{due.customer_id}", kind="birthday", text=text,
+                          payload={"date": day.isoformat(), "lunar": match.is_lunar})
+    return batch.flush()
+
+
+# --- win-back -------------------------------------------------------------------------------------
+
+def winback_key(due: q.Due, step: int, settings: RetentionSettings) -> str:
+    """``winback:<local date of the last order>:customer:<id>:step:<n>`` — a new order starts a new cycle."""
+    start = due.last_order_at.replace(tzinfo=dt.UTC).astimezone(settings.timezone).date()
+    return f"winback:{start.isoformat()}:customer:{due.customer_id}:step:{step}"
+
+
+def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Win-back for sleeping customers: three steps, stopped by any order or reply."""
+    s, now = settings_from(config), _naive_utc(now)
+    q.cancel_stopped_winbacks(session, now)
+    batch = Batch(session, now)
+    for step, offset_days in enumerate(s.winback_step_days, start=1):
+        offset = dt.timedelta(days=offset_days)
+        rows = q.sleeping_due(session, at_from=now - offset - s.catchup, at_to=now - offset)
+        keys = {due.customer_id: winback_key(due, step, s) for due in rows}
+        previous = {due.customer_id: winback_key(due, step - 1, s) for due in rows} if step > 1 else {}
+        known = q.existing_keys(session, [*keys.values(), *previous.values()])
+        rows = [due for due in rows if keys[due.customer_id] not in known
+                and (step == 1 or known.get(previous[due.customer_id], "cancelled") != "cancelled")]
+        products = q.last_order_products(session, [due.customer_id for due in rows])
+        for due in rows:
+            text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
+            batch.add(due, key=keys[due.customer_id], kind="winback", text=text, payload={"step": step})
+        batch.flush()  # the next step checks that this one exists
+    return batch.flush()
+
+
+# --- segments -------------------------------------------------------------------------------------
+
+SEGMENTS_MARKER = "retention:segments:day"
+# How far back the daily sweep looks for shipped orders without supply clocks.
+BACKFILL_DAYS = 400
+
+
+def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
+    """Recompute stage, class and RFM for the pool once per local day, from ``RETENTION_SEGMENTS_HOUR``.
+
+    It reads the whole pool (on SQLite it holds the write lock meanwhile), hence a quiet hour.
+    Enqueues nothing.
+    """
+    s = settings_from(config)
+    local = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)).astimezone(s.timezone)
+    today = local.date().isoformat()
+    marker = session.get(KeyValue, SEGMENTS_MARKER)
+    if marker is not None and (marker.value == today or local.hour < s.segments_hour):
+        return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
+    segments.recompute_all(session, _naive_utc(now))
+    # Orders written without the order hook (imports) get their supply clocks here.
+    backfill_supply_clocks(session, shipped_since=_naive_utc(now) - dt.timedelta(days=BACKFILL_DAYS))
+    if marker is None:
+        session.add(KeyValue(key=SEGMENTS_MARKER, value=today, updated_at=_naive_utc(now)))
+    else:
+        marker.value = today
+    return 0
+
+
+RETENTION_SWEEPS: tuple[Sweep, ...] = (
+    Sweep("retention.segments", sweep_segments, marketing=False,
+          description="recompute stage, A/B/C/D class and RFM once a day"),
+    Sweep("retention.experience", sweep_experience, description="2 days after shipping: how to use"),
+    Sweep("retention.care", sweep_care, description="mid-supply: how is it going"),
+    Sweep("retention.repurchase", sweep_repurchase, description="3 days before the supply runs out"),
+    Sweep("retention.lapse", sweep_lapse, description="7 days after run-out without a newer order"),
+    Sweep("retention.inquiry_followup", sweep_inquiry_followup, description="24 h after an inquiry without order"),
+    Sweep("retention.festivals", sweep_festivals, description="festival greetings two days ahead"),
+    Sweep("retention.birthdays", sweep_birthdays, description="birthday greetings two days ahead"),
+    Sweep("retention.winback", sweep_winback, description="three-step win-back for sleeping customers"),
+)
