@@ -120,7 +120,7 @@ def write_requests(path: Path, route: str, count: int, run_id: int, customers: i
 
 def start_server(url: str, port: int, args: argparse.Namespace) -> subprocess.Popen:
     env = dict(os.environ, HUITOU_DATABASE_URL=url, HUITOU_AUTO_MIGRATE="false", HUITOU_SECRET_KEY="bench",
-               HUITOU_SELLER_OPENIDS="o_bench_seller", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
+               HUITOU_SELLER_OPENIDS="o_bench_seller", HUITOU_SIMULATOR="false", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
                WECHAT_APP_ID=APP_ID, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
                "--worker-class", args.worker_class, "--threads", str(args.threads), "--backlog", "2048",

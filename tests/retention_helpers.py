@@ -77,8 +77,8 @@ def outbox(db, kind: str | None = None) -> list[OutboxMessage]:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if kind:
             query = query.where(OutboxMessage.kind == kind)
-        else:
-            query = query.where(OutboxMessage.kind != "seller_notice")
+        else:  # the sweeps' own rows: not seller notices, nor the shipping notice the ship hook queues
+            query = query.where(OutboxMessage.transactional.is_(False))
         return list(s.scalars(query))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -52,9 +53,12 @@ def test_profile_by_id_shows_everything_with_phone_masked(platform, pool):
     reply = say(platform, f"客户 #{zhang}")
     assert f"#{zhang} 张三（小张） 138****8000" in reply
     assert "13800138000" not in reply
-    assert "阶段：老客户" in reply and "等级：A" in reply
+    assert "阶段：忠诚客户" in reply and "等级：A" in reply  # three orders (storage/segments.py)
     assert "订单：3笔" in reply and "累计消费：¥297" in reply
-    assert "最近购买：" in reply and "预计回购：2026-12-01" in reply
+    with db.read_session() as s:
+        expected = s.get(Customer, zhang).expected_next_purchase_at  # kept by storage/segments.py
+    local = expected.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert "最近购买：" in reply and f"预计回购：{local:%Y-%m-%d}" in reply
     assert "推荐码：ZS88AB" in reply and "推荐：1人" in reply and "积分：100" in reply
     assert "孩子下月高考" in reply
     assert "广东省深圳市南山区科技园路1号" in reply
@@ -64,6 +68,13 @@ def test_profile_by_id_shows_everything_with_phone_masked(platform, pool):
 def test_find_one_customer(platform, pool, query):
     _, zhang, _, _ = pool
     assert say(platform, f"客户 {query}").startswith(f"👤 #{zhang} 张三")
+
+
+def test_phone_tail_finds_the_customer(platform, pool):
+    _, zhang, _, _ = pool
+    assert say(platform, "客户 8000").startswith(f"👤 #{zhang} 张三")
+    assert say(platform, "客户 尾号8000").startswith(f"👤 #{zhang} 张三")
+    assert "没找到" in say(platform, "客户 1234")
 
 
 def test_partial_nickname_finds_the_customer(platform, pool):
@@ -128,6 +139,7 @@ def test_tags_add_remove_clear(platform, pool):
     ("农历正月廿三", 1, 23, True, None, "农历正月廿三"),
     ("公历10月1日", 10, 1, False, None, "10月1日"),
     ("2月29日", 2, 29, False, None, "2月29日"),
+    ("农历2000年正月三十", 1, 30, True, 2000, "农历2000年正月三十"),
 ])
 def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     db, zhang, _, _ = pool
@@ -138,7 +150,8 @@ def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     assert shown in say(platform, f"客户 #{zhang}")
 
 
-@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01"])
+@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01",
+                                  "农历1990年正月三十"])  # 1990's first lunar month had 29 days
 def test_invalid_birthday_changes_nothing(platform, pool, text):
     db, zhang, _, _ = pool
     say(platform, f"生日 #{zhang} 5月20日")

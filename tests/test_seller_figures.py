@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from storage.figures import business_figures, period_starts
-from storage.models import Referral
+from storage.models import Customer, Referral
 from tests.conftest import SELLER_OPENID
 from tests.seller_support import add_customer, add_order, add_product
 
@@ -39,6 +39,10 @@ def business(db):
     add_order(db, c, "面膜", status="cancelled", now=TODAY)
     add_order(db, d, "小样", status="paid", now=dt.datetime(2026, 11, 6))
     with db.session() as s:
+        # Orders refresh the stage from the history (storage/segments.py); pin the stages this
+        # test is about, as the daily recompute would have left them.
+        for customer_id, stage in ((a, "returning"), (b, "new"), (c, "new"), (d, "sleeping")):
+            s.get(Customer, customer_id).stage = stage
         s.add(Referral(referrer_id=a, referee_id=b, source="qr", status="pending", created_at=TODAY))
         s.add(Referral(referrer_id=a, referee_id=c, source="typed", status="rejected", created_at=MONDAY))
     return db

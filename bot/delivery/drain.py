@@ -4,17 +4,20 @@ Claim → send → mark, each its own step:
 
 1. **Claim** (one short transaction): due ``pending`` rows are locked (``FOR UPDATE SKIP LOCKED``
    on PostgreSQL, SQLite's single write lock otherwise) and planned. Rows to skip, postpone or
-   draft are resolved right there; rows to send become ``sending``. Another drainer never sees
+   draft are resolved right there; rows to send become ``claimed``. Another drainer never sees
    them as due, so several drainers can run at once without double sends.
-2. **Send**: through the planned channels in order (service message, template, seller draft),
-   outside any transaction, paced by the per-second rate limit.
+2. **Send**: each claimed row becomes ``sending`` (a one-row update) just before its first API
+   call, then goes through the planned channels in order (service message, template, seller
+   draft), outside any transaction, paced by the per-second rate limit.
 3. **Mark** (one short transaction per row): ``sent`` only after the API accepted the message
    (its msgid kept in ``api_msgid``), or the next state from the error.
 
 A row still ``sending`` after ``DELIVERY_SENDING_TIMEOUT_SECONDS`` belongs to a drainer that died
 during the call: whether WeChat accepted it is unknown, so it is **never resent**; it becomes
 ``failed`` with ``last_error`` starting ``interrupted`` for a person to check. (If that drainer
-was only slow and later learns the API accepted the message, it still records ``sent``.)
+was only slow and later learns the API accepted the message, it still records ``sent``.) A row
+still ``claimed`` then was never tried (a drainer killed by SIGKILL runs no clean-up): it goes
+back to ``pending`` and is sent by the next drain.
 """
 
 from __future__ import annotations
@@ -89,7 +92,6 @@ class _Job:
     customer_id: int | None
     recipient_customer_id: int | None
     name: str | None
-    attempts: int
 
 
 @dataclass
@@ -157,13 +159,13 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
         service = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(
                 or_(*addressed), OutboxMessage.channel == rules.SERVICE,
-                OutboxMessage.status.in_(("sent", "sending")),
+                OutboxMessage.status.in_(("sent", "sending", "claimed")),
                 func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= customer.last_inbound_at)) or 0
     since = now - dt.timedelta(days=settings.marketing_cap_days)
     marketing = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "drafted")),
+            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
             func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since)) or 0
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
@@ -232,16 +234,10 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
            summary: DrainSummary) -> tuple[list[_Job], int]:
     """Lock and plan one batch of due rows; returns the rows to send and how many rows were handled."""
     jobs: list[_Job] = []
-    handled = 0
     with database.session() as session:
         planner = _Planner(session, now, settings)
         rows = _due_rows(session, now, settings.batch_size, lock=True)
         for row in rows:
-            if jobs:
-                # One send per claim: a drainer killed mid-send leaves one row in doubt ("interrupted"),
-                # not a batch of rows the API never saw. Skips, postponements and drafts stay batched.
-                break
-            handled += 1
             plan, customer = planner.plan(row)
             _touch(row, now)
             if plan.action == "skip":
@@ -254,26 +250,20 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
                 row.status, row.channel = "drafted", rules.DRAFT
                 summary.add(row.kind, "drafted")
             else:
-                row.status, row.channel = "sending", plan.channels[0]
+                row.status, row.channel = "claimed", plan.channels[0]
                 jobs.append(_Job(
                     id=row.id, kind=row.kind, text=row.text, transactional=bool(row.transactional),
                     payload=dict(row.payload or {}), channels=plan.channels,
                     openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
                     recipient_customer_id=customer.id if customer else None,
-                    name=customer.display_name if customer else None, attempts=row.attempts or 0))
-    return jobs, handled
-
-
-class _RowView:
-    """The fields channels read from a row, without a session."""
-
-    def __init__(self, job: _Job):
-        self.kind, self.text, self.payload = job.kind, job.text, job.payload
+                    name=customer.display_name if customer else None))
+    return jobs, len(rows)
 
 
 def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: DeliverySettings) -> _Outcome:
-    row = _RowView(job)
+    """Try the planned channels in order until one accepts the message or an error decides."""
     last_error: str | None = None
+    rejected = False  # an error other than "window closed / quota spent" happened
     calls = 0
     for channel in job.channels:
         if channel == seller_draft.NAME:
@@ -282,14 +272,15 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
         calls += 1
         try:
             if channel == service_message.NAME:
-                msgid = service_message.send(transport, row, job.openid)
+                msgid = service_message.send(transport, job.openid, job.text)
             else:
-                msgid = template_message.send(transport, row, job.openid, settings.templates[job.kind],
-                                              extra={"name": job.name or ""})
+                msgid = template_message.send(transport, job.openid, settings.templates[job.kind], kind=job.kind,
+                                              text=job.text, values={"name": job.name or "", **job.payload})
             return _Outcome("sent", channel=channel, msgid=msgid, error=last_error, api_calls=calls)
-        except (ChannelClosed, RejectedError) as exc:
+        except ChannelClosed as exc:
             last_error = f"{channel}: {exc}"
-            continue
+        except RejectedError as exc:
+            last_error, rejected = f"{channel}: {exc}", True
         except Unreachable as exc:
             error = f"{channel}: {exc}"
             if job.customer_id is not None and job.transactional:
@@ -299,11 +290,12 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
                             unreachable=str(exc), api_calls=calls)
         except RateLimited as exc:
             return _Outcome("paused", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
-        except OutcomeUnknown as exc:
+        except OutcomeUnknown as exc:  # sent, unanswered: WeChat may have it; never sent twice
             return _Outcome("failed", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
         except TransientError as exc:
             return _Outcome("pending", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
-    if job.customer_id is None and last_error and "45015" not in last_error and "45047" not in last_error:
+    # Only seller notices get here (customer rows always end with the draft channel).
+    if rejected:
         return _Outcome("failed", error=last_error, api_calls=calls)
     return _Outcome("skipped", error=last_error, skip_reason=rules.OUT_OF_WINDOW, api_calls=calls)
 
@@ -363,12 +355,21 @@ def _release(database: Database, jobs: Iterable[_Job], until: dt.datetime, now: 
     if not ids:
         return
     with database.session() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
+        session.execute(update(OutboxMessage)
+                        .where(OutboxMessage.id.in_(ids), OutboxMessage.status.in_(("claimed", "sending")))
                         .values(status="pending", next_attempt_at=until, updated_at=now))
 
 
 def resolve_interrupted(session: Session, now: dt.datetime, settings: DeliverySettings) -> int:
-    """Rows left ``sending`` by a drainer that died: ``failed`` (interrupted), never resent."""
+    """Rows left ``sending`` by a drainer that died: ``failed`` (interrupted), never resent.
+
+    Rows it left ``claimed`` were never tried: they simply become ``pending`` again.
+    """
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "claimed", OutboxMessage.updated_at <= now - settings.sending_timeout)
+        .values(status="pending", updated_at=now)
+    )
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", OutboxMessage.updated_at <= now - settings.sending_timeout)
@@ -405,18 +406,12 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
         if not claimed:
             break
         for index, job in enumerate(jobs):
-            if job.recipient_customer_id in unreachable:
-                outcome = _already_unreachable(job)
-            else:
-                outcome = _send(job, transport, limiter, settings)
-            if outcome.unreachable and job.recipient_customer_id is not None:
-                unreachable.add(job.recipient_customer_id)
-            pause = None
-            if outcome.status == "paused":
-                pause = now + settings.rate_limit_pause
-                with database.session() as session:
-                    kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
-            summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+            try:
+                pause = _deliver_one(database, job, transport, limiter, settings, now, summary, unreachable)
+            except BaseException:
+                # This row's outcome is unknown (it stays "sending"); the rows not tried yet go back.
+                _release_quietly(database, jobs[index + 1:], now, now)
+                raise
             handled += 1
             if pause is not None:
                 log.warning("WeChat rate limit (45009): delivery paused until %s", pause.isoformat())
@@ -424,6 +419,41 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
                 summary.paused_until = pause
                 return summary
     return summary
+
+
+def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: RateLimiter,
+                 settings: DeliverySettings, now: dt.datetime, summary: DrainSummary,
+                 unreachable: set[int]) -> dt.datetime | None:
+    """Send one claimed row and record the outcome; returns the pause end after a 45009."""
+    if job.recipient_customer_id in unreachable:
+        outcome = _already_unreachable(job)
+    else:
+        _start_sending(database, job, now)
+        outcome = _send(job, transport, limiter, settings)
+    if outcome.unreachable and job.recipient_customer_id is not None:
+        unreachable.add(job.recipient_customer_id)
+    pause = None
+    if outcome.status == "paused":
+        pause = now + settings.rate_limit_pause
+        with database.session() as session:
+            kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
+    summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
+    return pause
+
+
+def _start_sending(database: Database, job: _Job, now: dt.datetime) -> None:
+    """``claimed`` -> ``sending`` right before the first API call: from here on the outcome may be
+    unknown if this process dies; until here the row can safely go back to ``pending``."""
+    with database.session() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == job.id, OutboxMessage.status == "claimed")
+                        .values(status="sending", updated_at=now))
+
+
+def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, now: dt.datetime) -> None:
+    try:
+        _release(database, jobs, until, now)
+    except Exception:  # noqa: BLE001 - the original error matters more; stale rows time out anyway
+        log.exception("could not release %d claimed rows", len(jobs))
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
