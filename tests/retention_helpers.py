@@ -12,6 +12,8 @@ from storage.models import Customer, OutboxMessage, Product
 
 UTC = dt.UTC
 CONFIG = {"TIMEZONE": "Asia/Shanghai"}
+# The outbox kinds the retention sweeps write (others: shipping notices, seller notices, ...).
+RETENTION_KINDS = ("experience", "care", "repurchase", "lapse", "followup", "festival", "birthday", "winback")
 # name, aliases, price (cents), usage days
 PRODUCTS = [("补水面膜", "面膜", 9900, 30), ("玻尿酸精华液", "精华", 19900, 60), ("定制礼盒", "礼盒", 29900, None)]
 
@@ -77,8 +79,8 @@ def outbox(db, kind: str | None = None) -> list[OutboxMessage]:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if kind:
             query = query.where(OutboxMessage.kind == kind)
-        else:  # the sweeps' own rows: not seller notices, nor the shipping notice the ship hook queues
-            query = query.where(OutboxMessage.transactional.is_(False))
+        else:
+            query = query.where(OutboxMessage.kind.in_(RETENTION_KINDS))
         return list(s.scalars(query))
 
 

@@ -4,6 +4,7 @@ who is left out, idempotence, cancellation by a newer order, catch-up after down
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import time_machine
 from sqlalchemy import select
 
 from scheduler import retention
-from storage.models import Complaint, Customer, OutboxMessage
+from storage.models import Complaint, Customer, Order, OutboxMessage
 from tests.retention_helpers import (
     CONFIG,
     UTC,
@@ -72,6 +73,25 @@ def test_cycle_texts_say_what_each_step_is_for(shop):
     assert "怎么样" in texts["care"]
     assert "快用完" in texts["repurchase"] and "再来一份" in texts["repurchase"]
     assert "立减20元" in texts["lapse"]  # the configured offer
+
+
+def test_replying_as_the_repurchase_nudge_suggests_places_the_order_and_ends_the_old_cycle(platform, shop):
+    with time_machine.travel(T0, tick=False):
+        platform.say("o_re", "要两盒面膜 孙丽 13800138000 广东省深圳市南山区科技园路1号")
+    with shop.session() as s:
+        order_id = s.scalar(select(Order.id))
+    ship_order(shop, order_id, T0 + DAY)
+    run(shop, retention.sweep_repurchase, T0 + 58 * DAY)
+    [nudge] = outbox(shop, "repurchase")
+    suggested = re.search("“(.+?)”", nudge.text).group(1)
+    assert suggested == "再来一份补水面膜"
+    with time_machine.travel(T0 + 59 * DAY, tick=False):
+        platform.say("o_re", suggested)
+    with shop.read_session() as s:
+        first, again = s.scalars(select(Order).order_by(Order.id)).all()
+        assert [(i.product_name, i.quantity) for i in again.items] == [("补水面膜", 1)]
+        assert again.address == first.address == "广东省深圳市南山区科技园路1号"
+    assert run(shop, retention.sweep_lapse, T0 + 68 * DAY) == 0
 
 
 def test_supply_is_quantity_times_usage_days_of_the_first_line_to_run_out(shop):
