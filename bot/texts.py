@@ -443,6 +443,7 @@ SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或
 SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
 SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
 SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_JUMP_TOO_FAR = "一次最多往后调 {days} 天（每天都要运行一次定时任务），更远的话请分几次调。"
 SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
 SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
 SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"

@@ -239,9 +239,16 @@ def test_tick_times_run_daily_on_the_way_then_at_the_target():
     assert times == [dt.datetime(2026, 11, 24, 2, 0), dt.datetime(2026, 11, 25, 2, 0),
                      dt.datetime(2026, 11, 26, 2, 0), dt.datetime(2026, 11, 26, 12, 0)]
     assert clock.tick_times(start, start + dt.timedelta(hours=1), "Asia/Shanghai") == [start + dt.timedelta(hours=1)]
-    long = clock.tick_times(start, start + dt.timedelta(days=3000), "Asia/Shanghai")
-    assert len(long) <= clock.MAX_TICKS_PER_JUMP + 1 and long[-1] == start + dt.timedelta(days=3000)
-    assert long == sorted(long)
+    quarter = clock.tick_times(start, start + dt.timedelta(days=92), "Asia/Shanghai")
+    assert len(quarter) == 93 and quarter == sorted(quarter)
+    assert all(b - a <= dt.timedelta(days=1) for a, b in zip(quarter, quarter[1:], strict=False))
+
+
+def test_jumps_further_than_a_quarter_are_refused_not_thinned(client, db):
+    with time_machine.travel(NOW, tick=False):
+        response = client.post("/simulator/api/clock", json={"at": "2027-06-01T10:00"})
+        assert response.status_code == 400 and "最多往后调 92 天" in response.json["error"]
+        assert clock.simulated_now(db) == NOW  # unchanged
 
 
 # --- the demo shop ---------------------------------------------------------------------------
