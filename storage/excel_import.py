@@ -38,6 +38,7 @@ from storage.excel_rows import (
     parse_row,
     read_table,
 )
+from storage.excel_sheets import literal_text
 from storage.models import Customer, CustomerNote, CustomerStage, FieldConflict
 
 CONFLICT_SOURCE = "import"
@@ -152,7 +153,7 @@ class _ErrorWorkbook:
             self._sheet = self._workbook.create_sheet("错误行")
             self._sheet.freeze_panes = "A2"
             self._sheet.append(["行号", "原因", *self.headers])
-        self._sheet.append([error.row_number, error.reason, *error.values])
+        self._sheet.append([error.row_number, error.reason, *(literal_text(self._sheet, v) for v in error.values)])
 
     def save(self) -> Path | None:
         if self._workbook is None:

@@ -64,8 +64,22 @@ class LocalTime:
         return value.replace(tzinfo=dt.UTC).astimezone(self.zone).replace(tzinfo=None)
 
 
+def literal_text(ws, value: Any) -> Any:
+    """``value``, except that text starting with "=" becomes a text cell rather than a formula.
+
+    Names, notes and inquiries are typed by customers: "=HYPERLINK(…)" must not run in Excel.
+    """
+    if isinstance(value, str) and value.startswith("="):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
 def _converter(ws, kind: str, local: LocalTime) -> Callable[[Any], Any]:
     fmt = KIND_FORMATS[kind]
+    if kind == "text":
+        return lambda v: literal_text(ws, v) if isinstance(v, str) and v.startswith("=") else v
     if kind == "yesno":
         return lambda v: None if v is None else ("是" if v else "否")
     if fmt is None:

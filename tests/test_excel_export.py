@@ -187,3 +187,19 @@ def test_analysis_helpers():
     rows = [("面膜", 1, 10, day), ("面膜", 1, 10, day), ("面膜", 1, 11, day + dt.timedelta(days=20)),
             ("面膜", 2, 12, day), ("眼霜", 1, 13, day)]
     assert product_repurchase(rows) == [("面膜", 2, 1, 20), ("眼霜", 1, 0, None)]
+
+
+def test_text_typed_by_customers_never_becomes_a_formula(db, runner, tmp_path):
+    from storage.models import Customer, Inquiry
+
+    with db.session() as session:
+        customer = Customer(openid="o_x", nickname="=1+1")
+        session.add(customer)
+        session.flush()
+        session.add(Inquiry(customer_id=customer.id, text='=HYPERLINK("http://evil.example","点我")'))
+    path = tmp_path / "pool.xlsx"
+    assert runner.invoke(args=["export", str(path)]).exit_code == 0
+    wb = openpyxl.load_workbook(path)
+    nickname, text = wb["客户"]["C2"], wb["咨询"]["D2"]
+    assert (nickname.value, nickname.data_type) == ("=1+1", "s")
+    assert (text.value, text.data_type) == ('=HYPERLINK("http://evil.example","点我")', "s")
