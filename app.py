@@ -80,6 +80,7 @@ def _finish_config(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from bot.referral_cli import register_cli as register_referral_cli
     from handlers.simulator_cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
@@ -87,6 +88,7 @@ def _register_cli(app: Flask) -> None:
     register_storage_cli(app)
     register_scheduler_cli(app)
     app.cli.add_command(demo_command)
+    register_referral_cli(app)
     app.cli.add_command(serve_command)
 
 

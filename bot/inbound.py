@@ -84,6 +84,7 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
     session.flush()
     if event != "unsubscribe":
         customer.last_inbound_at = now
+        customer.unreachable = False  # they just wrote to us: the API can reach them again
     return inbound, customer
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -220,9 +221,12 @@ def account_reply(session: Session, customer: Customer, config: Mapping[str, Any
     """"我的积分" / "我的推荐码": code, QR link, balances and the latest entries."""
     code = store.ensure_code(session, customer)
     book = store.ledger(session, customer.id)
-    url = referral_qr_url(session, customer, config, now)
+    url = cached_qr_url(session, code)
+    from bot.delivery.transport import has_credentials
+
+    no_qr = texts.REFERRAL_ACCOUNT_QR_PENDING if has_credentials(config) else texts.REFERRAL_ACCOUNT_NO_QR
     reply = texts.REFERRAL_ACCOUNT.format(
-        code=code, qr=texts.REFERRAL_QR_LINE.format(url=url) if url else texts.REFERRAL_ACCOUNT_NO_QR,
+        code=code, qr=texts.REFERRAL_QR_LINE.format(url=url) if url else no_qr,
         points=book.points_balance, earned=book.points_earned, spent=book.points_spent,
         coupon=format_yuan(book.coupon_balance_cents), offer=offer_text(config))
     if book.entries:
@@ -247,58 +251,74 @@ def ledger_line(entry: store.RewardEntry, config: Mapping[str, Any]) -> str:
 
 
 # --- The parametric QR code --------------------------------------------------------------------
+# Tickets are created by ``create_missing_qr_codes`` (``huitou referral qr``), never inside the
+# webhook: an API call (and a token refresh, which writes) does not belong in the 5-second,
+# single-transaction answer. The chat shows the cached ticket once there is one.
 
 def _qr_line(session: Session, customer: Customer) -> str:
-    """The QR line for a moment's text: only a cached ticket (no API call inside the ask)."""
     url = cached_qr_url(session, customer.referral_code) if customer.referral_code else None
     return texts.REFERRAL_QR_LINE.format(url=url) if url else ""
 
 
 def cached_qr_url(session: Session, code: str) -> str | None:
+    """The image URL of the code's permanent QR code, when it was created."""
     row = session.get(KeyValue, QR_CACHE_KEY.format(code=code))
     if row is None or not row.value:
         return None
     return json.loads(row.value).get("image_url")
 
 
-def referral_qr_url(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
-                    client: Any = None) -> str | None:
-    """The image URL of the customer's permanent QR code (scene ``ref_<code>``), cached in kv_store.
+@dataclass
+class QRRun:
+    created: int = 0
+    failed: int = 0
+    reason: str | None = None  # why nothing was attempted (no credentials)
 
-    None when no WeChat credentials are configured (or the API refused): the code works alone.
+
+def create_missing_qr_codes(database: Any, config: Mapping[str, Any], now: dt.datetime, *, limit: int = 100,
+                            client: Any = None) -> QRRun:
+    """Create the permanent QR code (``QR_LIMIT_STR_SCENE``, scene ``ref_<code>``) of every customer
+    with a code and no cached ticket, at most ``limit``; idempotent (the cache decides).
+
+    Runs outside any transaction: the list is read, each API call made, each ticket stored in its
+    own short write. Without WeChat credentials nothing is attempted (``reason`` says so).
     """
-    code = store.ensure_code(session, customer)
-    cached = cached_qr_url(session, code)
-    if cached:
-        return cached
-    if client is None:
-        client = wechat_client(config)
-    if client is None:
-        return None
-    from wechatpy.client.api.qrcode import WeChatQRCode
-    from wechatpy.exceptions import WeChatClientException
+    from bot.delivery.transport import has_credentials, make_client
 
+    if client is None:
+        if not has_credentials(config):
+            return QRRun(reason="no_credentials")
+        client = make_client(config, database)
+    with database.read_session() as session:
+        done = set(session.scalars(select(KeyValue.key).where(KeyValue.key.like(QR_CACHE_KEY.format(code="%")))))
+        all_codes = session.scalars(select(Customer.referral_code).where(Customer.referral_code.is_not(None))
+                                    .order_by(Customer.id))
+        codes = [c for c in all_codes if QR_CACHE_KEY.format(code=c) not in done][:limit]
+    run = QRRun()
+    for code in codes:
+        ticket = _create_ticket(client, code)
+        if ticket is None:
+            run.failed += 1
+            continue
+        with database.session() as session:
+            run.created += insert_ignore(session, KeyValue.__table__, {
+                "key": QR_CACHE_KEY.format(code=code), "value": json.dumps(ticket), "expires_at": None,
+                "updated_at": now}, ["key"])
+    return run
+
+
+def _create_ticket(client: Any, code: str) -> dict[str, Any] | None:
+    from wechatpy.client.api.qrcode import WeChatQRCode
+
+    from bot.delivery.errors import DeliveryError
+
+    body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": f"{SCENE_PREFIX}{code}"}}}
     try:
-        result = client.qrcode.create({"action_name": "QR_LIMIT_STR_SCENE",
-                                       "action_info": {"scene": {"scene_str": f"{SCENE_PREFIX}{code}"}}})
-    except (WeChatClientException, OSError) as exc:
-        log.warning("referral QR for customer %s failed: %s", customer.id, type(exc).__name__)
+        result = client.call(lambda: client.qrcode.create(body))
+    except DeliveryError as exc:
+        log.warning("referral QR code not created: %s (errcode %s)", type(exc).__name__, exc.errcode)
         return None
     ticket = result.get("ticket")
     if not ticket:
         return None
-    value = {"ticket": ticket, "url": result.get("url"), "image_url": WeChatQRCode.get_url(ticket)}
-    insert_ignore(session, KeyValue.__table__, {"key": QR_CACHE_KEY.format(code=code), "value": json.dumps(value),
-                                                 "expires_at": None, "updated_at": now}, ["key"])
-    return cached_qr_url(session, code)
-
-
-def wechat_client(config: Mapping[str, Any]) -> Any:
-    """A wechatpy client for the configured account, or None without app id and secret."""
-    if not (config.get("WECHAT_APP_ID") and config.get("WECHAT_APP_SECRET")):
-        return None
-    from wechatpy import WeChatClient
-
-    client = WeChatClient(config["WECHAT_APP_ID"], config["WECHAT_APP_SECRET"], timeout=3, auto_retry=False)
-    client.API_BASE_URL = str(config.get("WECHAT_API_BASE_URL") or client.API_BASE_URL)
-    return client
+    return {"ticket": ticket, "url": result.get("url"), "image_url": WeChatQRCode.get_url(ticket)}

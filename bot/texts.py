@@ -114,6 +114,7 @@ REFERRAL_ACCOUNT = (
     "优惠券余额：{coupon}\n{offer}。"
 )
 REFERRAL_ACCOUNT_NO_QR = "\n（专属二维码暂不可用，直接分享推荐码就行）"
+REFERRAL_ACCOUNT_QR_PENDING = "\n（专属二维码正在生成，稍后再发“推荐码”就能看到；直接分享推荐码也可以）"
 REFERRAL_ACCOUNT_RECENT = "最近记录："
 REFERRAL_LEDGER_LINE = "· {date} {reason} {change}"
 REFERRAL_LEDGER_REASONS = {
@@ -194,7 +195,7 @@ SELLER_HELP = {
     "未发货": {"usage": "未发货", "summary": "已付款、还没发货的订单", "example": "未发货"},
     "记单": {"usage": "记单 客户 商品数量… [已付款]", "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
              "example": "记单 #7 面膜2 眼霜1"},
-    "客户": {"usage": "客户 电话/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
+    "客户": {"usage": "客户 电话/尾号/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
     "备注": {"usage": "备注 客户 内容", "summary": "记下客户提到的事，下次关心一句", "example": "备注 #7 孩子下月高考"},
     "标签": {"usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空", "summary": "给客户加/去标签",
              "example": "标签 #7 老客,敏感肌"},
@@ -237,7 +238,7 @@ SELLER_NEED_ORDER_REF = "请写订单号，如 #12。"
 SELLER_BAD_ORDER_REF = "“{word}”不是订单号，订单号写成 #12。"
 SELLER_ORDER_NOT_FOUND = "没有订单 #{order_id}，请核对订单号（发“未付款”或“未发货”可查）。"
 SELLER_NEED_CUSTOMER = "请写客户：#客户号、手机号、昵称或姓名。"
-SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、昵称或姓名查。"
+SELLER_CUSTOMER_NOT_FOUND = "没找到客户“{query}”。可以用 #客户号、手机号、手机尾号、昵称或姓名查。"
 SELLER_CUSTOMER_AMBIGUOUS = "“{query}”对应多位客户，请用 #客户号：\n{lines}{more}"
 SELLER_MORE_MATCHES = "\n……还有更多，请写得更具体些"
 
@@ -350,14 +351,26 @@ SELLER_DRAFT_LINE = "—— #{draft_id} 发给 {customer}：\n{text}"
 SELLER_NEED_DRAFT_REF = "请写待发消息的编号，如：已发 #41"
 SELLER_BAD_DRAFT_REF = "“{word}”不是编号，写成 #41。"
 SELLER_DRAFT_NOT_FOUND = "没有待发消息 #{draft_id}（可能已经标记过了），发“待发”看列表。"
+SELLER_CUSTOMER_NICKNAME = "（{nickname}）"
+SELLER_DRAFT_CUSTOMER = "{name}（#{customer_id}）"
+SELLER_INQUIRY_PRODUCT = "【{product}】"
+SELLER_FIGURES_CLASS = "{klass}类{count}"
+SELLER_FIGURES_COUNT = "{label}{count}"
+SELLER_BIRTHDAY_YEAR = "{year}年"
+SELLER_BIRTHDAY_LUNAR = "农历{year}{month}{day}"
+SELLER_BIRTHDAY_SOLAR = "{year}{month}月{day}日"
+SELLER_LUNAR_MONTH_LABELS = ("", "正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
+SELLER_LUNAR_DAY_LABELS = ("", "初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
+                    "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
+                    "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十")
 SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"
 # --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ----------------------------
 
 PAYMENT_REMINDER = "{name}您好，您的订单 #{order_id}（{items}，合计 {total}）还没有付款哦～付款后我们马上安排发货。如不需要了回复“取消订单”即可🙏"
-DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息需要您用个人微信手动发给客户（他们超过48小时没找过公众号，公众号发不过去）"
+DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息公众号发不出去（比如客户超过48小时没来消息），需要您用个人微信手动发给客户"
 DRAFT_DIGEST_LINE = "#{id} {customer}：{text}"
 DRAFT_DIGEST_MORE = "……还有 {count} 条"
-DRAFT_DIGEST_FOOTER = "发送“待发”查看全部，发完后标记已发。"
+DRAFT_DIGEST_FOOTER = "回复“待发”查看全文；用个人微信发完后回复“已发 #编号”。"
 DRAFT_DIGEST_UNKNOWN_CUSTOMER = "客户"
 # Default template fields per kind (used when DELIVERY_TEMPLATES gives a template id without "fields").
 TEMPLATE_DEFAULT_FIELDS = {
@@ -430,6 +443,7 @@ SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或
 SIM_NICKNAME_TOO_LONG = "昵称太长了（最多 {limit} 个字）。"
 SIM_BAD_TIME = "时间格式不对，请用“2026-12-20T10:00”这样的格式。"
 SIM_TIME_NOT_LATER = "只能往后调：请选一个晚于当前模拟时间（{now}）的时间。"
+SIM_JUMP_TOO_FAR = "一次最多往后调 {days} 天（每天都要运行一次定时任务），更远的话请分几次调。"
 SIM_WEBHOOK_FAILED = "消息没有送达机器人（HTTP {status}）。"
 SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），时间已调整，但没有运行定时任务。"
 SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"

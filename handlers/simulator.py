@@ -238,6 +238,8 @@ def jump_clock():
     start = _now()
     if target <= start:
         return _error(texts.SIM_TIME_NOT_LATER.format(now=_local_text(start)))
+    if target - start > dt.timedelta(days=clock.MAX_JUMP_DAYS):
+        return _error(texts.SIM_JUMP_TOO_FAR.format(days=clock.MAX_JUMP_DAYS))
     before = _max_outbox_id()
     clock.set_simulated_now(database, target)
     times = clock.tick_times(start, target, _timezone())

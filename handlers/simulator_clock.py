@@ -25,7 +25,9 @@ OFFSET_KEY = "simulator:clock_offset_seconds"
 # When the clock jumps, the scheduler runs once a day at this local hour on the way (the way a
 # real scheduler would have run), then once at the chosen time.
 DAILY_TICK_HOUR = 10
-MAX_TICKS_PER_JUMP = 400
+# A longer jump is refused rather than thinned out: sweeps only catch up a few days
+# (RETENTION_CATCHUP_DAYS), so skipping days would silently lose messages. Jump again instead.
+MAX_JUMP_DAYS = 92
 
 
 def read_offset(database: Database) -> dt.timedelta:
@@ -89,7 +91,6 @@ def tick_times(start: dt.datetime, end: dt.datetime, timezone: str) -> list[dt.d
 
     One tick per day at ``DAILY_TICK_HOUR`` local time strictly between the two, then ``end``
     itself, so a month's jump delivers each message on its own day, as a running scheduler would.
-    Very long jumps thin the daily ticks out to at most ``MAX_TICKS_PER_JUMP``.
     """
     if end <= start:
         return [end]
@@ -105,8 +106,5 @@ def tick_times(start: dt.datetime, end: dt.datetime, timezone: str) -> list[dt.d
         if tick > start:
             times.append(tick)
         day += dt.timedelta(days=1)
-    if len(times) >= MAX_TICKS_PER_JUMP:
-        step = len(times) // (MAX_TICKS_PER_JUMP - 1) + 1
-        times = times[::step]
     times.append(end)
     return times

@@ -11,6 +11,7 @@ from storage.contact import normalize_phone, to_halfwidth
 from storage.models import Customer
 
 _ID = re.compile(r"#\s*(\d{1,9})")
+_PHONE_TAIL = re.compile(r"(?:尾号)?(\d{4})")
 
 
 def parse_customer_id(text: str) -> int | None:
@@ -26,8 +27,9 @@ def _like_escape(text: str) -> str:
 def find_customers(session: Session, query: str, *, limit: int = 10) -> list[Customer]:
     """Customers matching ``query``, best first.
 
-    ``#7`` is an id; a mainland mobile number matches the stored phone; anything else matches
-    name or nickname exactly, or, when nothing matches exactly, as a substring. Returns at most
+    ``#7`` is an id; a mainland mobile number matches the stored phone; four digits match the
+    phone's last four (尾号, how sellers remember numbers); anything else matches name or nickname
+    exactly, or, when nothing matches exactly, as a substring. Returns at most
     ``limit`` customers (an exact id or phone normally gives one).
     """
     text = to_halfwidth(query).strip()
@@ -40,6 +42,9 @@ def find_customers(session: Session, query: str, *, limit: int = 10) -> list[Cus
     phone = normalize_phone(text)
     if phone:
         return list(session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id).limit(limit)))
+    if tail := _PHONE_TAIL.fullmatch(text):
+        return list(session.scalars(select(Customer).where(Customer.phone.like(f"%{tail.group(1)}"))
+                                    .order_by(Customer.id).limit(limit)))
     exact = list(session.scalars(
         select(Customer).where(or_(Customer.name == text, Customer.nickname == text)).order_by(Customer.id).limit(limit)))
     if exact:

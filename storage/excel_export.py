@@ -4,13 +4,14 @@ Sheets: 客户, 订单, 咨询, 转介绍, 积分, 回购分析, 概览. Every q
 PostgreSQL, ``yield_per``) and per-customer figures come from set-based queries merged in customer
 order, so memory stays flat however large the pool is.
 
-Analysis columns use what the retention sweeps stored on the customer (stage, class, RFM, median
+Analysis columns use what the retention sweeps stored on the customer (class, RFM, median
 interval, expected next purchase). Where a sweep has not filled them yet:
 - median repurchase interval: computed from the customer's orders (2+ orders, else blank);
 - expected next purchase: last order + median interval, else last order + the supply of the last
-  order (quantity × usage days), else blank;
-- stage: from the orders (1 order 新客, 2+ 老客户; last order over 60 days ago 沉睡, over 180 lost);
+  order (the first line to run out: quantity × usage days), else blank;
 - A/B/C/D class and RFM: blank (they rank customers against each other: the sweep's job).
+The stage is always read off the orders as of the export with the sweep's own rule
+(``storage.segments.stage_for``); only the decided stages (fan, distributor) are kept as stored.
 """
 
 from __future__ import annotations
@@ -44,12 +45,10 @@ from storage.models import (
     RewardEntry,
 )
 from storage.orders import STATUS_LABELS
-from storage.segments import stage_for
+from storage.segments import LOST_FACTOR, LOST_MIN_DAYS, SLEEPING_FACTOR, SLEEPING_MIN_DAYS, stage_for
 
 STREAM = {"stream_results": True, "yield_per": 2000}
 PROGRESS_EVERY = 5000
-SLEEPING_AFTER_DAYS = 60  # "a member not seen for two months is flagged" (DOMAIN.md)
-LOST_AFTER_DAYS = 180
 NOTE_SEPARATOR = "\n"
 
 STAGE_LABELS = {
@@ -193,16 +192,17 @@ def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezon
     summary = ExportSummary()
     totals = _Totals()
 
-    sheet = TypedSheet(workbook, SHEET_CUSTOMERS, CUSTOMER_COLUMNS, local)
-    _write_customers(session, sheet, totals, local, now, report)
+    customers = _count(session, Customer)
+    sheet = TypedSheet(workbook, SHEET_CUSTOMERS, CUSTOMER_COLUMNS, local, expected_rows=customers)
+    _write_customers(session, sheet, totals, local, now, customers, report)
     summary.rows[SHEET_CUSTOMERS] = sheet.rows
-    for title, columns, writer in (
-        (SHEET_ORDERS, ORDER_COLUMNS, _write_orders),
-        (SHEET_INQUIRIES, INQUIRY_COLUMNS, _write_inquiries),
-        (SHEET_REFERRALS, REFERRAL_COLUMNS, _write_referrals),
-        (SHEET_REWARDS, REWARD_COLUMNS, _write_rewards),
+    for title, columns, model, writer in (
+        (SHEET_ORDERS, ORDER_COLUMNS, Order, _write_orders),
+        (SHEET_INQUIRIES, INQUIRY_COLUMNS, Inquiry, _write_inquiries),
+        (SHEET_REFERRALS, REFERRAL_COLUMNS, Referral, _write_referrals),
+        (SHEET_REWARDS, REWARD_COLUMNS, RewardEntry, _write_rewards),
     ):
-        sheet = TypedSheet(workbook, title, columns, local)
+        sheet = TypedSheet(workbook, title, columns, local, expected_rows=_count(session, model))
         writer(session, sheet, report)
         sheet.finish()
         summary.rows[title] = sheet.rows
@@ -258,9 +258,12 @@ def _purchase_rows(session: Session):
     return session.execute(stmt.execution_options(**STREAM))
 
 
+def _count(session: Session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
 def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local: LocalTime, now: dt.datetime,
-                     report: Progress) -> None:
-    total = session.scalar(select(func.count()).select_from(Customer))
+                     total: int, report: Progress) -> None:
     purchases = MergeCursor(_purchase_rows(session))
     for row in _customer_rows(session):
         (cid, openid, nickname, name, phone, province, city, district, detail, tags, b_year, b_month, b_day,
@@ -492,8 +495,8 @@ INDICATOR_NOTES = {
     "首单客单价": "第一笔订单的平均金额",
     "转介绍成交": "被推荐人已下单并发放奖励的转介绍",
     "咨询转化率": "咨询后下单的比例",
-    "沉睡客户": f"最近一单超过{SLEEPING_AFTER_DAYS}天",
-    "流失客户": f"最近一单超过{LOST_AFTER_DAYS}天",
+    "沉睡客户": f"最近一单距今超过{SLEEPING_MIN_DAYS}天且超过{SLEEPING_FACTOR:g}倍回购周期",
+    "流失客户": f"最近一单距今超过{LOST_MIN_DAYS}天且超过{LOST_FACTOR:g}倍回购周期",
 }
 
 

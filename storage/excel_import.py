@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from storage.contact import AddressParts, split_addresses
@@ -44,6 +44,9 @@ CONFLICT_SOURCE = "import"
 DEFAULT_SOURCE = "import"
 BATCH_SIZE = 1000
 TAGS_MAX_CHARS = 255
+NEW_CUSTOMER_KEYS = ("openid", "name", "nickname", "phone", "province", "city", "district", "address_detail", "tags",
+                     "birthday_year", "birthday_month", "birthday_day", "birthday_is_lunar", "source", "stage",
+                     "opted_out", "opted_out_at", "subscribed", "unreachable", "created_at", "updated_at")
 
 __all__ = ["FIELDS", "ImportFileError", "ImportReport", "import_file"]
 
@@ -181,14 +184,15 @@ class _Merger:
         self.now = now
         self.source = source
         self.report = report
-        self.created_ids: set[int] = set()  # customers this import created (earlier batches)
-        self._created: set[Customer] = set()
+        # Identity keys of the customers this import created, to count later rows of the same file
+        # that describe them (their ids are not fetched: new customers are inserted in bulk).
+        self.created_keys: set[tuple[str, ...]] = set()
+        self._created: dict[Customer, None] = {}  # created in this batch, in order (not yet inserted)
         self.forget()
 
     def forget(self) -> None:
         """Drop per-batch state (the session's identity map is cleared at the same time)."""
-        self.created_ids.update(customer.id for customer in self._created)
-        self._created = set()
+        self._created = {}
         self.by_openid: dict[str, Customer] = {}
         self.by_phone: dict[str, Customer] = {}
         self.by_name_address: dict[tuple[str, str], Customer] = {}
@@ -225,6 +229,17 @@ class _Merger:
                     .where(FieldConflict.customer_id.in_(ids), FieldConflict.resolved_at.is_(None))):
                 self.open_conflicts.add((cid, name, value))
 
+    @staticmethod
+    def _keys(customer: Customer) -> set[tuple[str, ...]]:
+        keys = set()
+        if customer.openid:
+            keys.add(("openid", customer.openid))
+        if customer.phone:
+            keys.add(("phone", customer.phone))
+        if customer.name and (address := _address_key(customer.address)):
+            keys.add(("name_address", customer.name, address))
+        return keys
+
     def _match(self, row: RowData) -> Customer | None:
         if row.openid and (customer := self.by_openid.get(row.openid)):
             return customer
@@ -245,7 +260,7 @@ class _Merger:
                 customer = self._create(row)
                 self.report.created += 1
             else:
-                if customer in self._created or customer.id in self.created_ids:
+                if customer in self._created or not self.created_keys.isdisjoint(self._keys(customer)):
                     self.report.merged_in_file += 1
                 conflicts_before = self.report.conflicts
                 changed = self._update(customer, row)
@@ -254,6 +269,20 @@ class _Merger:
                 else:
                     self.report.unchanged += 1
             self._index(customer)
+        self._insert_created()
+
+    def _insert_created(self) -> None:
+        """Insert this batch's new customers: one executemany for the plain ones (the ORM inserts
+        row by row where it must fetch each new id); those with notes or conflicts went through the ORM."""
+        plain = []
+        for customer in self._created:
+            self.created_keys.update(self._keys(customer))
+            if customer in self.session or customer.notes:
+                self.session.add(customer)
+            else:
+                plain.append({key: getattr(customer, key) for key in NEW_CUSTOMER_KEYS})
+        if plain:
+            self.session.execute(insert(Customer), plain)
 
     # changes
     def _create(self, row: RowData) -> Customer:
@@ -270,8 +299,7 @@ class _Merger:
         )
         for text in dict.fromkeys(row.notes):
             customer.notes.append(CustomerNote(text=text, created_by="import", created_at=self.now))
-        self.session.add(customer)
-        self._created.add(customer)
+        self._created[customer] = None
         return customer
 
     def _update(self, customer: Customer, row: RowData) -> bool:
@@ -338,8 +366,9 @@ class _Merger:
         return changed
 
     def _conflict(self, customer: Customer, name: str, old: str, new: str) -> None:
-        if customer.id is None:
-            self.session.flush()  # a customer created earlier in this batch needs its id
+        if customer.id is None:  # created earlier in this batch: insert it now for its id
+            self.session.add(customer)
+            self.session.flush()
         key = (customer.id, name, new)
         if key in self.open_conflicts:
             return

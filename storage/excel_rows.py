@@ -183,6 +183,7 @@ def _read_xlsx(path: Path) -> Iterator[Sequence[Any]]:
         raise ImportFileError(f"无法读取 {path.name}：不是有效的 Excel (.xlsx) 文件") from exc
     try:
         sheet = workbook[PREFERRED_SHEET] if PREFERRED_SHEET in workbook.sheetnames else workbook.worksheets[0]
+        sheet.reset_dimensions()  # read to the last row whatever size the file claims
         yield from sheet.iter_rows(values_only=True)
     finally:
         workbook.close()

@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
@@ -101,19 +101,54 @@ def _converter(ws, kind: str, local: LocalTime) -> Callable[[Any], Any]:
     return to_cell
 
 
+def _pass_cells_through(ws) -> None:
+    """Let the sheet take a styled cell as it is.
+
+    openpyxl's write-only ``append`` first tries to assign every value to a scratch cell and only
+    falls back to "it is a cell" after that raises (formatting an error message each time): a third
+    of the cost of a typed cell. This replacement checks for a cell first and is otherwise the same.
+    """
+    if not hasattr(ws, "_values_to_row"):  # pragma: no cover - another openpyxl: keep its own
+        return
+
+    def values_to_row(values, row_idx):
+        scratch = WriteOnlyCell(ws)
+        for col_idx, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                cell = value
+            else:
+                scratch.value = value
+                cell = scratch
+            cell.column = col_idx
+            cell.row = row_idx
+            yield cell
+            if cell is scratch and scratch.has_style:
+                scratch = WriteOnlyCell(ws)
+
+    ws._values_to_row = values_to_row
+
+
 class TypedSheet:
     """A write-only worksheet with a bold, frozen, filtered header row and typed columns."""
 
     def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column], local: LocalTime, *,
-                 filter_rows: bool = True):
+                 filter_rows: bool = True, expected_rows: int | None = None):
         self.ws = workbook.create_sheet(title)
         self.columns = list(columns)
+        if expected_rows is not None:
+            # Write-only sheets carry no <dimension>; without one, openpyxl's read-only mode parses
+            # the whole sheet on open just to size it. The count is a hint (readers may be off by a row).
+            ref = f"A1:{get_column_letter(len(self.columns))}{expected_rows + 1}"
+            self.ws.calculate_dimension = lambda: ref
         self.local = local
         self.rows = 0
         self.filter_rows = filter_rows
         for index, column in enumerate(self.columns, 1):
             self.ws.column_dimensions[get_column_letter(index)].width = column.width
         self.ws.freeze_panes = "A2"
+        _pass_cells_through(self.ws)
         self._convert = [_converter(self.ws, c.kind, local) for c in self.columns]
         self.ws.append([self.header_cell(c.header) for c in self.columns])
 

@@ -20,6 +20,6 @@ def after_order_change(session: Session, order: Order, action: str, now: dt.date
     from storage import referrals
     from storage.retention_clock import track_order_change
 
-    on_order_change(session, order, action, now)  # shipping notice; withdraw a stale payment reminder
+    on_order_change(session, order, action, now)  # withdraw a payment reminder not sent yet
     track_order_change(session, order, action, now)  # retention: supply clocks, stage, expected next purchase
     referrals.on_order_change(session, order, action, now)  # referral rewards on pay, reversal on cancel

@@ -27,6 +27,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage import segments
 from storage.models import (
     Complaint,
     Customer,
@@ -47,6 +48,8 @@ CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 6
 CODE_ATTEMPTS = 20
 _CODE_RE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
+
+DISTRIBUTOR_TAG = "代理"  # one of storage.segments.DISTRIBUTOR_TAGS
 
 # referral.status
 PENDING = "pending"
@@ -322,10 +325,8 @@ def grant_rewards(session: Session, referral: Referral, order: Order, now: dt.da
     referral.status = REWARDED
     referral.rewarded_at = now
     referral.order_id = order.id
-    referrer = session.get(Customer, referral.referrer_id)
-    if referrer.stage != CustomerStage.DISTRIBUTOR:
-        referrer.stage = CustomerStage.FAN
     session.flush()
+    segments.refresh_customer(session, session.get(Customer, referral.referrer_id), now)  # now a fan
     _enqueue_reward_notices(session, referral, rewards, now)
 
 
@@ -370,22 +371,14 @@ def reverse_rewards(session: Session, referral: Referral, now: dt.datetime) -> N
                                 reason=REASON_REVERSED, referral_id=referral.id, order_id=grant.order_id,
                                 created_at=now))
     referral.status = REVERSED
-    referrer = session.get(Customer, referral.referrer_id)
-    if referrer.stage == CustomerStage.FAN and not has_converted_referral(session, referrer.id):
-        referrer.stage = _stage_from_orders(session, referrer.id)
     session.flush()
+    segments.refresh_customer(session, session.get(Customer, referral.referrer_id), now)  # a fan no more?
 
 
 def has_converted_referral(session: Session, customer_id: int) -> bool:
     """True when one of the customer's referees has paid (and it was not reversed): a fan."""
     return bool(session.scalar(select(func.count()).select_from(Referral).where(
         Referral.referrer_id == customer_id, Referral.status == REWARDED)))
-
-
-def _stage_from_orders(session: Session, customer_id: int) -> str:
-    paid = session.scalar(select(func.count()).select_from(Order).where(
-        Order.customer_id == customer_id, Order.paid_at.is_not(None), Order.status != OrderStatus.CANCELLED)) or 0
-    return CustomerStage.RETURNING if paid >= 2 else CustomerStage.NEW if paid == 1 else CustomerStage.PROSPECT
 
 
 # --- Seller actions ----------------------------------------------------------------------------
@@ -410,6 +403,10 @@ def promote_to_distributor(session: Session, customer: Customer) -> bool:
     if customer.stage == CustomerStage.DISTRIBUTOR:
         return False
     customer.stage = CustomerStage.DISTRIBUTOR
+    # The stage recompute (storage/segments.py) keeps distributors by this tag.
+    tags = [t for t in (customer.tags or "").split(",") if t.strip()]
+    if DISTRIBUTOR_TAG not in tags:
+        customer.tags = ",".join([*tags, DISTRIBUTOR_TAG])
     return True
 
 

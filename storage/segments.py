@@ -97,17 +97,23 @@ def lost_at(last_order_at: dt.datetime, cycle: float | None) -> dt.datetime:
 
 
 def stage_for(order_count: int, last_order_at: dt.datetime | None, cycle: float | None, now: dt.datetime, *,
-              referred: bool = False, tags: str | None = None) -> str:
-    """The journey stage (DOMAIN.md) from the customer's order history at ``now``."""
-    if tags and any(tag in tags for tag in DISTRIBUTOR_TAGS):
+              referred: bool = False, tags: str | None = None, current: str | None = None) -> str:
+    """The journey stage (DOMAIN.md) from the customer's order history at ``now``.
+
+    ``referred``: one of the customer's referees has paid (a converted referral), which makes
+    them a fan (粉丝). Distributor (代理) is the seller's decision: it stays once ``current`` is
+    distributor, or follows a distributor tag. Sleeping and lost are about buying, so they take
+    precedence over fan.
+    """
+    if current == CustomerStage.DISTRIBUTOR or (tags and any(tag in tags for tag in DISTRIBUTOR_TAGS)):
         return CustomerStage.DISTRIBUTOR
     if order_count == 0 or last_order_at is None:
-        return CustomerStage.PROSPECT
+        return CustomerStage.FAN if referred else CustomerStage.PROSPECT
     if now >= lost_at(last_order_at, cycle):
         return CustomerStage.LOST
     if now >= sleeping_at(last_order_at, cycle):
         return CustomerStage.SLEEPING
-    if referred and order_count >= 2:
+    if referred:
         return CustomerStage.FAN
     if order_count >= LOYAL_MIN_ORDERS:
         return CustomerStage.LOYAL
@@ -229,9 +235,10 @@ def order_facts(session: Session, customer_id: int) -> list[OrderFacts]:
 
 
 def has_referred(session: Session, customer_id: int) -> bool:
+    """True when one of the customer's referees has paid (a rewarded, not reversed, referral)."""
     return session.scalar(
         select(func.count()).select_from(Referral)
-        .where(Referral.referrer_id == customer_id, Referral.status.notin_(("rejected", "reversed")))
+        .where(Referral.referrer_id == customer_id, Referral.status == "rewarded")
     ) > 0
 
 
@@ -244,7 +251,8 @@ def refresh_customer(session: Session, customer: Customer, now: dt.datetime) -> 
     customer.expected_next_purchase_at = expected_next_purchase(orders)
     cycle = cycle_days(orders)
     customer.stage = stage_for(len(orders), customer.last_order_at, cycle, now,
-                               referred=has_referred(session, customer.id), tags=customer.tags)
+                               referred=has_referred(session, customer.id), tags=customer.tags,
+                               current=customer.stage)
     _set_sleeping_clock(session, customer.id, customer.last_order_at, cycle)
 
 
@@ -300,7 +308,7 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
               for cid, last, count, total in recent}
     rfm = rfm_scores(buyers)
     referrers = set(session.scalars(
-        select(Referral.referrer_id).where(Referral.status.notin_(("rejected", "reversed"))).distinct()))
+        select(Referral.referrer_id).where(Referral.status == "rewarded").distinct()))
     customers = session.execute(select(Customer.id, Customer.tags, *(getattr(Customer, f) for f in _DERIVED))).all()
     classes = classes_by_spend({c.id: buyers.get(c.id, (0, 0, 0))[2] for c in customers})
 
@@ -311,7 +319,7 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
         orders = history.get(c.id, [])
         last = orders[-1].created_at if orders else None
         cycle = cycle_days(orders)
-        stage = stage_for(len(orders), last, cycle, now, referred=c.id in referrers, tags=c.tags)
+        stage = stage_for(len(orders), last, cycle, now, referred=c.id in referrers, tags=c.tags, current=c.stage)
         changed += stage != c.stage
         score = rfm.get(c.id)
         values = {

@@ -7,6 +7,7 @@ import json
 
 from sqlalchemy import select
 
+from bot.notices import enqueue_shipping_notice
 from storage.customers import get_or_create_by_openid
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -46,6 +47,7 @@ def ship(db: Database, order_id: int, now: dt.datetime, tracking_no: str | None 
         order.courier = "顺丰"
         order.tracking_no = tracking_no or f"SF{order_id:08d}"
         transition(s, order, "ship", actor="test", now=now)
+        enqueue_shipping_notice(s, order, now)  # as the seller console's 发货 does
 
 
 def ship_new_order(db: Database, customer_id: int, now: dt.datetime) -> int:

@@ -8,15 +8,15 @@ import threading
 
 import pytest
 import time_machine
-from sqlalchemy import select
 
+from bot import texts
 from bot.delivery import drain as drain_module
 from bot.delivery.drain import RateLimiter, drain_outbox
 from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
 from storage.db import Database
 from storage.models import Customer
-from storage.outbox import enqueue, list_drafts, mark_draft_done
+from storage.outbox import enqueue, list_drafts
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.delivery_helpers import TEMPLATES, add_customer, one, outbox, place_order, ship, ship_new_order
 
@@ -111,7 +111,7 @@ def test_marketing_outside_window_is_drafted_never_templated(app, db, fake_wecha
     assert not fake_wechat.requests
 
 
-def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat):
+def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat, platform):
     app.config["DELIVERY_TEMPLATES"] = "{}"
     add_customer(db, SELLER_OPENID, NOW, name="店主", last_inbound_at=NOW)
     ship_new_order(db, out_of_window(db), NOW)
@@ -126,10 +126,12 @@ def test_seller_gets_a_daily_digest_of_drafts(app, db, fake_wechat):
     assert call.body["touser"] == SELLER_OPENID
     assert "今日待发：2 条" in call.body["text"]["content"] and "李四" in call.body["text"]["content"]
 
-    with db.session() as s:
-        mark_draft_done(s, outbox(db, "ship")[0].id, NOW + dt.timedelta(hours=2))
-        s.get(Customer, s.scalar(select(Customer.id).where(Customer.openid == SELLER_OPENID))).last_inbound_at = (
-            NOW + dt.timedelta(hours=2))
+    assert "已发 #编号" in call.body["text"]["content"]
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC) + dt.timedelta(hours=2), tick=False):
+        draft_id = outbox(db, "ship")[0].id
+        reply = platform.say(SELLER_OPENID, f"已发 #{draft_id}")  # the seller console
+    assert reply == texts.SELLER_DRAFT_DONE.format(draft_id=draft_id, left=1)
+    assert outbox(db, "ship")[0].status == "sent"
     next_morning = NOW + dt.timedelta(hours=21)  # 09:00 local the next day
     run_tick(app, at=next_morning - dt.timedelta(minutes=1))
     assert len(outbox(db, "draft_digest")) == 1
@@ -353,6 +355,20 @@ def test_unsubscribed_customers_get_no_marketing_and_notices_become_drafts(app, 
     assert not fake_wechat.accepted()
 
 
+def test_an_open_complaint_stops_marketing_until_the_seller_closes_it(app, db, fake_wechat, platform):
+    customer_id = in_window(db)
+    marketing(db, customer_id, "repurchase:order:1")
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC), tick=False):
+        platform.say(OPENID, "收到的面膜盒子破损了")  # a complaint, forwarded to the seller
+    ship_new_order(db, customer_id, NOW)
+
+    run_tick(app, at=NOW + dt.timedelta(minutes=1))
+
+    nudge = one(db, "repurchase")
+    assert (nudge.status, nudge.skip_reason) == ("skipped", "complaint_open")
+    assert one(db, "ship").status == "sent"
+
+
 def test_quiet_hours_postpone_marketing_to_the_morning(app, db, fake_wechat):
     evening = dt.datetime(2026, 11, 23, 22, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     customer_id = add_customer(db, OPENID, NOW, last_inbound_at=evening.astimezone(dt.UTC).replace(tzinfo=None))
@@ -469,6 +485,7 @@ def test_two_drainers_never_send_a_row_twice(app, db, database_url, fake_wechat)
 
 def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, monkeypatch):
     ship_new_order(db, in_window(db), NOW)
+    ship_new_order(db, in_window(db, "o_customer_002"), NOW)  # claimed in the same batch, not tried
     real_mark = drain_module._mark
 
     def crash(*args, **kwargs):
@@ -477,17 +494,17 @@ def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, 
     monkeypatch.setattr(drain_module, "_mark", crash)
     crashed = run_tick(app, at=NOW)
     assert "drain" in crashed.errors
-    assert one(db, "ship").status == "sending"
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "pending"]
     assert len(fake_wechat.accepted()) == 1
 
     monkeypatch.setattr(drain_module, "_mark", real_mark)
     run_tick(app, at=NOW + dt.timedelta(minutes=5))  # another drainer may still be mid-call: leave it
-    assert one(db, "ship").status == "sending"
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
     later = run_tick(app, at=NOW + dt.timedelta(minutes=10))
-    row = one(db, "ship")
-    assert row.status == "failed" and row.last_error.startswith("interrupted")
+    first = outbox(db, "ship")[0]
+    assert first.status == "failed" and first.last_error.startswith("interrupted")
     assert later.drain.total("interrupted") == 1
-    assert len(fake_wechat.calls("message/custom/send")) == 1
+    assert [c.body["touser"] for c in fake_wechat.calls("message/custom/send")] == [OPENID, "o_customer_002"]
 
 
 def test_whatever_the_api_does_a_shipped_order_gets_exactly_one_notice(app, db, fake_wechat):
@@ -557,3 +574,20 @@ def test_template_fields_come_from_configuration(app, db, fake_wechat):
     assert call.body["template_id"] == "TPL_CUSTOM" and call.body["url"] == "https://shop.example/orders"
     assert call.body["data"] == {"thing1": {"value": "面膜×2"}, "character_string2": {"value": "YT123"},
                                  "unknown": {"value": ""}}
+
+
+# --- through the webhook -------------------------------------------------------------------------------
+
+def test_a_customer_who_writes_opens_the_window_and_becomes_reachable_again(app, db, fake_wechat, platform):
+    customer_id = out_of_window(db, unreachable=True, unreachable_reason="43004: require subscribe")
+    platform.say(OPENID, "在吗")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ship_new_order(db, customer_id, now)
+
+    run_tick(app, at=now + dt.timedelta(seconds=1))
+
+    row = one(db, "ship")
+    assert (row.status, row.channel) == ("sent", "service")
+    assert fake_wechat.accepted("message/custom/send")[0].body["touser"] == OPENID
+    with db.read_session() as s:
+        assert s.get(Customer, customer_id).unreachable is False

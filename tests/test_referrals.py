@@ -11,7 +11,6 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot import referrals as bot_referrals
 from bot import texts
 from storage import models, referrals
 from storage.models import (
@@ -27,8 +26,11 @@ from storage.models import (
     utcnow,
 )
 from storage.orders import transition
-from tests.conftest import SELLER_OPENID
+from storage.segments import recompute_all
+from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
+from tests.fake_wechat_api import FakeWeChatAPI
 from tests.test_customer_messages import add_catalogue
+from tests.wechat_platform import APP_ID
 
 ADDRESS_A = "广东省深圳市南山区科技园路1号"
 ADDRESS_B = "浙江省杭州市西湖区文三路100号"
@@ -41,6 +43,13 @@ START = dt.datetime(2026, 11, 2, 4, 0)  # 12:00 in Shanghai
 def shop(db):
     add_catalogue(db)
     return db
+
+
+@pytest.fixture(autouse=True)
+def generous_reply_budget(app_config):
+    """On a loaded test machine a reply may pass the 4 s budget and go to the outbox instead;
+    these tests read passive replies, so they give the webhook more time."""
+    app_config["WEBHOOK_REPLY_BUDGET_SECONDS"] = 60
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +152,9 @@ def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, sh
     assert (a_book.points_balance, a_book.coupon_balance_cents) == (200, 1500)
     assert (b_book.points_balance, b_book.coupon_balance_cents) == (100, 1000)
     assert customer(shop, "o_a").stage == CustomerStage.FAN
+    with shop.session() as s:  # the daily stage recompute agrees (one rule: storage.segments.stage_for)
+        recompute_all(s, utcnow())
+    assert customer(shop, "o_a").stage == CustomerStage.FAN
     notices = rows(shop, OutboxMessage, OutboxMessage.kind == "referral_reward")
     assert sorted(n.dedupe_key for n in notices) == [f"referral:reward:{referral.id}:referee",
                                                      f"referral:reward:{referral.id}:referrer"]
@@ -187,6 +199,15 @@ def test_typed_code_attributes_a_new_customer(platform, shop, attempt):
     assert referral.source == "typed" and referral.status == "pending"
     assert platform.say("o_c", code) == texts.REFERRAL_SAME  # a bare code works too; nothing changes
     assert len(rows(shop, Referral)) == 1
+
+
+@pytest.mark.parametrize("form", ["推荐码：{lower}", "邀请码是{code}", "我朋友的推荐码 {code} 😊", "{fullwidth}"])
+def test_typed_code_forms(platform, shop, form):
+    code = code_in(platform.say("o_a", "推荐码"))
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in code)
+    reply = platform.say("o_c", form.format(code=code, lower=code.lower(), fullwidth=fullwidth))
+    assert "已为您登记" in reply, reply
+    assert rows(shop, Referral)[0].referee_id == customer(shop, "o_c").id
 
 
 def test_code_typed_with_the_first_order_counts(app, platform, shop):
@@ -276,6 +297,8 @@ def test_same_address_is_held_at_attribution(platform, shop):
     assert platform.say("o_c", f"推荐码 {code}") == texts.REFERRAL_APPLIED_HELD.format(code=code)
     [referral] = rows(shop, Referral)
     assert (referral.status, referral.reason) == ("held", "same_address")
+    [notice] = rows(shop, OutboxMessage, OutboxMessage.dedupe_key.like("seller:referral-held:%"))
+    assert "与推荐人地址相同" in notice.text
 
 
 def test_seller_approval_of_a_held_pair_grants_the_rewards(app, platform, shop):
@@ -397,41 +420,57 @@ def test_redeem_cannot_exceed_the_order_amount(app, platform, shop):
 
 # --- QR codes ----------------------------------------------------------------------------------
 
-class FakeQRCodeAPI:
-    def __init__(self):
-        self.calls = []
+class QRCodeFakeAPI(FakeWeChatAPI):
+    """The fake WeChat API plus ``POST /cgi-bin/qrcode/create`` (tickets named after the scene)."""
 
-    def create(self, data):
-        self.calls.append(data)
-        return {"ticket": "gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw==",
-                "url": "http://weixin.qq.com/q/kZgfwMTm72WWPkovabbI"}
-
-
-class FakeClient:
-    def __init__(self):
-        self.qrcode = FakeQRCodeAPI()
+    def _answer(self, path, params, body):
+        if path == "qrcode/create" and not self._failures.get(path):
+            if params.get("access_token") not in self._valid_tokens:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            scene = body["action_info"]["scene"]["scene_str"]
+            return 200, {"ticket": f"TICKET+{scene}", "url": f"http://weixin.qq.com/q/{scene}"}
+        return super()._answer(path, params, body)
 
 
-def test_qr_code_is_created_once_and_cached(app, shop):
-    client = FakeClient()
-    with app.app_context(), shop.session() as s:
-        person = Customer(openid="o_a")
-        s.add(person)
-        s.flush()
-        assert bot_referrals.referral_qr_url(s, person, app.config, utcnow()) is None  # no credentials
-        url = bot_referrals.referral_qr_url(s, person, app.config, utcnow(), client=client)
-        assert url.startswith("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQH47jo")
-        assert bot_referrals.referral_qr_url(s, person, app.config, utcnow(), client=client) == url
-    assert client.qrcode.calls == [{"action_name": "QR_LIMIT_STR_SCENE",
-                                    "action_info": {"scene": {"scene_str": f"ref_{customer(shop, 'o_a').referral_code}"}}}]
+@pytest.fixture
+def qr_api(app_config):
+    api = QRCodeFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET).start()
+    app_config.update(WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url)
+    yield api
+    api.stop()
 
 
-def test_cached_qr_appears_in_the_invitation(app, platform, shop):
+def test_without_credentials_there_is_no_qr_code_and_it_says_so(platform, shop, runner):
     platform.say("o_a", "推荐码")
-    with app.app_context(), shop.session() as s:
-        bot_referrals.referral_qr_url(s, s.scalar(select(Customer).where(Customer.openid == "o_a")), app.config,
-                                      utcnow(), client=FakeClient())
-    assert "showqrcode?ticket=" in platform.say("o_a", "谢谢")
+    result = runner.invoke(args=["referral", "qr"])
+    assert result.exit_code == 0 and "No WeChat credentials" in result.output
+    assert "二维码暂不可用" in platform.say("o_a", "推荐码")
+
+
+def test_qr_codes_are_created_once_through_the_api_and_shown(qr_api, platform, shop, runner):
+    assert "正在生成" in platform.say("o_a", "推荐码")
+    code = customer(shop, "o_a").referral_code
+    result = runner.invoke(args=["referral", "qr"])
+    assert result.exit_code == 0 and "created: 1, failed: 0" in result.output
+    [call] = qr_api.calls("qrcode/create")
+    assert call.body == {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": f"ref_{code}"}}}
+    assert "created: 0" in runner.invoke(args=["referral", "qr"]).output
+    assert len(qr_api.calls("qrcode/create")) == 1  # cached in kv_store
+    with shop.read_session() as s:
+        assert s.get(KeyValue, f"referral:qr:{code}").value
+    url = f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=TICKET%2Bref_{code}"
+    assert url in platform.say("o_a", "我的推荐码")
+    assert url in platform.say("o_a", "谢谢")  # the moments carry it too
+    # A friend scanning it is attributed (the scene the API was given).
+    assert "好友推荐" in platform.post_event("o_b", "subscribe", f"qrscene_ref_{code}").text
+
+
+def test_qr_api_failure_is_reported_and_retried_next_run(qr_api, platform, shop, runner):
+    platform.say("o_a", "推荐码")
+    qr_api.fail("qrcode/create", 45009)
+    result = runner.invoke(args=["referral", "qr"])
+    assert result.exit_code == 1 and "failed: 1" in result.output
+    assert "created: 1" in runner.invoke(args=["referral", "qr"]).output
 
 
 # --- Figures -----------------------------------------------------------------------------------

@@ -224,3 +224,43 @@ def test_the_seller_digest_goes_to_every_seller(app, db):
     summary = run_tick(app, at=NOW + dt.timedelta(minutes=5))
     assert summary.sweeps["draft_digest"] == 2
     assert {r.openid for r in outbox(db, "draft_digest")} == {SELLER_OPENID, "o_seller_002"}
+
+
+# --- the real command, two processes -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
+    import os
+    import queue
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    ship_new_order(db, customer(db), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    env = {**os.environ, "HUITOU_DATABASE_URL": database_url, "HUITOU_SCHEDULER_INTERVAL_SECONDS": "1",
+           "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
+    for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET"):
+        env.pop(name, None)
+    root = Path(__file__).resolve().parent.parent
+    lines: queue.Queue = queue.Queue()
+    procs = []
+    for n in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        threading.Thread(target=lambda p=proc, n=n: [lines.put((n, line)) for line in p.stderr], daemon=True).start()
+    seen: dict[int, set[str]] = {0: set(), 1: set()}
+    try:
+        while not (seen[0] and seen[1] and any("tick" in s for s in seen.values())):
+            n, line = lines.get(timeout=60)
+            if "tick: sweeps" in line:
+                seen[n].add("tick")
+            elif "another scheduler is the leader" in line:
+                seen[n].add("wait")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert sorted(tuple(sorted(s)) for s in seen.values()) == [("tick",), ("wait",)]
+    assert one(db, "ship").status == "sent"

@@ -55,7 +55,10 @@ NOW = T0 + 400 * DAY
     (2, 10, 30, {}, CustomerStage.RETURNING),
     (3, 10, 30, {}, CustomerStage.LOYAL),
     (2, 10, 30, {"referred": True}, CustomerStage.FAN),
-    (1, 10, None, {"referred": True}, CustomerStage.NEW),  # a fan has bought at least twice
+    (1, 10, None, {"referred": True}, CustomerStage.FAN),  # a referee has paid: a fan (issue 7)
+    (0, None, None, {"referred": True}, CustomerStage.FAN),
+    (2, 100, 30, {"referred": True}, CustomerStage.SLEEPING),  # not buying outranks having referred
+    (1, 10, None, {"current": CustomerStage.DISTRIBUTOR}, CustomerStage.DISTRIBUTOR),  # the seller's decision stays
     (1, 59, None, {}, CustomerStage.NEW),
     (1, 60, None, {}, CustomerStage.SLEEPING),  # two months without an order
     (3, 80, 60, {}, CustomerStage.LOYAL),  # 1.5 × 60-day cycle = 90 days

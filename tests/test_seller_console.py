@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.seller import registry
-from storage.models import Inquiry, Order, OutboxMessage, Product
+from storage.models import Order, OrderEvent, OutboxMessage, Product
 from tests.conftest import SELLER_OPENID
 from tests.seller_support import add_customer, add_order, add_product, get_order
 
@@ -194,6 +194,12 @@ def test_retired_product_is_no_longer_offered_to_customers(platform, db):
         assert s.scalars(select(Order)).all() == []
 
 
+def test_show_one_product(platform, db):
+    say(platform, "商品 面膜 99 30天 别名 补水面膜")
+    assert say(platform, "商品 面膜").startswith("#1 面膜 ¥99 · 30天")
+    assert say(platform, "商品 补水面膜").startswith("#1 面膜")
+
+
 def test_empty_catalogue(platform):
     assert "还没有商品" in say(platform, "商品")
 
@@ -214,4 +220,19 @@ def test_unexpected_failure_changes_nothing(platform, db, monkeypatch):
     assert "什么都没有改动" in say(platform, f"付款 #{order_id}")
     assert get_order(db, order_id).status == "pending"
     with db.read_session() as s:
-        assert s.scalars(select(Inquiry)).all() == []
+        assert s.scalars(select(OrderEvent).where(OrderEvent.action == "pay")).all() == []
+
+
+def test_not_a_seller_gets_none_from_the_console(db, app):
+    from bot.seller_commands import handle_seller_text
+    from storage.models import Customer, utcnow
+
+    customer_id = add_customer(db, openid="o_customer")
+    with db.session() as s:
+        customer = s.get(Customer, customer_id)
+        assert handle_seller_text(s, customer, "统计", app.config, utcnow()) is None
+
+
+def test_ascii_alias_is_not_glued(platform):
+    reply = say(platform, "excellent")
+    assert "没有“excellent”这个命令" in reply and "http" not in reply

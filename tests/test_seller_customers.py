@@ -70,6 +70,13 @@ def test_find_one_customer(platform, pool, query):
     assert say(platform, f"客户 {query}").startswith(f"👤 #{zhang} 张三")
 
 
+def test_phone_tail_finds_the_customer(platform, pool):
+    _, zhang, _, _ = pool
+    assert say(platform, "客户 8000").startswith(f"👤 #{zhang} 张三")
+    assert say(platform, "客户 尾号8000").startswith(f"👤 #{zhang} 张三")
+    assert "没找到" in say(platform, "客户 1234")
+
+
 def test_partial_nickname_finds_the_customer(platform, pool):
     _, _, li, _ = pool
     assert f"#{li} 李小雨" in say(platform, "客户 小雨")
@@ -132,6 +139,7 @@ def test_tags_add_remove_clear(platform, pool):
     ("农历正月廿三", 1, 23, True, None, "农历正月廿三"),
     ("公历10月1日", 10, 1, False, None, "10月1日"),
     ("2月29日", 2, 29, False, None, "2月29日"),
+    ("农历2000年正月三十", 1, 30, True, 2000, "农历2000年正月三十"),
 ])
 def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     db, zhang, _, _ = pool
@@ -142,7 +150,8 @@ def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     assert shown in say(platform, f"客户 #{zhang}")
 
 
-@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01"])
+@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01",
+                                  "农历1990年正月三十"])  # 1990's first lunar month had 29 days
 def test_invalid_birthday_changes_nothing(platform, pool, text):
     db, zhang, _, _ = pool
     say(platform, f"生日 #{zhang} 5月20日")

@@ -109,6 +109,7 @@ def test_drafts_are_listed_with_text_to_copy_and_marked_done(platform, db):
         row = s.get(OutboxMessage, first)
         assert row.status == "sent" and row.sent_at is not None
     assert f"#{first} " not in say(platform, "待发") and f"#{second}" in say(platform, "待发")
+    assert "还剩 0 条" in say(platform, f"已发 {second}")
     assert "可能已经标记过了" in say(platform, f"已发 #{first}")
     assert "请写待发消息的编号" in say(platform, "已发")
     assert "不是编号" in say(platform, "已发 第一条")

@@ -206,6 +206,17 @@ def test_record_order_errors(platform, shop, text, expected):
         assert s.scalar(select(Order.id)) is None
 
 
+def test_record_order_with_an_ambiguous_product(platform, db):
+    add_product(db, "保湿眼霜", 12800, 60, "眼霜")
+    add_product(db, "紧致眼霜", 15800, 60, "眼霜")
+    customer = add_customer(db, name="张三")
+    reply = say(platform, f"记单 #{customer} 眼霜1")
+    assert "“眼霜”有几款" in reply and "保湿眼霜" in reply and "紧致眼霜" in reply
+    with db.read_session() as s:
+        assert s.scalar(select(Order.id)) is None
+    assert "保湿眼霜×1" in say(platform, f"记单 #{customer} 保湿眼霜1")
+
+
 def test_record_order_without_address_warns(platform, shop):
     db, _ = shop
     bare = add_customer(db, nickname="小雨")

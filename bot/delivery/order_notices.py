@@ -1,7 +1,9 @@
 """Transactional notices that follow an order's status (called from ``storage.order_hooks``).
 
-Shipping queues the shipping notice at once; paying, shipping or cancelling withdraws a payment
-reminder that has not gone out yet (status ``cancelled``).
+Paying, shipping or cancelling withdraws a payment reminder that has not gone out yet (status
+``cancelled``). The shipping notice is queued by whoever ships (the seller console calls
+``bot.notices.enqueue_shipping_notice``) and, for orders shipped any other way, by the
+``shipping_notices`` sweep on the next tick.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import datetime as dt
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.notices import enqueue_shipping_notice
 from storage.models import Order, OutboxMessage
 
 
@@ -20,8 +21,6 @@ def payment_reminder_key(order_id: int) -> str:
 
 
 def on_order_change(session: Session, order: Order, action: str, now: dt.datetime) -> None:
-    if action == "ship":
-        enqueue_shipping_notice(session, order, now)
     if action in ("pay", "ship", "cancel"):
         session.execute(
             update(OutboxMessage)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from bot.delivery.transport import Transport
-from storage.models import OutboxMessage
 
 NAME = "service"
 
 
-def send(transport: Transport, row: OutboxMessage, openid: str) -> str | None:
-    """Send the row's text; the window and quota were checked by the plan, the API has the last word."""
-    return transport.send_text(openid, row.text)
+def send(transport: Transport, openid: str, text: str) -> str | None:
+    """Send ``text``; the window and quota were checked by the plan, the API has the last word."""
+    return transport.send_text(openid, text)

@@ -17,7 +17,6 @@ from typing import Any
 
 from bot import texts
 from bot.delivery.transport import Transport
-from storage.models import OutboxMessage
 
 NAME = "template"
 
@@ -35,8 +34,8 @@ def render_fields(spec: Mapping[str, Any], kind: str, values: Mapping[str, Any])
     return {name: {"value": formatter.vformat(str(pattern), (), safe)} for name, pattern in fields.items()}
 
 
-def send(transport: Transport, row: OutboxMessage, openid: str, spec: Mapping[str, Any],
-         extra: Mapping[str, Any] | None = None) -> str | None:
-    values = {**(extra or {}), **(row.payload or {}), "text": row.text}
-    data = render_fields(spec, row.kind, values)
+def send(transport: Transport, openid: str, spec: Mapping[str, Any], *, kind: str, text: str,
+         values: Mapping[str, Any]) -> str | None:
+    """Send a ``kind`` notice with the configured template; ``values`` (payload, name) fill its fields."""
+    data = render_fields(spec, kind, {**values, "text": text})
     return transport.send_template(openid, str(spec["template_id"]), data, spec.get("url"))

@@ -11,14 +11,24 @@ To add an area (e.g. the referral programme's 推荐/积分/代理), write ``bot
         ...  # raise ctx.fail("…") for bad input; return the answer
 
 and add its name to ``AREAS`` below. ``帮助`` lists it, the dispatcher runs it in a savepoint,
-and ``tests/test_seller_help.py`` checks its example is in the README's seller cheat sheet.
+and ``tests/test_seller_console.py`` checks its example is in the README's seller cheat sheet.
 Helpers for ``#12`` orders, ``#7``/phone/name customers and paged lists are in ``common.py``.
 """
 
 import importlib
 
-# Areas in the order 帮助 lists them. A new area is one more name here.
-AREAS = ("general", "catalogue", "orders", "customers", "inquiries", "figures", "export", "drafts", "referrals")
+# Areas in the order 帮助 lists them. A new area is one more line here.
+AREAS = (
+    "general",
+    "catalogue",
+    "orders",
+    "customers",
+    "inquiries",
+    "figures",
+    "export",
+    "drafts",
+    "referrals",
+)
 
 for _area in AREAS:
     importlib.import_module(f"bot.seller.{_area}")

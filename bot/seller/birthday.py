@@ -10,6 +10,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from lunar_python import LunarMonth
+
+from bot import texts
+
 LUNAR_WORDS = re.compile(r"^(?:农历|阴历|旧历)\s*")
 SOLAR_WORDS = re.compile(r"^(?:公历|阳历|新历)\s*")
 _DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "〇": 0, "零": 0}
@@ -57,8 +61,9 @@ def chinese_day_number(text: str) -> int | None:
 def parse_birthday(text: str, today: dt.date | None = None) -> Birthday | None:
     """The birthday in ``text``, or None when it is not a valid date.
 
-    A lunar day 30 is accepted (the month is long in some years; greetings decide what to do in a
-    29-day year). A solar 2月29日 without a year is accepted (a leap-day birthday).
+    A lunar day 30 without a year is accepted (the month is long in some years; greetings decide
+    what to do in a 29-day year); with a year, lunar-python checks that month really had 30 days.
+    A solar 2月29日 without a year is accepted (a leap-day birthday).
     """
     raw = text.strip().replace(" ", "")
     is_lunar = bool(LUNAR_WORDS.match(raw))
@@ -74,40 +79,34 @@ def parse_birthday(text: str, today: dt.date | None = None) -> Birthday | None:
         month, day = int(match["m"]), int(match["d"])
     if month is None or day is None or not 1 <= month <= 12:
         return None
+    if year is not None and (year < 1900 or (today and year > today.year)):
+        return None
     if is_lunar:
         if not 1 <= day <= 30:
             return None
+        if year is not None and day > LunarMonth.fromYm(year, month).getDayCount():
+            return None  # that year's month had 29 days
     else:
         try:
             dt.date(year or 2000, month, day)  # 2000 is a leap year: 2月29日 passes without a year
         except ValueError:
             return None
-    if year is not None and (year < 1900 or (today and year > today.year)):
-        return None
     return Birthday(month, day, is_lunar, year)
 
 
-LUNAR_MONTH_LABELS = ("", "正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
-_DAY_DIGITS = "零一二三四五六七八九"
 
 
 def lunar_day_label(day: int) -> str:
-    if day <= 10:
-        return "初" + ("十" if day == 10 else _DAY_DIGITS[day])
-    if day < 20:
-        return "十" + _DAY_DIGITS[day - 10]
-    if day == 20:
-        return "二十"
-    if day < 30:
-        return "廿" + _DAY_DIGITS[day - 20]
-    return "三十"
+    """初一 … 初十, 十一 … 二十, 廿一 … 三十."""
+    return texts.SELLER_LUNAR_DAY_LABELS[day]
 
 
 def format_birthday(month: int | None, day: int | None, is_lunar: bool, year: int | None = None) -> str:
     """'农历八月十五' / '1990年5月20日' / '5月20日'; '' when unknown."""
     if not month or not day:
         return ""
+    year_part = texts.SELLER_BIRTHDAY_YEAR.format(year=year) if year else ""
     if is_lunar:
-        prefix = f"{year}年" if year else ""
-        return f"农历{prefix}{LUNAR_MONTH_LABELS[month]}{lunar_day_label(day)}"
-    return f"{year}年{month}月{day}日" if year else f"{month}月{day}日"
+        return texts.SELLER_BIRTHDAY_LUNAR.format(year=year_part, month=texts.SELLER_LUNAR_MONTH_LABELS[month],
+                                           day=lunar_day_label(day))
+    return texts.SELLER_BIRTHDAY_SOLAR.format(year=year_part, month=month, day=day)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import conversation_state, texts
 from bot.seller.registry import SellerContext
-from storage.contact import to_halfwidth
+from storage.contact import mask_phone, to_halfwidth
 from storage.customer_search import find_customers
 from storage.models import Customer, Order, OutboxMessage
 from storage.orders import format_yuan
@@ -42,21 +42,28 @@ def get_order(ctx: SellerContext, word: str | None) -> Order:
     return order
 
 
-def get_customer(ctx: SellerContext, query: str | None) -> Customer:
-    """The one customer ``query`` names (``#7``, phone, nickname, name), or a CommandError.
-
-    Several matches answer with the list, so the seller can repeat the command with ``#id``.
-    """
+def match_customers(ctx: SellerContext, query: str | None) -> list[Customer]:
+    """The customers ``query`` names (``#7``, phone, nickname, name): at least one, or a CommandError."""
     if not query:
         raise ctx.fail(texts.SELLER_NEED_CUSTOMER)
     found = find_customers(ctx.session, query, limit=PAGE_SIZE + 1)
     if not found:
         raise ctx.fail(texts.SELLER_CUSTOMER_NOT_FOUND.format(query=query), show_usage=False)
+    return found
+
+
+def several_customers(query: str, found: list[Customer]) -> str:
+    """The answer when ``query`` fits several customers: who they are, to repeat with ``#id``."""
+    lines = "\n".join(customer_line(c) for c in found[:PAGE_SIZE])
+    more = texts.SELLER_MORE_MATCHES if len(found) > PAGE_SIZE else ""
+    return texts.SELLER_CUSTOMER_AMBIGUOUS.format(query=query, lines=lines, more=more)
+
+
+def get_customer(ctx: SellerContext, query: str | None) -> Customer:
+    """The one customer ``query`` names, or a CommandError (several matches are listed)."""
+    found = match_customers(ctx, query)
     if len(found) > 1:
-        lines = [customer_line(c) for c in found[:PAGE_SIZE]]
-        more = texts.SELLER_MORE_MATCHES if len(found) > PAGE_SIZE else ""
-        raise ctx.fail(texts.SELLER_CUSTOMER_AMBIGUOUS.format(query=query, lines="\n".join(lines), more=more),
-                       show_usage=False)
+        raise ctx.fail(several_customers(query or "", found), show_usage=False)
     return found[0]
 
 
@@ -71,11 +78,9 @@ def outbox_key_exists(session, dedupe_key: str) -> bool:
 
 def customer_line(customer: Customer) -> str:
     """``#7 张三（小张）138****8000``: one customer on one line, phone masked."""
-    from storage.contact import mask_phone
-
     label = customer.name or customer.nickname or texts.SELLER_NO_NAME
     if customer.name and customer.nickname and customer.nickname != customer.name:
-        label += f"（{customer.nickname}）"
+        label += texts.SELLER_CUSTOMER_NICKNAME.format(nickname=customer.nickname)
     phone = mask_phone(customer.phone)
     return f"#{customer.id} {label}" + (f" {phone}" if phone else "")
 

@@ -8,9 +8,15 @@ from sqlalchemy import func, select
 
 from bot import texts
 from bot.seller.birthday import format_birthday, parse_birthday
-from bot.seller.common import PAGE_SIZE, customer_line, get_customer, local, short_date
+from bot.seller.common import (
+    customer_line,
+    get_customer,
+    local,
+    match_customers,
+    several_customers,
+    short_date,
+)
 from bot.seller.registry import SellerContext, seller_command
-from storage.customer_search import find_customers
 from storage.models import Customer, CustomerNote, Order, OrderStatus, Referral, RewardEntry
 from storage.orders import format_yuan
 
@@ -69,16 +75,8 @@ def _shorten(text: str) -> str:
 @seller_command("客户", aliases=("查客户", "顾客"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["客户"])
 def find_customer(ctx: SellerContext) -> str:
     query = ctx.args.strip()
-    if not query:
-        raise ctx.fail(texts.SELLER_NEED_CUSTOMER)
-    found = find_customers(ctx.session, query, limit=PAGE_SIZE + 1)
-    if not found:
-        raise ctx.fail(texts.SELLER_CUSTOMER_NOT_FOUND.format(query=query), show_usage=False)
-    if len(found) == 1:
-        return profile(ctx, found[0])
-    more = texts.SELLER_MORE_MATCHES if len(found) > PAGE_SIZE else ""
-    return texts.SELLER_CUSTOMER_AMBIGUOUS.format(query=query, lines="\n".join(customer_line(c) for c in found[:PAGE_SIZE]),
-                                                  more=more)
+    found = match_customers(ctx, query)
+    return profile(ctx, found[0]) if len(found) == 1 else several_customers(query, found)
 
 
 def _customer_and_text(ctx: SellerContext, missing: str) -> tuple[Customer, str]:

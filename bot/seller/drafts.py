@@ -23,7 +23,8 @@ def drafts(ctx: SellerContext) -> str:
     lines = []
     for row in rows:
         customer = customers.get(row.customer_id)
-        who = f"{customer.display_name}（#{customer.id}）" if customer else (row.openid or "")
+        who = (texts.SELLER_DRAFT_CUSTOMER.format(name=customer.display_name, customer_id=customer.id) if customer
+               else (row.openid or ""))
         lines.append(texts.SELLER_DRAFT_LINE.format(draft_id=row.id, customer=who, text=row.text))
     return paged(ctx, header=texts.SELLER_DRAFTS_HEADER.format(total=total), lines=lines, total=total,
                  empty=texts.SELLER_DRAFTS_EMPTY)

@@ -35,9 +35,11 @@ def figures(ctx: SellerContext) -> str:
     lines = [texts.SELLER_FIGURES_HEADER.format(date=local(ctx.config, ctx.now).strftime("%m-%d %H:%M"))]
     for key, label in texts.SELLER_FIGURES_PERIODS.items():
         lines.extend(_period_lines(label, periods[key]))
-    stages = [f"{texts.SELLER_STAGE_LABELS[s]}{pool.by_stage[s]}" for s in STAGE_ORDER if pool.by_stage.get(s)]
-    stages += [f"{s}{n}" for s, n in pool.by_stage.items() if s not in STAGE_ORDER and n]
-    classes = [f"{k}类{pool.by_class[k]}" for k in CLASS_ORDER if pool.by_class.get(k)]
+    stages = [texts.SELLER_FIGURES_COUNT.format(label=texts.SELLER_STAGE_LABELS[s], count=pool.by_stage[s])
+              for s in STAGE_ORDER if pool.by_stage.get(s)]
+    stages += [texts.SELLER_FIGURES_COUNT.format(label=s or texts.SELLER_NONE, count=n)
+               for s, n in pool.by_stage.items() if s not in STAGE_ORDER and n]
+    classes = [texts.SELLER_FIGURES_CLASS.format(klass=k, count=pool.by_class[k]) for k in CLASS_ORDER if pool.by_class.get(k)]
     unclassified = sum(n for k, n in pool.by_class.items() if k not in CLASS_ORDER)
     if unclassified:
         classes.append(texts.SELLER_FIGURES_UNCLASSIFIED.format(count=unclassified))

@@ -33,7 +33,7 @@ def open_inquiries(ctx: SellerContext) -> str:
         .offset(ctx.offset).limit(PAGE_SIZE)).all()
     lines = [texts.SELLER_INQUIRY_LINE.format(
         inquiry_id=inquiry.id, customer=customer.display_name, time=short_time(ctx.config, inquiry.created_at),
-        product=f"【{product}】" if product else "", text=_question(inquiry.text)) for inquiry, customer, product in rows]
+        product=texts.SELLER_INQUIRY_PRODUCT.format(product=product) if product else "", text=_question(inquiry.text)) for inquiry, customer, product in rows]
     return paged(ctx, header=texts.SELLER_INQUIRIES_HEADER.format(total=total), lines=lines, total=total,
                  empty=texts.SELLER_INQUIRIES_EMPTY)
 

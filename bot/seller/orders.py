@@ -23,7 +23,7 @@ from bot.seller.common import (
 )
 from bot.seller.registry import SellerContext, seller_command
 from storage import orders as order_store
-from storage.models import Order, OrderStatus
+from storage.models import Order, OrderStatus, Product
 from storage.orders import ItemSpec, OrderError, format_yuan
 
 TRACKING_NO = re.compile(r"[A-Za-z0-9-]{6,40}")
@@ -166,7 +166,5 @@ def record_order(ctx: SellerContext) -> str:
     return texts.SELLER_ORDER_RECORDED.format(line=order_line(order), status=status, missing=missing)
 
 
-def _products(ctx: SellerContext, ids: list[int]):
-    from storage.models import Product
-
-    return ctx.session.scalars(select(Product).where(Product.id.in_(ids))).all()
+def _products(ctx: SellerContext, ids: list[int]) -> list[Product]:
+    return list(ctx.session.scalars(select(Product).where(Product.id.in_(ids))))

@@ -115,7 +115,8 @@ def split_command(text: str) -> tuple[SellerCommand | None, str, str]:
     """``(command, word, args)`` for a seller's text.
 
     The first whitespace-separated word names the command; a command word glued to its argument
-    (``付款#12``, ``客户张三``) is accepted too, the longest matching word winning.
+    (``付款#12``, ``客户张三``) is accepted too, the longest matching Chinese word winning (not
+    an ASCII one: ``excellent`` is not ``excel`` + ``lent``).
     """
     stripped = text.strip()
     first, _, rest = stripped.partition(" ")
@@ -123,7 +124,7 @@ def split_command(text: str) -> tuple[SellerCommand | None, str, str]:
     if command is not None:
         return command, first, rest.strip()
     for word in sorted(_WORDS, key=len, reverse=True):
-        if first.startswith(word) and len(first) > len(word):
+        if not word.isascii() and first.startswith(word) and len(first) > len(word):
             return _WORDS[word], word, stripped[len(word):].strip()
     return None, first, rest.strip()
 
