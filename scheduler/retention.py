@@ -282,16 +282,25 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
     """Birthday greetings (solar or lunar) ``RETENTION_GREETING_LEAD_DAYS`` ahead, class A with the offer."""
     s, now_utc = settings_from(config), _naive_utc(now)
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
-    batch = Batch(session, now_utc)
+    occasions = {}  # (lunar?, month, day) → (key year, date), for every day of the window
     for day in calendar.date_range(start, end):
         for match in calendar.birthdays_on(day):
-            prefix = f"birthday:{match.key_year}:customer:"
-            rows = q.birthdays_due(session, is_lunar=match.is_lunar, month=match.month, days=match.days,
-                                   key_prefix=prefix)
-            for due in rows:
-                text = _with_offer(s, _render(s, "birthday", name=_name(due)), "birthday_offer", due)
-                batch.add(due, key=f"{prefix}{due.customer_id}", kind="birthday", text=text,
-                          payload={"date": day.isoformat(), "lunar": match.is_lunar})
+            for birthday_day in match.days:
+                occasions.setdefault((match.is_lunar, match.month, birthday_day), (match.key_year, day))
+    matches = {(lunar, month): [] for lunar, month, _ in occasions}
+    for lunar, month, day in occasions:
+        matches[(lunar, month)].append(day)
+    rows = q.birthdays_due(session, [(lunar, month, days) for (lunar, month), days in matches.items()])
+    keyed = []
+    for due, lunar, month, day in rows:
+        key_year, date = occasions[(lunar, month, day)]
+        keyed.append((f"birthday:{key_year}:customer:{due.customer_id}", due, date, lunar))
+    known = q.existing_keys(session, [key for key, *_ in keyed])
+    batch = Batch(session, now_utc)
+    for key, due, date, lunar in keyed:
+        if key not in known:
+            text = _with_offer(s, _render(s, "birthday", name=_name(due)), "birthday_offer", due)
+            batch.add(due, key=key, kind="birthday", text=text, payload={"date": date.isoformat(), "lunar": lunar})
     return batch.flush()
 
 
@@ -307,20 +316,26 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     """Win-back for sleeping customers: three steps, stopped by any order or reply."""
     s, now = settings_from(config), _naive_utc(now)
     q.cancel_stopped_winbacks(session, now)
+    offsets = [dt.timedelta(days=days) for days in s.winback_step_days]
+    if not offsets:
+        return 0
+    # One query over the union of the steps' windows; each row then tells which step is due.
+    rows = q.sleeping_due(session, at_from=now - max(offsets) - s.catchup, at_to=now - min(offsets))
+    due_steps = [(due, step) for due in rows for step, offset in enumerate(offsets, start=1)
+                 if now - offset - s.catchup < due.at <= now - offset]
+    keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}
+    previous = [winback_key(due, step - 1, s) for due, step in due_steps if step > 1]
+    known = q.existing_keys(session, [*keys.values(), *previous])
+    products = q.last_order_products(session, {due.customer_id for due, _ in due_steps})
     batch = Batch(session, now)
-    for step, offset_days in enumerate(s.winback_step_days, start=1):
-        offset = dt.timedelta(days=offset_days)
-        rows = q.sleeping_due(session, at_from=now - offset - s.catchup, at_to=now - offset)
-        keys = {due.customer_id: winback_key(due, step, s) for due in rows}
-        previous = {due.customer_id: winback_key(due, step - 1, s) for due in rows} if step > 1 else {}
-        known = q.existing_keys(session, [*keys.values(), *previous.values()])
-        rows = [due for due in rows if keys[due.customer_id] not in known
-                and (step == 1 or known.get(previous[due.customer_id], "cancelled") != "cancelled")]
-        products = q.last_order_products(session, [due.customer_id for due in rows])
-        for due in rows:
-            text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
-            batch.add(due, key=keys[due.customer_id], kind="winback", text=text, payload={"step": step})
-        batch.flush()  # the next step checks that this one exists
+    for due, step in sorted(due_steps, key=lambda item: item[1]):
+        key = keys[(due.customer_id, step)]
+        # A step follows only a step that was not withdrawn (a reply or an order stops the sequence).
+        if key in known or (step > 1 and known.get(winback_key(due, step - 1, s), "cancelled") == "cancelled"):
+            continue
+        text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
+        batch.add(due, key=key, kind="winback", text=text, payload={"step": step})
+        known[key] = "pending"
     return batch.flush()
 
 

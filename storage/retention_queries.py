@@ -118,15 +118,22 @@ def customers_for_greeting(session: Session, *, key_prefix: str) -> list[Due]:
     return [_due(r) for r in rows]
 
 
-def birthdays_due(session: Session, *, is_lunar: bool, month: int, days: Sequence[int], key_prefix: str) -> list[Due]:
-    """Reachable customers whose (solar or lunar) birthday is ``month``/``days``, not yet greeted."""
+def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[int]]]
+                  ) -> list[tuple[Due, bool, int, int]]:
+    """Reachable customers whose birthday is one of ``matches`` (lunar?, month, days): one query.
+
+    Returns each customer with their stored (lunar?, month, day) so the caller can tell which
+    occasion matched; the caller checks the dedupe keys (they carry the occasion's year).
+    """
+    if not matches:
+        return []
+    wanted = or_(*(and_(Customer.birthday_is_lunar.is_(lunar), Customer.birthday_month == month,
+                        Customer.birthday_day.in_(list(days))) for lunar, month, days in matches))
     rows = session.execute(
-        select(*_customer_columns())
-        .where(Customer.birthday_month == month, Customer.birthday_day.in_(list(days)),
-               Customer.birthday_is_lunar.is_(is_lunar), _reachable(), not_enqueued(key_prefix, Customer.id))
-        .order_by(Customer.id)
+        select(*_customer_columns(), Customer.birthday_is_lunar, Customer.birthday_month, Customer.birthday_day)
+        .where(wanted, _reachable()).order_by(Customer.id)
     ).all()
-    return [_due(r) for r in rows]
+    return [(_due(r), bool(r.birthday_is_lunar), r.birthday_month, r.birthday_day) for r in rows]
 
 
 def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime) -> list[Due]:

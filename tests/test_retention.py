@@ -422,3 +422,13 @@ def test_retention_sweeps_are_registered_once_whatever_is_imported_first(first):
 def test_retention_sweeps_are_marketing_except_segments():
     assert {s.name: s.marketing for s in retention.RETENTION_SWEEPS if not s.marketing} == {
         "retention.segments": False}
+
+
+def test_winback_catch_up_may_send_two_due_steps_in_order(shop):
+    customer = add_customer(shop, "o_w7")
+    place_order(shop, customer, {"定制礼盒": 1}, T0)
+    config = {**CONFIG, "RETENTION_CATCHUP_DAYS": "14"}
+    # Down from day 59 to day 68: steps 1 (day 60) and 2 (day 67) are both less than 14 days late.
+    assert run(shop, retention.sweep_winback, T0 + 68 * DAY, config) == 2
+    assert [row.dedupe_key[-6:] for row in outbox(shop, "winback")] == ["step:1", "step:2"]
+    assert run(shop, retention.sweep_winback, T0 + 68 * DAY, config) == 0
