@@ -120,7 +120,7 @@ def write_requests(path: Path, route: str, count: int, run_id: int, customers: i
 
 def start_server(url: str, port: int, args: argparse.Namespace) -> subprocess.Popen:
     env = dict(os.environ, HUITOU_DATABASE_URL=url, HUITOU_AUTO_MIGRATE="false", HUITOU_SECRET_KEY="bench",
-               HUITOU_SELLER_OPENIDS="o_bench_seller", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
+               HUITOU_SELLER_OPENIDS="o_bench_seller", HUITOU_SIMULATOR="false", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
                WECHAT_APP_ID=APP_ID, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
                "--worker-class", args.worker_class, "--threads", str(args.threads), "--backlog", "2048",
@@ -204,6 +204,7 @@ def verify_stored(url: str, run_id: int, sent_keys: list[str], answered: int, co
 
 def bench_database(url: str, label: str, args: argparse.Namespace, workdir: Path) -> dict:
     prepare_database(url)
+    load_before = os.getloadavg()[0]
     port = free_port()
     run_id = random.randrange(10**6, 10**7)
     count = int(args.duration * args.max_rps)
@@ -221,14 +222,16 @@ def bench_database(url: str, label: str, args: argparse.Namespace, workdir: Path
         stop_server(server)
     huitou = results[1]
     check = verify_stored(url, ids["/wechat"], huitou.sent_keys, huitou.answered, args.connections)
-    return {"label": label, "baseline": results[0], "huitou": huitou, "check": check}
+    return {"label": label, "baseline": results[0], "huitou": huitou, "check": check,
+            "load": (load_before, os.getloadavg()[0])}
 
 
 def print_report(report: dict, args: argparse.Namespace) -> bool:
     base, hui, check = report["baseline"], report["huitou"], report["check"]
     ratio = hui.rps / base.rps if base.rps else 0.0
     print(f"\n== {report['label']}: gunicorn -w {args.workers} ({args.worker_class}), wrk -c {args.connections} "
-          f"-t {args.wrk_threads} -d {args.duration}s")
+          f"-t {args.wrk_threads} -d {args.duration}s; {os.cpu_count()} CPUs, load average "
+          f"{report['load'][0]:.1f} before, {report['load'][1]:.1f} after")
     print(f"{'route':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'requests':>9} {'errors':>7}")
     for r in (base, hui):
         print(f"{r.route:<10} {r.rps:8.1f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.max_ms:8.1f} {r.requests:9d} "

@@ -1,35 +1,14 @@
-"""The WSGI app the webhook benchmark serves under gunicorn: Huitou plus a bare baseline route.
+"""The WSGI app the webhook benchmark serves under gunicorn: Huitou plus the bare baseline route.
 
-``/wechat`` is the real webhook. ``/baseline`` does only what any safe-mode WeChat bot must do
-(wechatpy decrypt, parse, render and encrypt a reply), so the two share one server, one process
-model and one run, and their ratio shows what Huitou's own work costs.
+``/wechat`` is the real webhook; ``/baseline`` (bench/baseline_route.py) does only decrypt, parse
+and encrypted reply. Both share one server, one process model and one run, so their ratio shows
+what Huitou's own work costs. Configured from the environment like the app itself.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
-
-from flask import Blueprint, Response, current_app, request
-from wechatpy import create_reply, parse_message
-from wechatpy.crypto import WeChatCrypto
-
 from app import create_app
-
-baseline_bp = Blueprint("baseline", __name__)
-
-
-@baseline_bp.post("/baseline")
-def baseline() -> Response:
-    cfg = current_app.config
-    crypto = WeChatCrypto(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
-    args = request.args
-    xml = crypto.decrypt_message(request.get_data(), args["msg_signature"], args["timestamp"], args["nonce"])
-    msg = parse_message(xml)
-    reply = create_reply("收到", msg).render()
-    return Response(crypto.encrypt_message(reply, secrets.token_hex(8), str(int(time.time()))),
-                    mimetype="application/xml")
-
+from bench.baseline_route import baseline_bp
 
 app = create_app()
 app.register_blueprint(baseline_bp)

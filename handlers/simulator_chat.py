@@ -25,6 +25,7 @@ CHANNEL_LABELS = {
 }
 STATUS_LABELS = {
     "pending": "待发送",
+    "claimed": "待发送",
     "sending": "发送中",
     "sent": "已发送",
     "drafted": "已转草稿",

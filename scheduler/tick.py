@@ -105,7 +105,7 @@ def run_tick(app_or_config: Flask | Mapping[str, Any], at: dt.datetime | None = 
             log.exception("sweep %s failed", sweep.name)
             summary.errors[sweep.name] = f"{type(exc).__name__}: {exc}"
     try:
-        summary.drain = drain_outbox(database, config, now, transport=transport)
+        summary.drain = drain_outbox(database, config, now if at is not None else None, transport=transport)
     except Exception as exc:  # noqa: BLE001 - reported; the next tick tries again
         log.exception("outbox drain failed")
         summary.errors["drain"] = f"{type(exc).__name__}: {exc}"

@@ -47,6 +47,10 @@ def database_url(migrated_template, tmp_path) -> str:
         database = Database(TEST_DATABASE_URL)
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with database.engine.begin() as conn:
+            # A connection left behind by an earlier test (a server thread still finishing after a
+            # failure) must not deadlock the TRUNCATE: every test starts from a clean slate.
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         database.dispose()
         return TEST_DATABASE_URL

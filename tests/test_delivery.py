@@ -355,6 +355,20 @@ def test_unsubscribed_customers_get_no_marketing_and_notices_become_drafts(app, 
     assert not fake_wechat.accepted()
 
 
+def test_an_open_complaint_stops_marketing_until_the_seller_closes_it(app, db, fake_wechat, platform):
+    customer_id = in_window(db)
+    marketing(db, customer_id, "repurchase:order:1")
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC), tick=False):
+        platform.say(OPENID, "收到的面膜盒子破损了")  # a complaint, forwarded to the seller
+    ship_new_order(db, customer_id, NOW)
+
+    run_tick(app, at=NOW + dt.timedelta(minutes=1))
+
+    nudge = one(db, "repurchase")
+    assert (nudge.status, nudge.skip_reason) == ("skipped", "complaint_open")
+    assert one(db, "ship").status == "sent"
+
+
 def test_quiet_hours_postpone_marketing_to_the_morning(app, db, fake_wechat):
     evening = dt.datetime(2026, 11, 23, 22, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     customer_id = add_customer(db, OPENID, NOW, last_inbound_at=evening.astimezone(dt.UTC).replace(tzinfo=None))

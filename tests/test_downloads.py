@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import tempfile
 from urllib.parse import quote
 
@@ -77,3 +78,15 @@ def test_forged_link_is_refused(app, client, pool):
         assert response.status_code == 403
         body = response.get_data(as_text=True)
         assert "无法下载" in body and "导出" in body
+
+
+def test_seller_asks_for_the_export_in_chat_and_downloads_it(platform, client, pool):
+    reply = platform.say(SELLER_OPENID, "导出")
+    match = re.search(r"https?://\S+?(/downloads/export/[\w.\-]+)", reply)
+    assert match, reply
+    response = client.get(match.group(1))
+    assert response.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(response.get_data()))
+    names = [row[3] for row in wb["客户"].iter_rows(min_row=2, values_only=True)]
+    assert {"张三", "李四"} <= set(names)
+    assert platform.say("o_customer_x", "导出") != reply  # a customer gets no link

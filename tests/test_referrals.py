@@ -201,6 +201,15 @@ def test_typed_code_attributes_a_new_customer(platform, shop, attempt):
     assert len(rows(shop, Referral)) == 1
 
 
+@pytest.mark.parametrize("form", ["推荐码：{lower}", "邀请码是{code}", "我朋友的推荐码 {code} 😊", "{fullwidth}"])
+def test_typed_code_forms(platform, shop, form):
+    code = code_in(platform.say("o_a", "推荐码"))
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in code)
+    reply = platform.say("o_c", form.format(code=code, lower=code.lower(), fullwidth=fullwidth))
+    assert "已为您登记" in reply, reply
+    assert rows(shop, Referral)[0].referee_id == customer(shop, "o_c").id
+
+
 def test_code_typed_with_the_first_order_counts(app, platform, shop):
     code = code_in(platform.say("o_a", "推荐码"))
     platform.say("o_c", ORDER_B)  # first order placed, not paid yet

@@ -19,7 +19,7 @@ from storage.models import InboundMessage, Order
 
 CHROMIUM = os.environ.get("HUITOU_TEST_CHROMIUM", "/usr/bin/chromium")
 ORDER_TEXT = "要两盒面膜 张三 13800138000 广东省深圳市南山区科技园路1号"
-WAIT_MS = 60_000  # an upper bound: a 30-day jump on PostgreSQL on a loaded CI box takes a while
+WAIT_MS = 60_000  # an upper bound: a month's jump is 31 ticks, slow on a busy CI machine
 
 pytestmark = [
     pytest.mark.browser,

@@ -17,7 +17,14 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.delivery.errors import DeliveryError, RejectedError, TokenError, TransientError, error_for_code
+from bot.delivery.errors import (
+    DeliveryError,
+    OutcomeUnknown,
+    RejectedError,
+    TokenError,
+    TransientError,
+    error_for_code,
+)
 from bot.delivery.token_store import DatabaseSessionStorage
 
 T = TypeVar("T")
@@ -91,6 +98,9 @@ class HuitouWeChatClient(WeChatClient):
     def _translate(func: Callable[[], T]) -> T:
         try:
             result = func()
+        except requests.ReadTimeout:
+            # Sent, but unanswered: WeChat may well have accepted it. Retrying could send it twice.
+            raise OutcomeUnknown("no answer within the timeout (WeChat may have delivered it)") from None
         except requests.RequestException as exc:
             raise TransientError(f"network error: {type(exc).__name__}") from None
         except WeChatClientException as exc:

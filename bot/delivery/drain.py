@@ -4,17 +4,20 @@ Claim → send → mark, each its own step:
 
 1. **Claim** (one short transaction): due ``pending`` rows are locked (``FOR UPDATE SKIP LOCKED``
    on PostgreSQL, SQLite's single write lock otherwise) and planned. Rows to skip, postpone or
-   draft are resolved right there; rows to send become ``sending``. Another drainer never sees
+   draft are resolved right there; rows to send become ``claimed``. Another drainer never sees
    them as due, so several drainers can run at once without double sends.
-2. **Send**: through the planned channels in order (service message, template, seller draft),
-   outside any transaction, paced by the per-second rate limit.
+2. **Send**: each claimed row becomes ``sending`` (a one-row update) just before its first API
+   call, then goes through the planned channels in order (service message, template, seller
+   draft), outside any transaction, paced by the per-second rate limit.
 3. **Mark** (one short transaction per row): ``sent`` only after the API accepted the message
    (its msgid kept in ``api_msgid``), or the next state from the error.
 
 A row still ``sending`` after ``DELIVERY_SENDING_TIMEOUT_SECONDS`` belongs to a drainer that died
 during the call: whether WeChat accepted it is unknown, so it is **never resent**; it becomes
 ``failed`` with ``last_error`` starting ``interrupted`` for a person to check. (If that drainer
-was only slow and later learns the API accepted the message, it still records ``sent``.)
+was only slow and later learns the API accepted the message, it still records ``sent``.) A row
+still ``claimed`` then was never tried (a drainer killed by SIGKILL runs no clean-up): it goes
+back to ``pending`` and is sent by the next drain.
 """
 
 from __future__ import annotations
@@ -32,12 +35,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.delivery import rules, seller_draft, service_message, template_message
-from bot.delivery.errors import ChannelClosed, RateLimited, RejectedError, TransientError, Unreachable
+from bot.delivery.errors import (
+    ChannelClosed,
+    OutcomeUnknown,
+    RateLimited,
+    RejectedError,
+    TransientError,
+    Unreachable,
+)
 from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
 from storage import kv
 from storage.db import Database
-from storage.models import Customer, OutboxMessage, utcnow
+from storage.models import Complaint, Customer, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -149,25 +159,29 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
         service = session.scalar(
             select(func.count()).select_from(OutboxMessage).where(
                 or_(*addressed), OutboxMessage.channel == rules.SERVICE,
-                OutboxMessage.status.in_(("sent", "sending")),
+                OutboxMessage.status.in_(("sent", "sending", "claimed")),
                 func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= customer.last_inbound_at)) or 0
     since = now - dt.timedelta(days=settings.marketing_cap_days)
     marketing = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "drafted")),
+            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
             func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since)) or 0
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
 
-def _recipient(row: OutboxMessage, customer: Customer | None) -> Recipient:
+def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) -> Recipient:
     is_customer = row.customer_id is not None
     if customer is None:
         return Recipient(openid=row.openid, is_customer=is_customer)
+    open_complaint = False
+    if is_customer and not row.transactional:
+        open_complaint = session.scalar(select(Complaint.id).where(
+            Complaint.customer_id == customer.id, Complaint.status == "open").limit(1)) is not None
     return Recipient(
         openid=row.openid or customer.openid, is_customer=is_customer, opted_out=bool(customer.opted_out),
         subscribed=customer.subscribed is not False, unreachable=bool(customer.unreachable),
-        last_inbound_at=customer.last_inbound_at,
+        last_inbound_at=customer.last_inbound_at, open_complaint=open_complaint,
     )
 
 
@@ -186,7 +200,7 @@ class _Planner:
                 self._counts[customer.id] = _counts(self.session, customer, self.now, self.settings)
             counts = self._counts[customer.id]
         plan = rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=_recipient(row, customer), counts=counts, now=self.now,
+                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
                                    settings=self.settings)
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
@@ -240,7 +254,7 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
                 row.status, row.channel = "drafted", rules.DRAFT
                 summary.add(row.kind, "drafted")
             else:
-                row.status, row.channel = "sending", plan.channels[0]
+                row.status, row.channel = "claimed", plan.channels[0]
                 jobs.append(_Job(
                     id=row.id, kind=row.kind, text=row.text, transactional=bool(row.transactional),
                     payload=dict(row.payload or {}), channels=plan.channels,
@@ -280,6 +294,8 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
                             unreachable=str(exc), api_calls=calls)
         except RateLimited as exc:
             return _Outcome("paused", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
+        except OutcomeUnknown as exc:  # sent, unanswered: WeChat may have it; never sent twice
+            return _Outcome("failed", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
         except TransientError as exc:
             return _Outcome("pending", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
     # Only seller notices get here (customer rows always end with the draft channel).
@@ -343,12 +359,21 @@ def _release(database: Database, jobs: Iterable[_Job], until: dt.datetime, now: 
     if not ids:
         return
     with database.session() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
+        session.execute(update(OutboxMessage)
+                        .where(OutboxMessage.id.in_(ids), OutboxMessage.status.in_(("claimed", "sending")))
                         .values(status="pending", next_attempt_at=until, updated_at=now))
 
 
 def resolve_interrupted(session: Session, now: dt.datetime, settings: DeliverySettings) -> int:
-    """Rows left ``sending`` by a drainer that died: ``failed`` (interrupted), never resent."""
+    """Rows left ``sending`` by a drainer that died: ``failed`` (interrupted), never resent.
+
+    Rows it left ``claimed`` were never tried: they simply become ``pending`` again.
+    """
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "claimed", OutboxMessage.updated_at <= now - settings.sending_timeout)
+        .values(status="pending", updated_at=now)
+    )
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", OutboxMessage.updated_at <= now - settings.sending_timeout)
@@ -365,8 +390,11 @@ def paused_until(session: Session, now: dt.datetime) -> dt.datetime | None:
 def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime | None = None, *,
                  transport: Transport | None = None, max_messages: int | None = None,
                  limiter: RateLimiter | None = None) -> DrainSummary:
-    """Deliver every row due at ``now`` (naive UTC; default: the clock). See the module docstring."""
-    now = _naive_utc(now or utcnow())
+    """Deliver every row due at ``now`` (naive UTC; default: the live clock). See the module docstring."""
+    # A drain "as of" a given moment (ticks in the past or future) uses it throughout; a live drain
+    # reads the clock for every batch, so rows claimed late in a long drain never look stale.
+    fixed_now = _naive_utc(now) if now is not None else None
+    now = fixed_now or utcnow()
     settings = DeliverySettings.from_config(config)
     summary = DrainSummary()
     with database.session() as session:
@@ -381,6 +409,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     handled = 0
     unreachable: set[int] = set()  # customers found unreachable during this drain
     while max_messages is None or handled < max_messages:
+        now = fixed_now or utcnow()
         jobs, claimed = _claim(database, now, settings, summary)
         if not claimed:
             break
@@ -407,6 +436,7 @@ def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: R
     if job.recipient_customer_id in unreachable:
         outcome = _already_unreachable(job)
     else:
+        _start_sending(database, job, now)
         outcome = _send(job, transport, limiter, settings)
     if outcome.unreachable and job.recipient_customer_id is not None:
         unreachable.add(job.recipient_customer_id)
@@ -417,6 +447,14 @@ def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: R
             kv.set_value(session, PAUSE_KEY, pause.isoformat(), now, pause)
     summary.add(job.kind, _mark(database, job, outcome, now, settings, pause))
     return pause
+
+
+def _start_sending(database: Database, job: _Job, now: dt.datetime) -> None:
+    """``claimed`` -> ``sending`` right before the first API call: from here on the outcome may be
+    unknown if this process dies; until here the row can safely go back to ``pending``."""
+    with database.session() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == job.id, OutboxMessage.status == "claimed")
+                        .values(status="sending", updated_at=now))
 
 
 def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, now: dt.datetime) -> None:

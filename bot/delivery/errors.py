@@ -9,6 +9,7 @@
 | 45009 (API rate limit)                    | ``RateLimited``    | pause the whole sender                    |
 | 43004 / 43101 / 40003 (not reachable)     | ``Unreachable``    | mark the customer unreachable             |
 | anything else                             | ``RejectedError``  | try the next channel, else failed         |
+| no answer within the timeout (read)       | ``OutcomeUnknown`` | failed, never resent (may have arrived)   |
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class RateLimited(DeliveryError):
 
 class Unreachable(DeliveryError):
     """The customer cannot receive messages (unsubscribed, refused, bad openid)."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """The request reached WeChat but no answer came back in time: it may have been delivered, so
+    it is not sent again (a double is worse than a failure the seller can see and check)."""
 
 
 class RejectedError(DeliveryError):

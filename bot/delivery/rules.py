@@ -26,6 +26,7 @@ UNSUBSCRIBED = "unsubscribed"
 CAPPED = "capped"
 UNREACHABLE = "unreachable"
 OUT_OF_WINDOW = "out_of_window"
+COMPLAINT_OPEN = "complaint_open"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Recipient:
     subscribed: bool = True
     unreachable: bool = False
     last_inbound_at: dt.datetime | None = None
+    open_complaint: bool = False  # no marketing until the seller closes it
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, count
                   now: dt.datetime, settings: DeliverySettings) -> Plan:
     """Decide what happens to a due row.
 
-    Marketing rows (not ``transactional``) respect opt-out, subscription, reachability, quiet
-    hours and the per-customer cap. Channels, in order: a customer-service message inside the
+    Marketing rows (not ``transactional``) respect opt-out, subscription, reachability, an open
+    complaint, quiet hours and the per-customer cap. Channels, in order: a customer-service message inside the
     window while the quota lasts; a template message for service-notice kinds with a configured
     template; a seller draft for customers (seller notices have no draft).
     """
@@ -157,6 +159,8 @@ def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, count
             return Plan("skip", reason=UNSUBSCRIBED)
         if recipient.unreachable:
             return Plan("skip", reason=UNREACHABLE)
+        if recipient.open_complaint:
+            return Plan("skip", reason=COMPLAINT_OPEN)
         until = quiet_until(now, settings)
         if until is not None:
             return Plan("postpone", not_before=until)

@@ -1,0 +1,245 @@
+"""Faults at the outbound side: a scheduler process SIGKILLed in the middle of a drain, an API
+that hangs past the client's timeout, and a mixed bag of failures over many messages.
+
+What must hold whatever happens: every outbox row ends sent, drafted, skipped or failed with a
+reason; a message the API accepted is never sent again; a message the API never received is not
+lost. The fake API's request log (``tests/fake_wechat_api.py``) is the witness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from scheduler.tick import run_tick
+from storage.models import utcnow
+from storage.outbox import enqueue
+from tests.conftest import FAKE_APP_SECRET
+from tests.delivery_helpers import TEMPLATES, add_customer, outbox, ship_new_order
+from tests.fake_wechat_api import FakeWeChatAPI
+from tests.live_server import ROOT
+from tests.wechat_platform import AES_KEY, APP_ID, TOKEN
+
+SEND = "message/custom/send"
+
+
+class HoldingFakeAPI(FakeWeChatAPI):
+    """The fake API, but the ``hold_at``-th send waits (unanswered) until ``release()``."""
+
+    def __init__(self, *args, hold_at: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hold_at = hold_at
+        self.held = threading.Event()
+        self._release = threading.Event()
+        self._sends = 0
+        self._count_lock = threading.Lock()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def _handle(self, handler, body):
+        if handler.path.split("?")[0].endswith(SEND):
+            with self._count_lock:
+                self._sends += 1
+                mine = self._sends
+            if mine == self.hold_at:
+                self.held.set()
+                self._release.wait(60)
+                with contextlib.suppress(OSError):  # the sender may be dead by now
+                    super()._handle(handler, body)
+                return
+        super()._handle(handler, body)
+
+
+class SlowFakeAPI(FakeWeChatAPI):
+    """The fake API, able to accept a send but answer it late (after the client gave up)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._late: list[float] = []
+        self._local = threading.local()
+        self.late_answered = threading.Event()
+
+    def answer_late(self, seconds: float) -> None:
+        """The next send is accepted (whatever failures are programmed), but answered after ``seconds``."""
+        self._late.append(seconds)
+
+    def _handle(self, handler, body):
+        if self._late and handler.path.split("?")[0].endswith(SEND):
+            delay = self._late.pop(0)
+            threading.Event().wait(delay)  # the platform being slow, in the server's own thread
+            self._local.accept = True
+            try:
+                with contextlib.suppress(OSError):  # the client has hung up by now
+                    super()._handle(handler, body)
+            finally:
+                self._local.accept = False
+                self.late_answered.set()
+            return
+        super()._handle(handler, body)
+
+    def _answer(self, path, params, body):
+        if getattr(self._local, "accept", False):  # bypass the programmed failures for this one
+            failures, every_other = self._failures.pop(path, None), self._every_other.pop(path, None)
+            try:
+                return super()._answer(path, params, body)
+            finally:
+                if failures is not None:
+                    self._failures[path] = failures
+                if every_other is not None:
+                    self._every_other[path] = every_other
+        return super()._answer(path, params, body)
+
+
+def scheduler_process(database_url: str, api: FakeWeChatAPI, **settings) -> subprocess.Popen:
+    """``huitou scheduler`` (the foreground APScheduler loop) as its own process."""
+    env = dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
+               HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
+               WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
+               HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
+               PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
+    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_until(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the scheduler")
+        time.sleep(0.05)  # polling another process, not simulating time
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothing_twice(db, database_url):
+    now = utcnow()
+    customers = {f"o_killed_{n:02d}": add_customer(db, f"o_killed_{n:02d}", now - dt.timedelta(days=30),
+                                                   last_inbound_at=now - dt.timedelta(hours=1))
+                 for n in range(12)}
+    for customer_id in customers.values():
+        ship_new_order(db, customer_id, now)
+    api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=5).start()
+    # Short lease and sending timeout so the restarted scheduler takes over within seconds.
+    settings = {"SCHEDULER_INTERVAL_SECONDS": "1", "SCHEDULER_LEASE_SECONDS": "1",
+                "DELIVERY_SENDING_TIMEOUT_SECONDS": "1"}
+    try:
+        first = scheduler_process(database_url, api, **settings)
+        try:
+            wait_until(lambda: api.held.is_set() or first.poll() is not None)
+            assert api.held.is_set(), first.stderr.read().decode()
+            os.killpg(first.pid, signal.SIGKILL)  # mid-call: the 5th message is on the wire
+            first.wait(30)
+        finally:
+            stop(first)
+        api.release()  # the platform accepts the 5th message, but its sender is dead
+
+        second = scheduler_process(database_url, api, **settings)
+        try:
+            wait_until(lambda: all(r.status not in ("pending", "sending") for r in outbox(db, "ship")))
+        finally:
+            stop(second)
+    finally:
+        api.stop()
+
+    rows = outbox(db, "ship")
+    accepted = Counter(call.body["touser"] for call in api.accepted())
+    seen = {call.body["touser"] for call in api.calls(SEND)}
+    assert len(rows) == 12
+    assert all(n == 1 for n in accepted.values()), accepted  # nothing the API accepted went twice
+    for row in rows:
+        openid = next(o for o, cid in customers.items() if cid == row.customer_id)
+        if openid in seen:
+            # The API saw it: sent, or (the call the kill interrupted) failed with the reason.
+            assert row.status == "sent" or (row.status == "failed" and row.last_error.startswith("interrupted")), \
+                (openid, row.status, row.last_error)
+        else:
+            pytest.fail(f"{openid}: the API never received it, yet it ended {row.status} ({row.last_error})")
+    assert sum(r.status == "sent" for r in rows) >= 11
+
+
+NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC: noon in Shanghai
+
+
+@pytest.fixture
+def flaky_api():
+    api = SlowFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET).start()
+    yield api
+    api.stop()
+
+
+def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(app, db, flaky_api):
+    app.config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": flaky_api.base_url,
+                       "DELIVERY_RATE_PER_SECOND": 0, "DELIVERY_TEMPLATES": TEMPLATES,
+                       "DELIVERY_HTTP_TIMEOUT_SECONDS": 0.3})
+    openids = {}
+    for n in range(16):
+        window = dt.timedelta(hours=1 if n < 10 else 60)  # ten inside the 48 h window, six outside
+        openids[add_customer(db, f"o_flaky_{n:02d}", NOW - dt.timedelta(days=30), last_inbound_at=NOW - window)] = \
+            f"o_flaky_{n:02d}"
+    for customer_id in openids:
+        ship_new_order(db, customer_id, NOW)
+    with db.session() as s:  # marketing too: a service message inside the window, a draft outside
+        for customer_id in list(openids)[8:12]:
+            enqueue(s, dedupe_key=f"repurchase:customer:{customer_id}", kind="repurchase", text="面膜快用完了吧？",
+                    customer_id=customer_id, now=NOW)
+
+    flaky_api.fail_every_other(SEND)  # system busy (-1) half the time
+    flaky_api.fail(SEND, http=502)
+    flaky_api.fail(SEND, http=503)
+    flaky_api.fail(SEND, 45015)  # window closed after all: the template channel instead
+    flaky_api.fail(SEND, 45009)  # rate limited: the whole sender pauses
+    flaky_api.fail("message/template/send", 45009)
+    flaky_api.answer_late(1.0)  # accepted, but after the client's 0.3 s timeout
+    at = NOW
+    for step in range(40):
+        if step == 2:
+            flaky_api.expire_tokens()  # 40001 on the next call: refreshed once, retried
+        run_tick(app, at=at)
+        if not any(r.status in ("pending", "sending") for r in outbox(db)):
+            break
+        at += dt.timedelta(minutes=5)
+
+    assert flaky_api.late_answered.wait(30)  # the late acceptance is in the log before we judge
+    rows = outbox(db)
+    for row in rows:
+        assert row.status in ("sent", "drafted", "skipped", "failed"), (row.dedupe_key, row.status)
+        if row.status == "skipped":
+            assert row.skip_reason, row.dedupe_key
+        if row.status == "failed":
+            assert row.last_error, row.dedupe_key
+    def message_of(call) -> tuple[str, str]:
+        content = call.body.get("text", {}).get("content", "")
+        return call.body["touser"], "repurchase" if content == "面膜快用完了吧？" else "ship"
+
+    accepted = Counter(message_of(call) for call in flaky_api.accepted() if call.body["touser"] in openids.values())
+    assert all(n == 1 for n in accepted.values()), accepted  # nothing went twice
+    rows = [r for r in rows if r.kind in ("ship", "repurchase")]
+    assert len(rows) == 20
+    for row in rows:
+        got = accepted[(openids[row.customer_id], row.kind)]
+        if row.status == "sent":
+            assert got == 1, row.dedupe_key
+        elif row.status != "failed":  # a failure may be "outcome unknown"; nothing else reached WeChat
+            assert got == 0, (row.dedupe_key, row.status)
+    late = next(r for r in rows if openids[r.customer_id] == "o_flaky_00" and r.kind == "ship")
+    assert late.status == "failed" and "timeout" in late.last_error  # accepted late: not resent, not "sent"
+    assert sum(r.status == "sent" for r in rows) >= 14
