@@ -154,7 +154,7 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 
         second = scheduler_process(database_url, api, **settings)
         try:
-            wait_until(lambda: all(r.status not in ("pending", "sending") for r in outbox(db, "ship")))
+            wait_until(lambda: all(r.status not in ("pending", "claimed", "sending") for r in outbox(db, "ship")))
         finally:
             stop(second)
     finally:
