@@ -46,6 +46,7 @@ def _register_transactional_sweeps() -> None:
 
 _register_transactional_sweeps()
 
+
 def _register_retention_sweeps() -> None:
     # scheduler/__init__.py imports this module first, so scheduler.retention (which imports
     # Sweep from here) is always loaded from this line and never starts an import cycle.
