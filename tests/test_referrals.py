@@ -46,13 +46,6 @@ def shop(db):
 
 
 @pytest.fixture(autouse=True)
-def generous_reply_budget(app_config):
-    """On a loaded test machine a reply may pass the 4 s budget and go to the outbox instead;
-    these tests read passive replies, so they give the webhook more time."""
-    app_config["WEBHOOK_REPLY_BUDGET_SECONDS"] = 60
-
-
-@pytest.fixture(autouse=True)
 def frozen():
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller

@@ -27,13 +27,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def patient_webhook(app_config):
-    """On a loaded CI machine the first order (cold parser caches) can pass the 4-second passive-reply
-    budget and the reply then arrives through the outbox; these tests look at the passive path."""
-    app_config["WEBHOOK_REPLY_BUDGET_SECONDS"] = 60
-
-
 @pytest.fixture
 def live_url(app) -> Iterator[str]:
     """The app served over HTTP on a free loopback port, in a thread."""
