@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage.models import ConversationState
-from storage.upsert import insert_ignore
+from storage.upsert import upsert
 
 DEFAULT_TIMEOUT_MINUTES = 30
 
@@ -34,23 +34,19 @@ def load(session: Session, customer_id: int, now: dt.datetime) -> tuple[Conversa
 
 
 def save(session: Session, customer_id: int, kind: str, data: dict[str, Any], config: Mapping[str, Any],
-         now: dt.datetime) -> ConversationState:
+         now: dt.datetime) -> None:
     """Create or replace the customer's state; it expires ``CONVERSATION_TIMEOUT_MINUTES`` from now."""
-    expires = now + dt.timedelta(minutes=timeout_minutes(config))
-    state = session.get(ConversationState, customer_id)
-    if state is None:
-        # Insert-or-ignore: two messages of one customer racing in two workers both succeed.
-        insert_ignore(session, ConversationState.__table__,
-                      {"customer_id": customer_id, "kind": kind, "data": dict(data), "expires_at": expires,
-                       "updated_at": now}, ["customer_id"])
-        state = session.get(ConversationState, customer_id)
+    values = {"kind": kind, "data": dict(data), "expires_at": now + dt.timedelta(minutes=timeout_minutes(config)),
+              "updated_at": now}
+    state = session.identity_map.get(session.identity_key(ConversationState, customer_id))
     if state is not None:
-        state.kind = kind
-        state.data = dict(data)  # a new dict, so SQLAlchemy sees the JSON change
-        state.expires_at = expires
-        state.updated_at = now
-    session.flush()
-    return state
+        for name, value in values.items():  # a new dict for ``data``, so SQLAlchemy sees the JSON change
+            setattr(state, name, value)
+        return
+    # Not loaded in this session: one insert-or-update (two messages of one customer racing in two
+    # workers both succeed; the later one's state wins).
+    upsert(session, ConversationState.__table__, {"customer_id": customer_id, **values}, ["customer_id"],
+           list(values))
 
 
 def clear(session: Session, customer_id: int) -> None:

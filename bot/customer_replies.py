@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot import conversation_state, referrals, texts
@@ -39,8 +37,6 @@ from storage.models import (
 )
 from storage.orders import ItemSpec, OrderError, create_order, format_yuan, transition
 from storage.outbox import enqueue
-
-log = logging.getLogger(__name__)
 
 STATE_ORDER = "order"  # an order (or draft) waiting for missing pieces
 STATE_REVIEW = "order_review"  # a complete order the customer may still correct
@@ -73,37 +69,51 @@ class Turn:
 
 def handle_customer_text(session: Session, customer: Customer, text: str, inbound: InboundMessage,
                          config: Mapping[str, Any], now: dt.datetime) -> str | None:
-    """Answer a customer's text message (never raises for odd input; the database may)."""
-    try:
-        with session.begin_nested():
-            return _handle(session, customer, text or "", inbound, config, now)
-    except OperationalError:
-        raise
-    except Exception:  # a bug must not lose the message: it is stored, and the customer gets an answer
-        log.exception("customer text handling failed (customer %s)", customer.id)
-        return texts.DEFAULT_REPLY
+    """Answer a customer's text message.
 
-
-def _handle(session: Session, customer: Customer, text: str, inbound: InboundMessage,
-            config: Mapping[str, Any], now: dt.datetime) -> str | None:
+    Runs in the webhook's transaction without a savepoint of its own: if it raises, the webhook
+    rolls the whole message back and stores it again with a safe answer (``handlers/wechat.py``).
+    """
+    text = text or ""
     catalogue = load_catalogue(session)
     result = detect_intent(text[:2000], catalogue)
-    inbound.intent = result.intent
     turn = Turn(session, customer, text, config, now, catalogue, result)
+    reply = _handle(turn)
+    inbound.intent = result.intent  # set last: written together with the stored response
+    return reply
+
+
+def _handle(turn: Turn) -> str | None:
+    session, customer, now, result = turn.session, turn.customer, turn.now, turn.result
     state, _expired = conversation_state.load(session, customer.id, now)
     if state is not None:
         reply = _continue(turn, state)
         if reply is not None:
             return reply
-    reply = referrals.take_testimonial(session, customer, text, result.normalized, result.intent, now)
+    reply = referrals.take_testimonial(session, customer, turn.text, result.normalized, result.intent, now)
     if reply is not None:
         return reply
     return HANDLERS[result.intent](turn)
 
 
+_CATALOGUE_COLUMNS = (Product.id, Product.name, Product.aliases, Product.price_cents, Product.usage_days)
+_catalogue_cache: dict[tuple[tuple[Any, ...], ...], list[CatalogueEntry]] = {}
+
+
 def load_catalogue(session: Session) -> list[CatalogueEntry]:
-    products = session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.id)).all()
-    return [CatalogueEntry.from_product(p) for p in products]
+    """The active products as parser entries.
+
+    Read on every message (plain columns, no ORM objects); the entries, with their normalised
+    terms, are reused while the rows are unchanged, so a seller's edit is seen by the next message.
+    """
+    rows = tuple(tuple(row) for row in session.execute(
+        select(*_CATALOGUE_COLUMNS).where(Product.active.is_(True)).order_by(Product.id)))
+    entries = _catalogue_cache.get(rows)
+    if entries is None:
+        if len(_catalogue_cache) >= 8:
+            _catalogue_cache.clear()
+        entries = _catalogue_cache[rows] = [CatalogueEntry.from_row(*row) for row in rows]
+    return list(entries)
 
 
 # --- Orders ----------------------------------------------------------------------------------

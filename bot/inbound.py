@@ -66,7 +66,12 @@ def _platform_time(msg: Any) -> dt.datetime | None:
 
 
 def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tuple[InboundMessage, Customer]:
-    """Store the message against its customer (created on first contact) and touch the 48 h window."""
+    """The message's row and its customer (created on first contact); touches the 48 h window.
+
+    The row is returned *unsaved*: the webhook adds it last, with its intent and response body,
+    so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides, at commit, which of two
+    racing deliveries of one message wins (the loser's whole transaction is rolled back).
+    """
     customer, _created = get_or_create_by_openid(session, msg.source, now)
     event = event_name(msg) or None if msg.type == "event" else None
     inbound = InboundMessage(
@@ -79,9 +84,6 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
         platform_created_at=_platform_time(msg),
         received_at=now,
     )
-    session.add(inbound)
-    # The flush runs the INSERT now: a concurrent duplicate fails here, before any other work.
-    session.flush()
     if event != "unsubscribe":
         customer.last_inbound_at = now
         customer.unreachable = False  # they just wrote to us: the API can reach them again
@@ -96,6 +98,17 @@ def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Cus
     if msg.type == "text" or (msg.type == "voice" and getattr(msg, "recognition", None)):
         text = msg.content if msg.type == "text" else msg.recognition
         return reply_for_text(session, customer, text or "", inbound, config, now)
+    return texts.NON_TEXT_RECEIVED.get(msg.type, texts.NON_TEXT_DEFAULT)
+
+
+def fallback_reply(msg: Any, customer: Customer, config: Mapping[str, Any]) -> str | None:
+    """The answer stored when working out the real one failed: safe, and true whatever went wrong."""
+    if msg.type == "event":
+        return texts.WELCOME if event_name(msg) == "subscribe" else None
+    if customer.openid in config.get("SELLER_OPENIDS", ()):
+        return texts.SELLER_COMMAND_FAILED
+    if msg.type == "text" or msg.type == "voice":
+        return texts.DEFAULT_REPLY
     return texts.NON_TEXT_RECEIVED.get(msg.type, texts.NON_TEXT_DEFAULT)
 
 

@@ -9,6 +9,7 @@ product names → address → quantities → fuzzy product names → unlabelled 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,13 +64,21 @@ class CatalogueEntry:
     price_cents: int = 0
     usage_days: int | None = None
 
-    @property
+    @functools.cached_property
     def terms(self) -> tuple[str, ...]:
+        """The normalised name and aliases (computed once per entry: entries are cached per process)."""
         return tuple(dict.fromkeys(t for t in (normalize(self.name), *map(normalize, self.aliases)) if t))
 
     @classmethod
     def from_product(cls, product) -> CatalogueEntry:
         return cls(product.id, product.name, tuple(product.alias_list), product.price_cents, product.usage_days)
+
+    @classmethod
+    def from_row(cls, product_id: int, name: str, aliases: str | None, price_cents: int,
+                 usage_days: int | None) -> CatalogueEntry:
+        """From the product table's columns (``aliases`` is the comma-separated column)."""
+        return cls(product_id, name, tuple(a.strip() for a in (aliases or "").split(",") if a.strip()),
+                   price_cents, usage_days)
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ def take_testimonial(session: Session, customer: Customer, text: str, normalized
                      now: dt.datetime) -> str | None:
     """The message right after a testimonial request: stored when it looks like one (reply text),
     otherwise None and the request lapses (it is for the next message only)."""
+    if customer.last_referral_ask_at is None:
+        return None  # never invited, so no testimonial was ever requested (it comes with an invitation)
     row = session.get(KeyValue, TESTIMONIAL_KEY.format(customer_id=customer.id))
     if row is None:
         return None

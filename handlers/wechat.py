@@ -1,9 +1,10 @@
 """The WeChat webhook at ``/wechat``: verification, receipt, exactly-once processing, passive reply.
 
 Plain, compatible and safe (AES) modes, all through wechatpy. Each delivery is processed once:
-the inbound row's UNIQUE ``msg_key`` is inserted in the same transaction as the work it causes,
-so a platform retry (or a duplicate racing in another worker) finds the committed row and gets
-the stored response body, byte for byte.
+the inbound row's UNIQUE ``msg_key`` is inserted in the same transaction as the work it causes
+(last, together with the response body), so a platform retry finds the committed row and gets
+the stored response body, byte for byte, and a duplicate racing in another worker fails on the
+constraint at commit, is rolled back whole and answers with the winner's stored body.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 from flask import Blueprint, Response, abort, current_app, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
@@ -124,35 +125,75 @@ def _parse(xml: bytes | str) -> Any:
     return msg
 
 
+class _ReplyFailed(Exception):
+    """Working out the reply raised: the message is stored again with a safe answer."""
+
+
+_SEEN = select(InboundMessage.response_body).where(InboundMessage.msg_key == bindparam("key"))
+
+
 def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, started: float) -> tuple[str | None, str]:
-    """Store and answer ``msg`` unless it was seen before; returns (reply text, response body)."""
+    """Store and answer ``msg`` unless it was seen before; returns (reply text, response body).
+
+    The happy path is one transaction without savepoints. If the conversation code raises (a bug,
+    not the database), that transaction is rolled back and a second one stores the message with
+    a safe answer, so a message is never lost and never half-processed.
+    """
     key = bot_inbound.message_key(msg)
     database = get_db()
     cfg = current_app.config
+    # The app's clock seam: real UTC, or the simulator's clock (never in production mode).
+    clock = current_app.extensions.get("huitou_clock", utcnow)
     try:
-        with database.session() as session:
-            seen = session.scalar(select(InboundMessage.response_body).where(InboundMessage.msg_key == key))
-            if seen is not None:
-                return None, seen
-            # The app's clock seam: real UTC, or the simulator's clock (never in production mode).
-            now = current_app.extensions.get("huitou_clock", utcnow)()
-            inbound, customer = bot_inbound.record_inbound(session, msg, key, now)
-            reply_text = bot_inbound.reply_for(session, msg, inbound, customer, cfg, now)
-            if reply_text and time.monotonic() - started > float(cfg["WEBHOOK_REPLY_BUDGET_SECONDS"]):
-                # Too late for a passive reply (the platform gives up at 5 s): send it via the outbox.
-                enqueue(session, dedupe_key=f"reply:inbound:{inbound.id}", kind="reply", text=reply_text,
-                        customer_id=customer.id, transactional=True, now=now)
-                reply_text = None
-            response_body = _render(reply_text, msg, encrypted, crypto).get_data(as_text=True)
-            inbound.response_body = response_body
-            return reply_text, response_body
+        return _store_and_answer(database, msg, key, encrypted, crypto, started, clock, cfg, fallback=False)
+    except _ReplyFailed:
+        pass
     except IntegrityError:
-        # A duplicate delivery committed first (another worker or thread): answer as it did.
-        with database.read_session() as session:
-            stored = session.scalar(select(InboundMessage.response_body).where(InboundMessage.msg_key == key))
+        stored = _stored_response(database, key)
+        if stored is not None:
+            return None, stored  # a duplicate delivery committed first (another worker): answer as it did
+        log.exception("storing %s broke a constraint; storing it with a safe answer", key)
+    try:
+        return _store_and_answer(database, msg, key, encrypted, crypto, started, clock, cfg, fallback=True)
+    except IntegrityError:
+        stored = _stored_response(database, key)
         if stored is None:
             raise
         return None, stored
+
+
+def _stored_response(database: Any, key: str) -> str | None:
+    with database.read_session() as session:
+        return session.scalar(_SEEN, {"key": key})
+
+
+def _store_and_answer(database: Any, msg: Any, key: str, encrypted: bool, crypto: WeChatCrypto | None,
+                      started: float, clock: Any, cfg: Any, *, fallback: bool) -> tuple[str | None, str]:
+    with database.session() as session:
+        seen = session.scalar(_SEEN, {"key": key})
+        if seen is not None:
+            return None, seen
+        now = clock()
+        inbound, customer = bot_inbound.record_inbound(session, msg, key, now)
+        if fallback:
+            reply_text = bot_inbound.fallback_reply(msg, customer, cfg)
+        else:
+            try:
+                reply_text = bot_inbound.reply_for(session, msg, inbound, customer, cfg, now)
+            except OperationalError:
+                raise
+            except Exception as exc:  # a bug must not lose the message (nor keep half of its effects)
+                log.exception("handling %s failed; storing it with a safe answer", key)
+                raise _ReplyFailed from exc
+        if reply_text and time.monotonic() - started > float(cfg["WEBHOOK_REPLY_BUDGET_SECONDS"]):
+            # Too late for a passive reply (the platform gives up at 5 s): send it via the outbox.
+            enqueue(session, dedupe_key=f"reply:{key}", kind="reply", text=reply_text,
+                    customer_id=customer.id, transactional=True, now=now)
+            reply_text = None
+        response_body = _render(reply_text, msg, encrypted, crypto).get_data(as_text=True)
+        inbound.response_body = response_body
+        session.add(inbound)  # inserted at commit; a duplicate that committed first fails it here
+        return reply_text, response_body
 
 
 def sanitize_reply_text(text: str) -> str:

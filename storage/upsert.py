@@ -30,3 +30,21 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
     # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
     key = list(table.primary_key.columns)[0]
     return len(session.execute(stmt.returning(key)).all())
+
+
+def upsert(session: Session, table: Table, row: dict[str, Any], conflict_columns: list[str],
+           update_columns: list[str]) -> None:
+    """Insert ``row``, or update ``update_columns`` of the row it collides with on ``conflict_columns``.
+
+    One statement, race-free on both databases (``INSERT ... ON CONFLICT DO UPDATE``).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(row)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(row)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"upsert is not implemented for {dialect}")
+    stmt = stmt.on_conflict_do_update(index_elements=conflict_columns,
+                                      set_={name: stmt.excluded[name] for name in update_columns})
+    session.execute(stmt)

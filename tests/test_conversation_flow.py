@@ -317,6 +317,29 @@ def test_a_failing_handler_still_answers_and_keeps_the_message(platform, shop, m
         assert s.scalar(select(InboundMessage.content)) == "你好"
 
 
+def test_a_handler_failing_half_way_keeps_none_of_its_effects(platform, shop, monkeypatch):
+    """The failing message is rolled back whole and stored again with the safe answer, once."""
+    import bot.customer_replies as replies
+    from bot import texts
+    from storage.models import InboundMessage
+
+    def half_done(turn):
+        turn.session.add(Complaint(customer_id=turn.customer.id, text="half", status="open", created_at=turn.now))
+        turn.session.flush()
+        raise RuntimeError("bug after a write")
+
+    monkeypatch.setitem(replies.HANDLERS, "greeting", half_done)
+    reply = platform.post_text("o_half", "你好", msg_id=987654321)
+    assert reply.status == 200 and reply.text == texts.DEFAULT_REPLY
+    again = platform.post_text("o_half", "你好", msg_id=987654321)  # the platform's retry
+    assert again.body == reply.body
+    with shop.read_session() as s:
+        assert s.scalars(select(Complaint)).all() == []
+        stored = s.scalars(select(InboundMessage).where(InboundMessage.openid == "o_half")).all()
+        assert [(m.content, m.intent) for m in stored] == [("你好", None)]
+        assert s.scalar(select(Customer.last_inbound_at).where(Customer.openid == "o_half")) is not None
+
+
 @pytest.mark.parametrize("text", __import__("tests.test_order_parser", fromlist=["ODD_INPUTS"]).ODD_INPUTS)
 def test_odd_messages_through_the_webhook_are_answered_without_errors(platform, shop, caplog, text):
     """No message raises, and none is answered by the safety net (which would log an error)."""
