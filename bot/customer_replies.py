@@ -272,7 +272,7 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any]) -
     customer = turn.customer
     specs = []
     for product_id, quantity in items:
-        product = turn.session.get(Product, product_id)
+        product = _product(turn, product_id)
         if product is not None:
             specs.append(ItemSpec(product=product, quantity=int(quantity)))
     address = contact.get("address") or {}
@@ -300,11 +300,18 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any]) -
     return order
 
 
+def _product(turn: Turn, product_id: int) -> CatalogueEntry | Product | None:
+    """The product for an order line: the catalogue read for this message, else the row (a product
+    taken off sale since the customer chose it is still sold to them)."""
+    entry = next((e for e in turn.catalogue if e.product_id == product_id), None)
+    return entry if entry is not None else turn.session.get(Product, product_id)
+
+
 def _add_items(turn: Turn, order: Order, items: list[list[int]]) -> None:
     from storage.models import OrderItem
 
     for product_id, quantity in items:
-        product = turn.session.get(Product, product_id)
+        product = _product(turn, product_id)
         if product is None:
             continue
         existing = next((i for i in order.items if i.product_id == product_id), None)

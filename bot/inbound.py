@@ -66,11 +66,12 @@ def _platform_time(msg: Any) -> dt.datetime | None:
 
 
 def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tuple[InboundMessage, Customer]:
-    """The message's row and its customer (created on first contact); touches the 48 h window.
+    """The message's row and its customer (created on first contact).
 
-    The row is returned *unsaved*: the webhook adds it last, with its intent and response body,
-    so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides, at commit, which of two
-    racing deliveries of one message wins (the loser's whole transaction is rolled back).
+    The row is returned *unsaved*: the webhook adds it last (:func:`finish_inbound`), with its
+    intent and response body, so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides,
+    at commit, which of two racing deliveries of one message wins (the loser's whole transaction
+    is rolled back).
     """
     customer, _created = get_or_create_by_openid(session, msg.source, now)
     event = event_name(msg) or None if msg.type == "event" else None
@@ -84,10 +85,16 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
         platform_created_at=_platform_time(msg),
         received_at=now,
     )
-    if event != "unsubscribe":
+    return inbound, customer
+
+
+def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer, now: dt.datetime) -> None:
+    """Add the message's row and open the customer's 48 h service window (last, so that the
+    customer's changes of the whole message are written in as few UPDATEs as possible)."""
+    if inbound.event != "unsubscribe":
         customer.last_inbound_at = now
         customer.unreachable = False  # they just wrote to us: the API can reach them again
-    return inbound, customer
+    session.add(inbound)
 
 
 def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Customer,

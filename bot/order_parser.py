@@ -64,6 +64,11 @@ class CatalogueEntry:
     price_cents: int = 0
     usage_days: int | None = None
 
+    @property
+    def id(self) -> int:
+        """The product's id (so an entry can stand for its product in ``storage.orders.ItemSpec``)."""
+        return self.product_id
+
     @functools.cached_property
     def terms(self) -> tuple[str, ...]:
         """The normalised name and aliases (computed once per entry: entries are cached per process)."""

@@ -192,7 +192,8 @@ def _store_and_answer(database: Any, msg: Any, key: str, encrypted: bool, crypto
             reply_text = None
         response_body = _render(reply_text, msg, encrypted, crypto).get_data(as_text=True)
         inbound.response_body = response_body
-        session.add(inbound)  # inserted at commit; a duplicate that committed first fails it here
+        # Inserted at commit; a duplicate that committed first makes the commit fail here.
+        bot_inbound.finish_inbound(session, inbound, customer, now)
         return reply_text, response_body
 
 

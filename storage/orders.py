@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,11 +17,24 @@ class OrderError(ValueError):
     """A change the order's state does not allow (the message says why, in plain words)."""
 
 
+class ProductFacts(Protocol):
+    """What an order line copies from its product: a ``Product`` row or a cached catalogue entry."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def usage_days(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class ItemSpec:
     """One line of an order: a catalogue product (or a free-text name) and a quantity."""
 
-    product: Product | None
+    product: Product | ProductFacts | None
     quantity: int
     name: str | None = None
     unit_price_cents: int | None = None

@@ -13,8 +13,9 @@ Called from :func:`storage.order_hooks.after_order_change` inside the order's tr
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from storage import segments
@@ -31,16 +32,17 @@ def cycle_keys(order_id: int) -> list[str]:
 
 def track_order_change(session: Session, order: Order, action: str, now: dt.datetime) -> None:
     """Apply ``action`` (create, pay, ship, receive, cancel) on ``order`` to clocks and segments."""
+    orders = segments.active_orders(session, order.customer_id)  # read once, used by every step below
     if action == "create":
-        _supersede_older_orders(session, order, now)
+        _supersede_older_orders(session, order, orders, now)
         _cancel_pending(session, OutboxMessage.customer_id == order.customer_id, OutboxMessage.kind == "winback",
                         reason="new_order", now=now)
     if action == "ship" or (action == "create" and order.status in (OrderStatus.SHIPPED, OrderStatus.RECEIVED)):
-        start_supply(session, order)
+        start_supply(session, order, orders)
     if action == "cancel":
         session.execute(update(RetentionClock).where(RetentionClock.superseded_by_order_id == order.id)
                         .values(superseded_at=None, superseded_by_order_id=None))
-    segments.refresh_customer(session, order.customer, now)
+    segments.refresh_customer(session, order.customer, now, orders=orders)
 
 
 def supply_days(order: Order) -> int | None:
@@ -49,19 +51,28 @@ def supply_days(order: Order) -> int | None:
     return min(days) if days else None
 
 
-def start_supply(session: Session, order: Order) -> None:
-    """Create the order's supply clocks (once), already superseded if a newer order has the product."""
+_CLOCK_EXISTS = select(RetentionClock.id).where(RetentionClock.key == bindparam("key"))
+
+
+def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder] | None = None) -> None:
+    """Create the order's supply clocks (once), already superseded if a newer order has the product.
+
+    ``orders``: the customer's :func:`segments.active_orders`, when the caller has them.
+    """
     days = supply_days(order)
     if not days:
         return
     start = order.shipped_at or order.received_at or order.created_at
-    newer = _newer_order_with_same_product(session, order)
+    if orders is None:
+        orders = segments.active_orders(session, order.customer_id)
+    mine = _product_ids(order)
+    newer = next((o for o in orders if o.facts.created_at > order.created_at and o.product_ids & mine), None)
     for kind, at in (("supply_mid", start + dt.timedelta(days=days / 2)),
                      ("supply_end", start + dt.timedelta(days=days))):
         key = f"{kind}:order:{order.id}"
-        if session.scalar(select(RetentionClock.id).where(RetentionClock.key == key)) is None:
+        if session.scalar(_CLOCK_EXISTS, {"key": key}) is None:
             session.add(RetentionClock(key=key, kind=kind, customer_id=order.customer_id, order_id=order.id,
-                                       at=at, superseded_at=newer.created_at if newer else None,
+                                       at=at, superseded_at=newer.facts.created_at if newer else None,
                                        superseded_by_order_id=newer.id if newer else None))
 
 
@@ -69,31 +80,11 @@ def _product_ids(order: Order) -> set[int]:
     return {item.product_id for item in order.items if item.product_id is not None}
 
 
-def _same_product_orders(session: Session, order: Order):
-    return (
-        select(Order.id, Order.created_at)
-        .join(OrderItem, OrderItem.order_id == Order.id)
-        .where(Order.customer_id == order.customer_id, Order.id != order.id,
-               Order.status != OrderStatus.CANCELLED, OrderItem.product_id.in_(_product_ids(order)))
-        .distinct()
-    )
-
-
-def _newer_order_with_same_product(session: Session, order: Order) -> Order | None:
-    if not _product_ids(order):
-        return None
-    row = session.execute(
-        _same_product_orders(session, order).where(Order.created_at > order.created_at)
-        .order_by(Order.created_at).limit(1)
-    ).first()
-    return session.get(Order, row.id) if row else None
-
-
-def _supersede_older_orders(session: Session, order: Order, now: dt.datetime) -> None:
-    if not _product_ids(order):
-        return
-    older = [row.id for row in session.execute(
-        _same_product_orders(session, order).where(Order.created_at <= order.created_at))]
+def _supersede_older_orders(session: Session, order: Order, orders: Sequence[segments.CustomerOrder],
+                            now: dt.datetime) -> None:
+    mine = _product_ids(order)
+    older = [o.id for o in orders
+             if o.id != order.id and o.facts.created_at <= order.created_at and o.product_ids & mine]
     if not older:
         return
     session.execute(

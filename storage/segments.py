@@ -12,11 +12,13 @@ import datetime as dt
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, CustomerStage, Order, OrderItem, OrderStatus, Referral, RetentionClock
+from storage.upsert import upsert
 
 # A customer with no order for max(SLEEPING_MIN_DAYS, SLEEPING_FACTOR × cycle) is sleeping;
 # for max(LOST_MIN_DAYS, LOST_FACTOR × cycle), lost (DOMAIN.md: "not seen for two months").
@@ -223,52 +225,83 @@ def _supply_days_by_order(session: Session, order_ids: Sequence[int]) -> dict[in
     return {order_id: int(days) for order_id, days in rows if days}
 
 
+@dataclass(frozen=True)
+class CustomerOrder:
+    """One active order of a customer: its facts for the rules, and its products."""
+
+    id: int
+    facts: OrderFacts
+    product_ids: frozenset[int]
+
+
+# Built once: this runs on every order change, and building the statement costs more than running it.
+_ACTIVE_ORDER_LINES = (
+    select(Order.id, Order.created_at, Order.shipped_at, Order.amount_cents,
+           OrderItem.product_id, OrderItem.quantity, OrderItem.usage_days)
+    .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+    .where(Order.customer_id == bindparam("customer_id"), Order.status != OrderStatus.CANCELLED)
+    .order_by(Order.created_at, Order.id)
+)
+_RECOGNISED_REFERRALS = (
+    select(func.count()).select_from(Referral)
+    .where(Referral.referrer_id == bindparam("customer_id"), Referral.status == "rewarded")
+)
+
+
+def active_orders(session: Session, customer_id: int) -> list[CustomerOrder]:
+    """The customer's active (not cancelled) orders, oldest first, with their supply (the shortest
+    quantity × usage days among the lines: the first to run out) and products: one query."""
+    grouped: dict[int, tuple[Any, list[int], set[int]]] = {}
+    for row in session.execute(_ACTIVE_ORDER_LINES, {"customer_id": customer_id}):
+        _order, supplies, products = grouped.setdefault(row.id, (row, [], set()))
+        if row.product_id is not None:
+            products.add(row.product_id)
+        if row.usage_days and row.usage_days > 0:
+            supplies.append(row.quantity * row.usage_days)
+    return [CustomerOrder(row.id, OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None,
+                                             row.amount_cents), frozenset(products))
+            for row, supplies, products in grouped.values()]
+
+
 def order_facts(session: Session, customer_id: int) -> list[OrderFacts]:
     """The customer's active orders, oldest first."""
-    orders = session.execute(
-        select(Order.id, Order.created_at, Order.shipped_at, Order.amount_cents)
-        .where(Order.customer_id == customer_id, Order.status != OrderStatus.CANCELLED)
-        .order_by(Order.created_at, Order.id)
-    ).all()
-    supply = _supply_days_by_order(session, [o.id for o in orders])
-    return [OrderFacts(o.created_at, o.shipped_at, supply.get(o.id), o.amount_cents) for o in orders]
+    return [order.facts for order in active_orders(session, customer_id)]
 
 
 def has_referred(session: Session, customer_id: int) -> bool:
     """True when one of the customer's referees has paid (a rewarded, not reversed, referral)."""
-    return session.scalar(
-        select(func.count()).select_from(Referral)
-        .where(Referral.referrer_id == customer_id, Referral.status == "rewarded")
-    ) > 0
+    return session.scalar(_RECOGNISED_REFERRALS, {"customer_id": customer_id}) > 0
 
 
-def refresh_customer(session: Session, customer: Customer, now: dt.datetime) -> None:
+def refresh_customer(session: Session, customer: Customer, now: dt.datetime,
+                     orders: Sequence[CustomerOrder] | None = None) -> None:
     """Recompute one customer's last order, median interval, expected next purchase, stage and
-    sleeping clock (class and RFM are pool-relative and left to :func:`recompute_all`)."""
-    orders = order_facts(session, customer.id)
-    customer.last_order_at = orders[-1].created_at if orders else None
-    customer.median_interval_days = median_interval_days([o.created_at for o in orders])
-    customer.expected_next_purchase_at = expected_next_purchase(orders)
-    cycle = cycle_days(orders)
-    customer.stage = stage_for(len(orders), customer.last_order_at, cycle, now,
-                               referred=has_referred(session, customer.id), tags=customer.tags,
+    sleeping clock (class and RFM are pool-relative and left to :func:`recompute_all`).
+
+    ``orders``: the customer's :func:`active_orders` when the caller has just read them.
+    """
+    facts = [order.facts for order in (active_orders(session, customer.id) if orders is None else orders)]
+    referred = has_referred(session, customer.id)  # read before writing: the customer's changes flush once
+    last_order_at = facts[-1].created_at if facts else None
+    cycle = cycle_days(facts)
+    customer.last_order_at = last_order_at
+    customer.median_interval_days = median_interval_days([o.created_at for o in facts])
+    customer.expected_next_purchase_at = expected_next_purchase(facts)
+    customer.stage = stage_for(len(facts), last_order_at, cycle, now, referred=referred, tags=customer.tags,
                                current=customer.stage)
-    _set_sleeping_clock(session, customer.id, customer.last_order_at, cycle)
+    _set_sleeping_clock(session, customer.id, last_order_at, cycle)
 
 
 def _set_sleeping_clock(session: Session, customer_id: int, last_order_at: dt.datetime | None,
                         cycle: float | None) -> None:
+    """Move the customer's sleeping clock (one statement: an upsert, or a delete without orders)."""
     key = f"sleeping:customer:{customer_id}"
-    clock = session.scalar(select(RetentionClock).where(RetentionClock.key == key))
+    table = RetentionClock.__table__
     if last_order_at is None:
-        if clock is not None:
-            session.delete(clock)
+        session.execute(table.delete().where(table.c.key == key))
         return
-    at = sleeping_at(last_order_at, cycle)
-    if clock is None:
-        session.add(RetentionClock(key=key, kind="sleeping", customer_id=customer_id, at=at))
-    else:
-        clock.at = at
+    upsert(session, table, {"key": key, "kind": "sleeping", "customer_id": customer_id,
+                            "at": sleeping_at(last_order_at, cycle)}, ["key"], ["at"])
 
 
 @dataclass(frozen=True)
