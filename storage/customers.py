@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.models import Customer
 from storage.upsert import insert_ignore
+
+
+_BY_OPENID = select(Customer).where(Customer.openid == bindparam("openid"))  # built once: every message uses it
 
 
 def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> tuple[Customer, bool]:
@@ -17,7 +20,7 @@ def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> 
     Creation is an insert-or-ignore, so two messages from a new follower handled at the same time
     by different workers end up with one customer row.
     """
-    customer = session.scalar(select(Customer).where(Customer.openid == openid))
+    customer = session.scalar(_BY_OPENID, {"openid": openid})
     if customer is not None:
         return customer, False
     created = insert_ignore(
@@ -27,5 +30,5 @@ def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> 
          "opted_out": False, "unreachable": False, "birthday_is_lunar": False},
         ["openid"],
     )
-    customer = session.scalar(select(Customer).where(Customer.openid == openid))
+    customer = session.scalar(_BY_OPENID, {"openid": openid})
     return customer, bool(created)

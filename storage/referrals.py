@@ -16,6 +16,7 @@ The ledger is append-only: ``reward_ledger`` rows with a ``reason`` key (``REASO
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import segments
 from storage.models import (
@@ -142,17 +144,23 @@ def ensure_code(session: Session, customer: Customer) -> str:
     if customer.referral_code:
         return customer.referral_code
     session.flush()
+    table = Customer.__table__
+    # A failed statement aborts a PostgreSQL transaction, so a collision needs a savepoint there;
+    # SQLite undoes just the failed statement (and a savepoint costs two more round trips).
+    guard = session.begin_nested if session.get_bind().dialect.name != "sqlite" else contextlib.nullcontext
     for _ in range(CODE_ATTEMPTS):
         code = generate_code()
         try:
-            with session.begin_nested():
-                session.execute(update(Customer.__table__)
-                                .where(Customer.__table__.c.id == customer.id,
-                                       Customer.__table__.c.referral_code.is_(None))
-                                .values(referral_code=code))
+            with guard():
+                won = session.execute(update(table)
+                                      .where(table.c.id == customer.id, table.c.referral_code.is_(None))
+                                      .values(referral_code=code).returning(table.c.referral_code)).scalar()
         except IntegrityError:
             continue
-        session.refresh(customer, ["referral_code"])
+        if won:
+            set_committed_value(customer, "referral_code", won)
+            return won
+        session.refresh(customer, ["referral_code"])  # another worker assigned one first
         if customer.referral_code:
             return customer.referral_code
     raise RuntimeError("could not assign a unique referral code")
