@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from storage.models import Customer
 from storage.upsert import insert_ignore
 
-
 _BY_OPENID = select(Customer).where(Customer.openid == bindparam("openid"))  # built once: every message uses it
 
 
