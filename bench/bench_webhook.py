@@ -81,6 +81,7 @@ class WrkResult:
     exhausted: int
     sent_keys: list[str]
     answered: int
+    cpu_ms: float = 0.0  # server (gunicorn master + workers) CPU time per answered request
 
 
 def free_port() -> int:
@@ -153,12 +154,29 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait()
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every process in the process group (gunicorn master and workers)."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == pgid:  # after the command: state, ppid, pgrp, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def run_wrk(port: int, route: str, keys: list[str], requests_file: Path, args: argparse.Namespace,
-            duration: float) -> WrkResult:
+            duration: float, server_pgid: int | None = None) -> WrkResult:
     command = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{int(duration)}s",
                "--timeout", "10s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}",
                "--", str(requests_file), str(args.wrk_threads)]
+    cpu_before = group_cpu_seconds(server_pgid) if server_pgid else 0.0
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    cpu_used = (group_cpu_seconds(server_pgid) - cpu_before) if server_pgid else 0.0
     line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
     data = json.loads(line.removeprefix("BENCH_JSON "))
     sent_keys = []
@@ -173,6 +191,7 @@ def run_wrk(port: int, route: str, keys: list[str], requests_file: Path, args: a
         requests=data["requests"], errors=errors,
         bad=sum(t["bad"] for t in data["threads"]), exhausted=sum(t["exhausted"] for t in data["threads"]),
         sent_keys=sent_keys, answered=sum(t["answered"] for t in data["threads"]),
+        cpu_ms=cpu_used * 1000 / data["requests"] if data["requests"] else 0.0,
     )
 
 
@@ -217,7 +236,7 @@ def bench_database(url: str, label: str, args: argparse.Namespace, workdir: Path
         for route in ("/baseline", "/wechat"):
             warm_keys = write_requests(warm, route, int(args.warmup * args.max_rps), run_id * 10 + 5, args.customers)
             run_wrk(port, route, warm_keys, warm, args, args.warmup)
-        results = [run_wrk(port, route, keys[route], files[route], args, args.duration) for route in ids]
+        results = [run_wrk(port, route, keys[route], files[route], args, args.duration, server.pid) for route in ids]
     finally:
         stop_server(server)
     huitou = results[1]
@@ -232,11 +251,15 @@ def print_report(report: dict, args: argparse.Namespace) -> bool:
     print(f"\n== {report['label']}: gunicorn -w {args.workers} ({args.worker_class}), wrk -c {args.connections} "
           f"-t {args.wrk_threads} -d {args.duration}s; {os.cpu_count()} CPUs, load average "
           f"{report['load'][0]:.1f} before, {report['load'][1]:.1f} after")
-    print(f"{'route':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'requests':>9} {'errors':>7}")
+    print(f"{'route':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'requests':>9} {'errors':>7}"
+          f" {'server CPU ms/req':>18}")
     for r in (base, hui):
         print(f"{r.route:<10} {r.rps:8.1f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.max_ms:8.1f} {r.requests:9d} "
-              f"{r.errors + r.bad:7d}")
+              f"{r.errors + r.bad:7d} {r.cpu_ms:18.2f}")
     print(f"ratio huitou/baseline throughput: {ratio:.2f}  (target >= {TARGET_RATIO})")
+    if base.cpu_ms and hui.cpu_ms:
+        # Steadier than req/s on a shared machine: what each request costs the server's processes.
+        print(f"ratio of server CPU per request, baseline/huitou: {base.cpu_ms / hui.cpu_ms:.2f}")
     print(f"exactly once: sent {check['sent']}, answered {check['answered']}, stored {check['stored']}, "
           f"doubled {check['doubled']}, lost {check['lost']}, unexpected {check['unexpected']}"
           f"{'' if not hui.exhausted else f', RESENT {hui.exhausted} (raise --max-rps)'}"

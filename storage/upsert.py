@@ -1,12 +1,42 @@
-"""Race-free "insert unless it exists" on SQLite and PostgreSQL."""
+"""Race-free "insert unless it exists" and "insert or update" on SQLite and PostgreSQL.
+
+Single-row statements are built once per table, columns and conflict target and then executed
+with the row as parameters: building an ``INSERT ... ON CONFLICT`` costs more than running it,
+and these run on every order and several times a message.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+_DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _insert_for(session: Session, table: Table):
+    dialect = session.get_bind().dialect.name
+    if dialect not in _DIALECT_INSERT:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"upserts are not implemented for {dialect}")
+    return dialect, _DIALECT_INSERT[dialect]
+
+
+@functools.lru_cache(maxsize=256)
+def _ignore_statement(dialect: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]):
+    stmt = _DIALECT_INSERT[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))
+    key = list(table.primary_key.columns)[0]
+    return stmt.returning(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
+                      update: tuple[str, ...]):
+    stmt = _DIALECT_INSERT[dialect](table)
+    return stmt.on_conflict_do_update(index_elements=list(conflict),
+                                      set_={name: stmt.excluded[name] for name in update})
 
 
 def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | dict[str, Any],
@@ -20,14 +50,13 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
         rows = [rows]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"insert_ignore is not implemented for {dialect}")
+    dialect, insert = _insert_for(session, table)
     # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
+    if len(rows) == 1:
+        row = rows[0]
+        stmt = _ignore_statement(dialect, table, tuple(row), tuple(conflict_columns))
+        return len(session.execute(stmt, row).all())
+    stmt = insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
     key = list(table.primary_key.columns)[0]
     return len(session.execute(stmt.returning(key)).all())
 
@@ -38,13 +67,6 @@ def upsert(session: Session, table: Table, row: dict[str, Any], conflict_columns
 
     One statement, race-free on both databases (``INSERT ... ON CONFLICT DO UPDATE``).
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(row)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(row)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"upsert is not implemented for {dialect}")
-    stmt = stmt.on_conflict_do_update(index_elements=conflict_columns,
-                                      set_={name: stmt.excluded[name] for name in update_columns})
-    session.execute(stmt)
+    dialect, _insert = _insert_for(session, table)
+    stmt = _upsert_statement(dialect, table, tuple(row), tuple(conflict_columns), tuple(update_columns))
+    session.execute(stmt, row)
