@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import KeyValue, utcnow
@@ -30,10 +31,17 @@ DAILY_TICK_HOUR = 10
 MAX_JUMP_DAYS = 92
 
 
-def read_offset(database: Database) -> dt.timedelta:
-    """The stored offset of the simulated clock (zero when never set)."""
-    with database.read_session() as session:
-        raw = session.scalar(select(KeyValue.value).where(KeyValue.key == OFFSET_KEY))
+_OFFSET = select(KeyValue.value).where(KeyValue.key == OFFSET_KEY)
+
+
+def read_offset(database: Database, session: Session | None = None) -> dt.timedelta:
+    """The stored offset of the simulated clock (zero when never set); read in ``session`` when
+    given (the webhook's own transaction), else in a short read-only one."""
+    if session is not None:
+        raw = session.scalar(_OFFSET)
+    else:
+        with database.read_session() as own:
+            raw = own.scalar(_OFFSET)
     try:
         return dt.timedelta(seconds=float(raw)) if raw else dt.timedelta(0)
     except ValueError:
@@ -51,9 +59,9 @@ def write_offset(database: Database, offset: dt.timedelta) -> None:
             row.updated_at = real_now
 
 
-def simulated_now(database: Database) -> dt.datetime:
+def simulated_now(database: Database, session: Session | None = None) -> dt.datetime:
     """Naive UTC simulated time."""
-    return utcnow() + read_offset(database)
+    return utcnow() + read_offset(database, session)
 
 
 def set_simulated_now(database: Database, at: dt.datetime) -> dt.timedelta:
@@ -68,8 +76,8 @@ def reset_clock(database: Database) -> None:
 
 
 def install_clock(app: Flask, database: Database) -> None:
-    """Make the app's clock seam return the simulated time."""
-    clock: Callable[[], dt.datetime] = functools.partial(simulated_now, database)
+    """Make the app's clock seam (called with the caller's session, or None) return the simulated time."""
+    clock: Callable[[Session | None], dt.datetime] = functools.partial(simulated_now, database)
     app.extensions["huitou_clock"] = clock
 
 

@@ -142,8 +142,9 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, starte
     key = bot_inbound.message_key(msg)
     database = get_db()
     cfg = current_app.config
-    # The app's clock seam: real UTC, or the simulator's clock (never in production mode).
-    clock = current_app.extensions.get("huitou_clock", utcnow)
+    # The app's clock seam (called with the session): real UTC, or the simulator's clock (never in
+    # production mode).
+    clock = current_app.extensions.get("huitou_clock", _real_clock)
     try:
         return _store_and_answer(database, msg, key, encrypted, crypto, started, clock, cfg, fallback=False)
     except _ReplyFailed:
@@ -162,6 +163,10 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, starte
         return None, stored
 
 
+def _real_clock(_session: Any = None) -> Any:
+    return utcnow()
+
+
 def _stored_response(database: Any, key: str) -> str | None:
     with database.read_session() as session:
         return session.scalar(_SEEN, {"key": key})
@@ -173,7 +178,7 @@ def _store_and_answer(database: Any, msg: Any, key: str, encrypted: bool, crypto
         seen = session.scalar(_SEEN, {"key": key})
         if seen is not None:
             return None, seen
-        now = clock()
+        now = clock(session)
         inbound, customer = bot_inbound.record_inbound(session, msg, key, now)
         if fallback:
             reply_text = bot_inbound.fallback_reply(msg, customer, cfg)
