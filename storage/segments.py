@@ -275,6 +275,8 @@ def _set_sleeping_clock(session: Session, customer_id: int, last_order_at: dt.da
 class RecomputeResult:
     customers: int
     changed_stage: int
+    updated: int = 0  # customer rows written
+    clocks_written: int = 0  # sleeping clocks inserted or moved
 
 
 def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
@@ -335,8 +337,8 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
             clocks.append((c.id, sleeping_at(last, cycle)))
     if updates:
         session.execute(update(Customer), updates)
-    _sync_sleeping_clocks(session, clocks)
-    return RecomputeResult(len(customers), changed)
+    written = _sync_sleeping_clocks(session, clocks)
+    return RecomputeResult(len(customers), changed, len(updates), written)
 
 
 _DERIVED = ("stage", "customer_class", "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "median_interval_days",
@@ -351,7 +353,7 @@ def _differs(old: object, new: object) -> bool:
     return old != new
 
 
-def _sync_sleeping_clocks(session: Session, clocks: list[tuple[int, dt.datetime]]) -> None:
+def _sync_sleeping_clocks(session: Session, clocks: list[tuple[int, dt.datetime]]) -> int:
     """Bring every buyer's sleeping clock to the recomputed time (insert the missing ones)."""
     existing = {row.customer_id: row for row in session.execute(
         select(RetentionClock.customer_id, RetentionClock.id, RetentionClock.at)
@@ -364,6 +366,7 @@ def _sync_sleeping_clocks(session: Session, clocks: list[tuple[int, dt.datetime]
                for cid, at in clocks if cid not in existing]
     if missing:
         session.execute(RetentionClock.__table__.insert(), missing)
+    return len(changes) + len(missing)
 
 
 __all__ = [
