@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import DateTime, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, CustomerStage, Order, OrderItem, OrderStatus, Referral, RetentionClock
@@ -279,70 +279,240 @@ class RecomputeResult:
     clocks_written: int = 0  # sleeping clocks inserted or moved
 
 
+_DERIVED = ("stage", "customer_class", "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "median_interval_days",
+            "expected_next_purchase_at", "last_order_at")
+
+_US_PER_DAY = 86_400_000_000
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _epoch_us(dialect: str, column: str) -> str:
+    """SQL for a naive UTC timestamp column as integer microseconds since 1970 (exact).
+
+    SQLite stores SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff``: whole seconds from ``strftime('%s')``
+    plus the six digits after the dot (``julianday`` would round to milliseconds).
+    """
+    if dialect == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+
+
+def _recompute_sql(dialect: str) -> str:
+    """One statement over the pool: the facts each rule needs, and only the customers whose stored
+    segment fields (or sleeping clock) may differ from what the rules give today.
+
+    The SQL computes every derived value, but only to *find* the customers to update: a customer is
+    returned when a value differs (or, for the time-based stage, when ``now`` is within 2 s of one of
+    their boundaries); the returned facts are integers and timestamps from which Python applies the
+    rules exactly (:func:`_apply`). So the SQL may over-select (then nothing is written) but the
+    tolerances below are all tighter than :func:`_differs`, so it never misses a change.
+
+    - history (all active orders, any date): count, last order (by created_at, id), its shipped_at
+      and supply, and the middle one or two gaps between consecutive orders (in microseconds), from
+      which the median interval follows;
+    - RFM over the buyers of the last 12 months: ``RANK() - 1`` is the number of buyers with a
+      strictly smaller value, so ``1 + min(4, 5 × below // n)`` is :func:`_quintile_scores` with its
+      ties; below ``RFM_MIN_POOL`` buyers, the fixed cut-offs (recency: last order at or after
+      ``now`` minus the cut-off);
+    - class: buyers with a positive 12-month spend, ranked by spend descending (ties share the first
+      rank): A when ``5 × rank < n`` (share < 20 %), B when ``2 × rank < n`` (< 50 %), C otherwise;
+      everyone else D.
+    """
+    us = lambda column: _epoch_us(dialect, column)  # noqa: E731
+    least4 = "CASE WHEN 5 * {0} / nb >= 4 THEN 5 ELSE 1 + 5 * {0} / nb END"
+    distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    day = _US_PER_DAY
+    cycle = f"(CASE WHEN h.g1 IS NOT NULL THEN (h.g1 + h.g2) / 2.0 ELSE COALESCE(h.supply, 0) * {day}.0 END)"
+    sleep_t = (f"(h.last_t + CASE WHEN {SLEEPING_FACTOR} * {cycle} > {SLEEPING_MIN_DAYS * day}.0 "
+               f"THEN {SLEEPING_FACTOR} * {cycle} ELSE {SLEEPING_MIN_DAYS * day}.0 END)")
+    lost_t = (f"(h.last_t + CASE WHEN {LOST_FACTOR} * {cycle} > {LOST_MIN_DAYS * day}.0 "
+              f"THEN {LOST_FACTOR} * {cycle} ELSE {LOST_MIN_DAYS * day}.0 END)")
+    tag_match = " OR ".join(f"c.tags LIKE '%{tag}%'" for tag in DISTRIBUTOR_TAGS)  # a superset in SQLite
+    expected_t = (f"(CASE WHEN h.g1 IS NOT NULL THEN h.last_t + (h.g1 + h.g2) / 2.0 "
+                  f"WHEN h.supply IS NOT NULL THEN COALESCE(h.shipped_t, h.last_t) + h.supply * {day}.0 END)")
+    stage = f"""CASE
+        WHEN c.stage = '{CustomerStage.DISTRIBUTOR}' OR {tag_match} THEN '{CustomerStage.DISTRIBUTOR}'
+        WHEN h.n IS NULL THEN CASE WHEN ref.referrer_id IS NOT NULL THEN '{CustomerStage.FAN}'
+                                   ELSE '{CustomerStage.PROSPECT}' END
+        WHEN :now_t >= {lost_t} THEN '{CustomerStage.LOST}'
+        WHEN :now_t >= {sleep_t} THEN '{CustomerStage.SLEEPING}'
+        WHEN ref.referrer_id IS NOT NULL THEN '{CustomerStage.FAN}'
+        WHEN h.n >= {LOYAL_MIN_ORDERS} THEN '{CustomerStage.LOYAL}'
+        WHEN h.n = 2 THEN '{CustomerStage.RETURNING}'
+        ELSE '{CustomerStage.NEW}' END"""
+    segment = """CASE WHEN s.r IS NULL THEN NULL
+        WHEN s.r >= 4 AND s.f >= 4 THEN 'champions'
+        WHEN s.r <= 1 AND s.f >= 4 AND s.m >= 4 THEN 'cant_lose'
+        WHEN s.r <= 2 AND s.f >= 3 THEN 'at_risk'
+        WHEN s.r >= 3 AND s.f >= 3 THEN 'loyal'
+        WHEN s.r >= 4 AND s.f = 1 THEN 'new'
+        WHEN s.r >= 3 THEN 'potential_loyalists'
+        WHEN s.r = 2 THEN 'hibernating'
+        ELSE 'lost' END"""
+    r_fixed = " ".join(f"WHEN last_recent >= :r_cut{i} THEN {5 - i}" for i in range(len(RFM_FIXED_R_DAYS)))
+    f_fixed = " ".join(f"WHEN cnt >= {v} THEN {5 - i}" for i, v in enumerate(RFM_FIXED_F_ORDERS))
+    m_fixed = " ".join(f"WHEN total >= {v} THEN {5 - i}" for i, v in enumerate(RFM_FIXED_M_CENTS))
+    active = f"status <> '{OrderStatus.CANCELLED}'"
+    return f"""
+WITH o AS (
+    SELECT customer_id, id, created_at, shipped_at,
+           ROW_NUMBER() OVER w AS rn, COUNT(*) OVER (PARTITION BY customer_id) AS n,
+           {us('created_at')} - LAG({us('created_at')}) OVER w AS gap
+    FROM orders WHERE {active}
+    WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
+),
+g AS (
+    SELECT customer_id, n - 1 AS m, gap, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY gap) AS gr
+    FROM o WHERE rn > 1
+),
+mid AS (
+    SELECT customer_id, MIN(gap) AS g1, MAX(gap) AS g2 FROM g
+    WHERE gr = (m + 1) / 2 OR gr = (m + 2) / 2 GROUP BY customer_id
+),
+h AS (
+    SELECT o.customer_id, o.n, o.created_at AS last_at, o.shipped_at AS last_shipped,
+           {us('o.created_at')} AS last_t, {us('o.shipped_at')} AS shipped_t,
+           (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0) FROM order_item i
+            WHERE i.order_id = o.id AND i.usage_days > 0) AS supply,
+           mid.g1, mid.g2
+    FROM o LEFT JOIN mid ON mid.customer_id = o.customer_id
+    WHERE o.rn = o.n
+),
+b AS (
+    SELECT customer_id, MAX(created_at) AS last_recent, COUNT(*) AS cnt, COALESCE(SUM(amount_cents), 0) AS total
+    FROM orders WHERE {active} AND created_at >= :since AND created_at <= :now
+    GROUP BY customer_id
+),
+ranked AS (
+    SELECT customer_id, last_recent, cnt, total, COUNT(*) OVER () AS nb,
+           RANK() OVER (ORDER BY last_recent) - 1 AS r_below,
+           RANK() OVER (ORDER BY cnt) - 1 AS f_below,
+           RANK() OVER (ORDER BY total) - 1 AS m_below
+    FROM b
+),
+s AS (
+    SELECT customer_id,
+           CASE WHEN nb >= :min_pool THEN {least4.format('r_below')} ELSE CASE {r_fixed} ELSE 1 END END AS r,
+           CASE WHEN nb >= :min_pool THEN {least4.format('f_below')} ELSE CASE {f_fixed} ELSE 1 END END AS f,
+           CASE WHEN nb >= :min_pool THEN {least4.format('m_below')} ELSE CASE {m_fixed} ELSE 1 END END AS m
+    FROM ranked
+),
+spend AS (
+    SELECT customer_id, RANK() OVER (ORDER BY total DESC) - 1 AS first, COUNT(*) OVER () AS np
+    FROM b WHERE total > 0
+),
+ref AS (SELECT DISTINCT referrer_id FROM referral WHERE status = 'rewarded'),
+facts AS (
+    SELECT c.id, c.tags, c.stage, c.customer_class, c.rfm_r, c.rfm_f, c.rfm_m, c.rfm_segment,
+           c.median_interval_days, c.expected_next_purchase_at, c.last_order_at,
+           h.n, h.last_at, h.last_shipped, h.supply, h.g1, h.g2, s.r, s.f, s.m,
+           CASE WHEN spend.first IS NULL THEN 'D' WHEN 5 * spend.first < spend.np THEN 'A'
+                WHEN 2 * spend.first < spend.np THEN 'B' ELSE 'C' END AS new_class,
+           ref.referrer_id IS NOT NULL AS referred,
+           k.id AS clock_id, k.at AS clock_at,
+           {stage} AS sql_stage,
+           {segment} AS sql_segment,
+           h.g1 IS NOT NULL AND (c.median_interval_days IS NULL
+               OR abs(c.median_interval_days - (h.g1 + h.g2) / 2.0 / {day}.0) > 1e-7)
+             OR h.g1 IS NULL AND c.median_interval_days IS NOT NULL AS median_differs,
+           CASE WHEN {expected_t} IS NULL THEN c.expected_next_purchase_at IS NOT NULL
+                ELSE c.expected_next_purchase_at IS NULL
+                     OR abs({us('c.expected_next_purchase_at')} - {expected_t}) > 500000 END AS expected_differs,
+           h.n IS NOT NULL AND (k.id IS NULL OR abs({us('k.at')} - {sleep_t}) > 500000) AS clock_differs,
+           h.n IS NOT NULL AND (abs(:now_t - {sleep_t}) < 2000000 OR abs(:now_t - {lost_t}) < 2000000) AS near_boundary
+    FROM customer c
+    LEFT JOIN h ON h.customer_id = c.id
+    LEFT JOIN s ON s.customer_id = c.id
+    LEFT JOIN spend ON spend.customer_id = c.id
+    LEFT JOIN ref ON ref.referrer_id = c.id
+    LEFT JOIN retention_clock k ON k.key = 'sleeping:customer:' || c.id
+)
+SELECT * FROM facts
+WHERE sql_stage {distinct} stage OR near_boundary
+   OR new_class {distinct} customer_class
+   OR r {distinct} rfm_r OR f {distinct} rfm_f OR m {distinct} rfm_m OR sql_segment {distinct} rfm_segment
+   OR last_at {distinct} last_order_at OR median_differs OR expected_differs OR clock_differs
+"""
+
+
+_FACT_TYPES = {"last_at": DateTime(), "last_shipped": DateTime(), "clock_at": DateTime(),
+               "expected_next_purchase_at": DateTime(), "last_order_at": DateTime()}
+
+
+def _median_from_middle(g1: int | None, g2: int | None) -> float | None:
+    """:func:`median_interval_days` from the middle gap(s) in microseconds (same float arithmetic)."""
+    if g1 is None:
+        return None
+    d1 = dt.timedelta(microseconds=int(g1)).total_seconds() / 86400
+    if g1 == g2:
+        return d1
+    return (d1 + dt.timedelta(microseconds=int(g2)).total_seconds() / 86400) / 2
+
+
 def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     """Recompute stage, class, RFM, median interval and expected next purchase for the whole pool.
 
-    One aggregate query per concern and bulk UPDATEs by primary key: the cost grows with the
-    pool, which is why it runs once a day rather than on every tick.
+    Set-based: one SQL statement (window functions) aggregates the pool and returns only the
+    customers whose stored values (or sleeping clock) may have changed; Python applies the rules
+    to those rows alone and writes the ones that did change. The statement still scans the
+    orders and customers (class and RFM are relative to the pool) but nothing pool-sized crosses
+    into Python, so a day with few changes writes few rows.
     """
+    dialect = session.get_bind().dialect.name
     since = now - dt.timedelta(days=CLASS_WINDOW_DAYS)
-    active = Order.status != OrderStatus.CANCELLED
-    rows = session.execute(
-        select(Order.customer_id, Order.id, Order.created_at, Order.shipped_at)
-        .where(active).order_by(Order.customer_id, Order.created_at, Order.id)
-    ).all()
-    supply = dict(session.execute(
-        select(OrderItem.order_id, func.min(OrderItem.quantity * OrderItem.usage_days))
-        .join(Order, Order.id == OrderItem.order_id)
-        .where(active, OrderItem.usage_days > 0).group_by(OrderItem.order_id)
-    ).all())
-    history: dict[int, list[OrderFacts]] = {}
+    params = {"now": now, "since": since, "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
+              "min_pool": RFM_MIN_POOL,
+              **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)}}
+    stmt = text(_recompute_sql(dialect)).bindparams(
+        *(bindparam(name, type_=DateTime()) for name in params if name == "now" or name == "since"
+          or name.startswith("r_cut"))
+    ).columns(**_FACT_TYPES)
+    rows = session.execute(stmt, params).mappings().all()
+    updates, clock_updates, clock_inserts, changed = [], [], [], 0
     for row in rows:
-        days = supply.get(row.id)
-        history.setdefault(row.customer_id, []).append(
-            OrderFacts(row.created_at, row.shipped_at, int(days) if days else None, 0))
-
-    recent = session.execute(
-        select(Order.customer_id, func.max(Order.created_at), func.count(), func.sum(Order.amount_cents))
-        .where(active, Order.created_at >= since, Order.created_at <= now).group_by(Order.customer_id)
-    ).all()
-    buyers = {cid: ((now - last).total_seconds() / 86400, count, int(total or 0))
-              for cid, last, count, total in recent}
-    rfm = rfm_scores(buyers)
-    referrers = set(session.scalars(
-        select(Referral.referrer_id).where(Referral.status == "rewarded").distinct()))
-    customers = session.execute(select(Customer.id, Customer.tags, *(getattr(Customer, f) for f in _DERIVED))).all()
-    classes = classes_by_spend({c.id: buyers.get(c.id, (0, 0, 0))[2] for c in customers})
-
-    updates = []
-    clocks = []
-    changed = 0
-    for c in customers:
-        orders = history.get(c.id, [])
-        last = orders[-1].created_at if orders else None
-        cycle = cycle_days(orders)
-        stage = stage_for(len(orders), last, cycle, now, referred=c.id in referrers, tags=c.tags, current=c.stage)
-        changed += stage != c.stage
-        score = rfm.get(c.id)
-        values = {
-            "stage": stage, "customer_class": classes[c.id],
-            "rfm_r": score.r if score else None, "rfm_f": score.f if score else None,
-            "rfm_m": score.m if score else None, "rfm_segment": score.segment if score else None,
-            "median_interval_days": median_interval_days([o.created_at for o in orders]),
-            "expected_next_purchase_at": expected_next_purchase(orders), "last_order_at": last,
-        }
-        if any(_differs(getattr(c, name), value) for name, value in values.items()):
-            updates.append({"id": c.id, **values})
-        if last is not None:
-            clocks.append((c.id, sleeping_at(last, cycle)))
-    if updates:
-        session.execute(update(Customer), updates)
-    written = _sync_sleeping_clocks(session, clocks)
-    return RecomputeResult(len(customers), changed, len(updates), written)
+        values, clock = _apply(row, now)
+        changed += values["stage"] != row["stage"]
+        if any(_differs(row[name], value) for name, value in values.items()):
+            updates.append({"id": row["id"], **values})
+        if clock is not None:
+            if row["clock_id"] is None:
+                clock_inserts.append({"key": f"sleeping:customer:{row['id']}", "kind": "sleeping",
+                                      "customer_id": row["id"], "at": clock})
+            elif _differs(row["clock_at"], clock):
+                clock_updates.append({"id": row["clock_id"], "at": clock})
+    for start in range(0, len(updates), 1000):
+        session.execute(update(Customer), updates[start:start + 1000])
+    for start in range(0, len(clock_updates), 1000):
+        session.execute(update(RetentionClock), clock_updates[start:start + 1000])
+    for start in range(0, len(clock_inserts), 1000):
+        session.execute(RetentionClock.__table__.insert(), clock_inserts[start:start + 1000])
+    customers = session.scalar(select(func.count()).select_from(Customer))
+    return RecomputeResult(customers, changed, len(updates), len(clock_updates) + len(clock_inserts))
 
 
-_DERIVED = ("stage", "customer_class", "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "median_interval_days",
-            "expected_next_purchase_at", "last_order_at")
+def _apply(row, now: dt.datetime) -> tuple[dict[str, object], dt.datetime | None]:
+    """The rules on one customer's facts: their derived fields, and their sleeping clock (or None)."""
+    n = row["n"] or 0
+    last = row["last_at"] if n else None
+    median = _median_from_middle(row["g1"], row["g2"])
+    supply = int(row["supply"]) if row["supply"] else None
+    cycle = median if median is not None else (float(supply) if supply else None)
+    if last is None:
+        expected = None
+    elif median is not None:
+        expected = last + dt.timedelta(days=median)
+    elif supply:
+        expected = (row["last_shipped"] or last) + dt.timedelta(days=supply)
+    else:
+        expected = None
+    stage = stage_for(n, last, cycle, now, referred=bool(row["referred"]), tags=row["tags"], current=row["stage"])
+    r, f, m = row["r"], row["f"], row["m"]
+    values = {
+        "stage": stage, "customer_class": row["new_class"],
+        "rfm_r": r, "rfm_f": f, "rfm_m": m, "rfm_segment": rfm_segment(r, f, m) if r is not None else None,
+        "median_interval_days": median, "expected_next_purchase_at": expected, "last_order_at": last,
+    }
+    return values, (sleeping_at(last, cycle) if last is not None else None)
 
 
 def _differs(old: object, new: object) -> bool:
@@ -351,22 +521,6 @@ def _differs(old: object, new: object) -> bool:
     if isinstance(old, dt.datetime) and isinstance(new, dt.datetime):
         return abs((old - new).total_seconds()) >= 1
     return old != new
-
-
-def _sync_sleeping_clocks(session: Session, clocks: list[tuple[int, dt.datetime]]) -> int:
-    """Bring every buyer's sleeping clock to the recomputed time (insert the missing ones)."""
-    existing = {row.customer_id: row for row in session.execute(
-        select(RetentionClock.customer_id, RetentionClock.id, RetentionClock.at)
-        .where(RetentionClock.kind == "sleeping"))}
-    changes = [{"id": existing[cid].id, "at": at} for cid, at in clocks
-               if cid in existing and _differs(existing[cid].at, at)]
-    if changes:
-        session.execute(update(RetentionClock), changes)
-    missing = [{"key": f"sleeping:customer:{cid}", "kind": "sleeping", "customer_id": cid, "at": at}
-               for cid, at in clocks if cid not in existing]
-    if missing:
-        session.execute(RetentionClock.__table__.insert(), missing)
-    return len(changes) + len(missing)
 
 
 __all__ = [
