@@ -9,6 +9,7 @@ pool, and stages move with time alone — active customers fall asleep without a
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -294,10 +295,11 @@ def _epoch_us(dialect: str, column: str) -> str:
     """
     if dialect == "postgresql":
         return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+    seconds = f"unixepoch({column})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"({seconds} * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
 
 
-def _recompute_sql(dialect: str) -> str:
+def _recompute_sql(dialect: str) -> tuple[str, str, str, str, str]:
     """One statement over the pool: the facts each rule needs, and only the customers whose stored
     segment fields (or sleeping clock) may differ from what the rules give today.
 
@@ -319,7 +321,8 @@ def _recompute_sql(dialect: str) -> str:
       everyone else D.
     """
     us = lambda column: _epoch_us(dialect, column)  # noqa: E731
-    least4 = "CASE WHEN 5 * {0} / nb >= 4 THEN 5 ELSE 1 + 5 * {0} / nb END"
+    # 1 + min(4, 5 × below // n); below = RANK() - 1 = the buyers with a strictly smaller value
+    quintile = lambda below: f"CASE WHEN 5 * {below} / nb >= 4 THEN 5 ELSE 1 + 5 * {below} / nb END"  # noqa: E731
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
     day = _US_PER_DAY
     cycle = f"(CASE WHEN h.g1 IS NOT NULL THEN (h.g1 + h.g2) / 2.0 ELSE COALESCE(h.supply, 0) * {day}.0 END)"
@@ -327,16 +330,17 @@ def _recompute_sql(dialect: str) -> str:
                f"THEN {SLEEPING_FACTOR} * {cycle} ELSE {SLEEPING_MIN_DAYS * day}.0 END)")
     lost_t = (f"(h.last_t + CASE WHEN {LOST_FACTOR} * {cycle} > {LOST_MIN_DAYS * day}.0 "
               f"THEN {LOST_FACTOR} * {cycle} ELSE {LOST_MIN_DAYS * day}.0 END)")
+    referred = "EXISTS (SELECT 1 FROM referral x WHERE x.referrer_id = c.id AND x.status = 'rewarded')"
     tag_match = " OR ".join(f"c.tags LIKE '%{tag}%'" for tag in DISTRIBUTOR_TAGS)  # a superset in SQLite
     expected_t = (f"(CASE WHEN h.g1 IS NOT NULL THEN h.last_t + (h.g1 + h.g2) / 2.0 "
                   f"WHEN h.supply IS NOT NULL THEN COALESCE(h.shipped_t, h.last_t) + h.supply * {day}.0 END)")
     stage = f"""CASE
         WHEN c.stage = '{CustomerStage.DISTRIBUTOR}' OR {tag_match} THEN '{CustomerStage.DISTRIBUTOR}'
-        WHEN h.n IS NULL THEN CASE WHEN ref.referrer_id IS NOT NULL THEN '{CustomerStage.FAN}'
+        WHEN h.n IS NULL THEN CASE WHEN {referred} THEN '{CustomerStage.FAN}'
                                    ELSE '{CustomerStage.PROSPECT}' END
         WHEN :now_t >= {lost_t} THEN '{CustomerStage.LOST}'
         WHEN :now_t >= {sleep_t} THEN '{CustomerStage.SLEEPING}'
-        WHEN ref.referrer_id IS NOT NULL THEN '{CustomerStage.FAN}'
+        WHEN {referred} THEN '{CustomerStage.FAN}'
         WHEN h.n >= {LOYAL_MIN_ORDERS} THEN '{CustomerStage.LOYAL}'
         WHEN h.n = 2 THEN '{CustomerStage.RETURNING}'
         ELSE '{CustomerStage.NEW}' END"""
@@ -353,7 +357,8 @@ def _recompute_sql(dialect: str) -> str:
     f_fixed = " ".join(f"WHEN cnt >= {v} THEN {5 - i}" for i, v in enumerate(RFM_FIXED_F_ORDERS))
     m_fixed = " ".join(f"WHEN total >= {v} THEN {5 - i}" for i, v in enumerate(RFM_FIXED_M_CENTS))
     active = f"status <> '{OrderStatus.CANCELLED}'"
-    return f"""
+    history = f"""
+INSERT INTO seg_history (customer_id, n, last_at, last_shipped, last_t, shipped_t, supply, g1, g2)
 WITH o AS (
     SELECT customer_id, id, created_at, shipped_at,
            ROW_NUMBER() OVER w AS rn, COUNT(*) OVER (PARTITION BY customer_id) AS n,
@@ -361,54 +366,71 @@ WITH o AS (
     FROM orders WHERE {active}
     WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
 ),
+per AS (
+    SELECT customer_id, MAX(n) AS n,
+           MAX(CASE WHEN rn = n THEN id END) AS last_id,
+           MAX(CASE WHEN rn = n THEN created_at END) AS last_at,
+           MAX(CASE WHEN rn = n THEN shipped_at END) AS last_shipped,
+           MIN(gap) AS lo, MAX(gap) AS hi, SUM(gap) AS total
+    FROM o GROUP BY customer_id
+)
+SELECT customer_id, n, last_at, last_shipped, {us('last_at')}, {us('last_shipped')},
+       CASE WHEN n = 1 THEN (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0) FROM order_item i
+                             WHERE i.order_id = per.last_id AND i.usage_days > 0) END,
+       CASE WHEN n IN (2, 3) THEN lo WHEN n = 4 THEN total - lo - hi END,
+       CASE WHEN n IN (2, 3) THEN hi WHEN n = 4 THEN total - lo - hi END
+FROM per
+"""
+    # Up to three gaps the middle ones follow from min, max and sum; from four gaps on, sort them.
+    medians = f"""
+INSERT INTO seg_median (customer_id, g1, g2)
+WITH o AS (
+    SELECT customer_id, {us('created_at')} - LAG({us('created_at')}) OVER w AS gap
+    FROM orders
+    WHERE {active} AND customer_id IN (SELECT customer_id FROM seg_history WHERE n >= 5)
+    WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
+),
 g AS (
-    SELECT customer_id, n - 1 AS m, gap, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY gap) AS gr
-    FROM o WHERE rn > 1
-),
-mid AS (
-    SELECT customer_id, MIN(gap) AS g1, MAX(gap) AS g2 FROM g
-    WHERE gr = (m + 1) / 2 OR gr = (m + 2) / 2 GROUP BY customer_id
-),
-h AS (
-    SELECT o.customer_id, o.n, o.created_at AS last_at, o.shipped_at AS last_shipped,
-           {us('o.created_at')} AS last_t, {us('o.shipped_at')} AS shipped_t,
-           (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0) FROM order_item i
-            WHERE i.order_id = o.id AND i.usage_days > 0) AS supply,
-           mid.g1, mid.g2
-    FROM o LEFT JOIN mid ON mid.customer_id = o.customer_id
-    WHERE o.rn = o.n
-),
-b AS (
+    SELECT customer_id, gap, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY gap) AS gr,
+           COUNT(*) OVER (PARTITION BY customer_id) AS m
+    FROM o WHERE gap IS NOT NULL
+)
+SELECT customer_id, MIN(gap), MAX(gap) FROM g WHERE gr = (m + 1) / 2 OR gr = (m + 2) / 2 GROUP BY customer_id
+"""
+    set_medians = """
+UPDATE seg_history SET g1 = (SELECT g1 FROM seg_median WHERE seg_median.customer_id = seg_history.customer_id),
+                       g2 = (SELECT g2 FROM seg_median WHERE seg_median.customer_id = seg_history.customer_id)
+WHERE n >= 5
+"""
+    buyers = f"""
+INSERT INTO seg_buyer (customer_id, r, f, m, new_class)
+WITH b AS (
     SELECT customer_id, MAX(created_at) AS last_recent, COUNT(*) AS cnt, COALESCE(SUM(amount_cents), 0) AS total
     FROM orders WHERE {active} AND created_at >= :since AND created_at <= :now
     GROUP BY customer_id
 ),
 ranked AS (
-    SELECT customer_id, last_recent, cnt, total, COUNT(*) OVER () AS nb,
-           RANK() OVER (ORDER BY last_recent) - 1 AS r_below,
-           RANK() OVER (ORDER BY cnt) - 1 AS f_below,
-           RANK() OVER (ORDER BY total) - 1 AS m_below
+    SELECT customer_id, total, COUNT(*) OVER () AS nb, SUM(CASE WHEN total > 0 THEN 1 ELSE 0 END) OVER () AS np,
+           RANK() OVER (ORDER BY last_recent) - 1 AS r_below, RANK() OVER (ORDER BY cnt) - 1 AS f_below,
+           RANK() OVER (ORDER BY total) - 1 AS m_below, RANK() OVER (ORDER BY total DESC) - 1 AS first,
+           CASE {r_fixed} ELSE 1 END AS r_fixed, CASE {f_fixed} ELSE 1 END AS f_fixed,
+           CASE {m_fixed} ELSE 1 END AS m_fixed
     FROM b
-),
-s AS (
-    SELECT customer_id,
-           CASE WHEN nb >= :min_pool THEN {least4.format('r_below')} ELSE CASE {r_fixed} ELSE 1 END END AS r,
-           CASE WHEN nb >= :min_pool THEN {least4.format('f_below')} ELSE CASE {f_fixed} ELSE 1 END END AS f,
-           CASE WHEN nb >= :min_pool THEN {least4.format('m_below')} ELSE CASE {m_fixed} ELSE 1 END END AS m
-    FROM ranked
-),
-spend AS (
-    SELECT customer_id, RANK() OVER (ORDER BY total DESC) - 1 AS first, COUNT(*) OVER () AS np
-    FROM b WHERE total > 0
-),
-ref AS (SELECT DISTINCT referrer_id FROM referral WHERE status = 'rewarded'),
-facts AS (
+)
+SELECT customer_id,
+       CASE WHEN nb >= :min_pool THEN {quintile('r_below')} ELSE r_fixed END,
+       CASE WHEN nb >= :min_pool THEN {quintile('f_below')} ELSE f_fixed END,
+       CASE WHEN nb >= :min_pool THEN {quintile('m_below')} ELSE m_fixed END,
+       CASE WHEN total <= 0 THEN 'D' WHEN 5 * first < np THEN 'A' WHEN 2 * first < np THEN 'B' ELSE 'C' END
+FROM ranked
+"""
+    facts = f"""
+WITH facts AS (
     SELECT c.id, c.tags, c.stage, c.customer_class, c.rfm_r, c.rfm_f, c.rfm_m, c.rfm_segment,
            c.median_interval_days, c.expected_next_purchase_at, c.last_order_at,
            h.n, h.last_at, h.last_shipped, h.supply, h.g1, h.g2, s.r, s.f, s.m,
-           CASE WHEN spend.first IS NULL THEN 'D' WHEN 5 * spend.first < spend.np THEN 'A'
-                WHEN 2 * spend.first < spend.np THEN 'B' ELSE 'C' END AS new_class,
-           ref.referrer_id IS NOT NULL AS referred,
+           COALESCE(s.new_class, 'D') AS new_class,
+           {referred} AS referred,
            k.id AS clock_id, k.at AS clock_at,
            {stage} AS sql_stage,
            {segment} AS sql_segment,
@@ -421,10 +443,8 @@ facts AS (
            h.n IS NOT NULL AND (k.id IS NULL OR abs({us('k.at')} - {sleep_t}) > 500000) AS clock_differs,
            h.n IS NOT NULL AND (abs(:now_t - {sleep_t}) < 2000000 OR abs(:now_t - {lost_t}) < 2000000) AS near_boundary
     FROM customer c
-    LEFT JOIN h ON h.customer_id = c.id
-    LEFT JOIN s ON s.customer_id = c.id
-    LEFT JOIN spend ON spend.customer_id = c.id
-    LEFT JOIN ref ON ref.referrer_id = c.id
+    LEFT JOIN seg_history h ON h.customer_id = c.id
+    LEFT JOIN seg_buyer s ON s.customer_id = c.id
     LEFT JOIN retention_clock k ON k.key = 'sleeping:customer:' || c.id
 )
 SELECT * FROM facts
@@ -433,6 +453,17 @@ WHERE sql_stage {distinct} stage OR near_boundary
    OR r {distinct} rfm_r OR f {distinct} rfm_f OR m {distinct} rfm_m OR sql_segment {distinct} rfm_segment
    OR last_at {distinct} last_order_at OR median_differs OR expected_differs OR clock_differs
 """
+    return history, medians, set_medians, buyers, facts
+
+
+# Scratch tables of one recompute (dropped at its end): indexed by customer, so the final join is
+# a primary-key lookup whatever the planner makes of window-function subqueries.
+_SCRATCH = {
+    "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, last_at TIMESTAMP, last_shipped TIMESTAMP, "
+                   "last_t BIGINT, shipped_t BIGINT, supply INTEGER, g1 BIGINT, g2 BIGINT",
+    "seg_median": "customer_id INTEGER PRIMARY KEY, g1 BIGINT, g2 BIGINT",
+    "seg_buyer": "customer_id INTEGER PRIMARY KEY, r INTEGER, f INTEGER, m INTEGER, new_class VARCHAR(1)",
+}
 
 
 _FACT_TYPES = {"last_at": DateTime(), "last_shipped": DateTime(), "clock_at": DateTime(),
@@ -463,11 +494,19 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     params = {"now": now, "since": since, "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
               "min_pool": RFM_MIN_POOL,
               **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)}}
-    stmt = text(_recompute_sql(dialect)).bindparams(
-        *(bindparam(name, type_=DateTime()) for name in params if name == "now" or name == "since"
-          or name.startswith("r_cut"))
-    ).columns(**_FACT_TYPES)
-    rows = session.execute(stmt, params).mappings().all()
+    history, medians, set_medians, buyers, facts = _recompute_sql(dialect)
+    dates = [bindparam(name, type_=DateTime()) for name in params if name in ("now", "since") or name.startswith("r_cut")]
+    for name, columns in _SCRATCH.items():
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
+    session.execute(text(history))
+    session.execute(text(medians))
+    session.execute(text(set_medians))
+    session.execute(text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
+                    {k: v for k, v in params.items() if k != "now_t"})
+    rows = session.execute(text(facts).columns(**_FACT_TYPES), {"now_t": params["now_t"]}).mappings().all()
+    for name in _SCRATCH:
+        session.execute(text(f"DROP TABLE {name}"))
     updates, clock_updates, clock_inserts, changed = [], [], [], 0
     for row in rows:
         values, clock = _apply(row, now)
