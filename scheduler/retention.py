@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ from scheduler import calendar
 from scheduler.registry import Sweep
 from storage import retention_queries as q
 from storage import segments
-from storage.models import KeyValue, OutboxMessage
+from storage.models import KeyValue, Order, OutboxMessage
 from storage.retention_clock import backfill_supply_clocks
 
 # --- settings -----------------------------------------------------------------------------------
@@ -342,6 +343,8 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
 # --- segments -------------------------------------------------------------------------------------
 
 SEGMENTS_MARKER = "retention:segments:day"
+# The highest order id the supply backfill has looked at: it looks only at newer orders.
+BACKFILL_MARKER = "retention:backfill:order_id"
 # How far back the daily sweep looks for shipped orders without supply clocks.
 BACKFILL_DAYS = 400
 
@@ -349,8 +352,12 @@ BACKFILL_DAYS = 400
 def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Recompute stage, class and RFM for the pool once per local day, from ``RETENTION_SEGMENTS_HOUR``.
 
-    It reads the whole pool (on SQLite it holds the write lock meanwhile), hence a quiet hour.
-    Enqueues nothing.
+    The recompute is set-based (``segments.recompute_all``: a few statements over the orders and
+    customers, Python only for the customers whose values change); it still scans the pool once
+    (class and RFM are relative to it), hence a quiet hour. Then the supply clocks of orders
+    written without the order hook (imports, data from before retention) are backfilled: every
+    order on the first run, afterwards only orders added since (their ids are above the marker;
+    orders created or shipped through Huitou get their clocks from the hook). Enqueues nothing.
     """
     s = settings_from(config)
     local = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)).astimezone(s.timezone)
@@ -358,13 +365,17 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     marker = session.get(KeyValue, SEGMENTS_MARKER)
     if marker is not None and (marker.value == today or local.hour < s.segments_hour):
         return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
-    segments.recompute_all(session, _naive_utc(now))
-    # Orders written without the order hook (imports) get their supply clocks here.
-    backfill_supply_clocks(session, shipped_since=_naive_utc(now) - dt.timedelta(days=BACKFILL_DAYS))
-    if marker is None:
-        session.add(KeyValue(key=SEGMENTS_MARKER, value=today, updated_at=_naive_utc(now)))
-    else:
-        marker.value = today
+    naive_now = _naive_utc(now)
+    segments.recompute_all(session, naive_now)
+    checked = session.get(KeyValue, BACKFILL_MARKER)
+    newest = session.scalar(select(func.max(Order.id))) or 0
+    backfill_supply_clocks(session, shipped_since=naive_now - dt.timedelta(days=BACKFILL_DAYS),
+                           after_order_id=int(checked.value) if checked is not None and checked.value else None)
+    for key, value, row in ((SEGMENTS_MARKER, today, marker), (BACKFILL_MARKER, str(newest), checked)):
+        if row is None:
+            session.add(KeyValue(key=key, value=value, updated_at=naive_now))
+        else:
+            row.value, row.updated_at = value, naive_now
     return 0
 
 
