@@ -21,16 +21,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import texts
 from config import parse_list
 from scheduler import calendar
 from scheduler.registry import Sweep
+from storage import outbox, segments
 from storage import retention_queries as q
-from storage import segments
-from storage.models import KeyValue, Order, OutboxMessage
+from storage.models import KeyValue, Order
 from storage.retention_clock import backfill_supply_clocks
 
 # --- settings -----------------------------------------------------------------------------------
@@ -153,37 +152,27 @@ def _products(names: list[str] | None) -> str:
 
 
 class Batch:
-    """Messages collected by a sweep, written in chunks (one INSERT … ON CONFLICT DO NOTHING each).
+    """Messages collected by a sweep, written in chunks by ``storage.outbox.enqueue_many``.
 
-    A row has exactly the fields ``storage.outbox.enqueue`` writes (the same insert-or-ignore on
-    ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
+    A row is exactly what ``storage.outbox.enqueue`` writes (``outbox_row``, the same insert-or-ignore
+    on ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
     """
 
-    CHUNK = 500
+    CHUNK = outbox.ENQUEUE_CHUNK
 
     def __init__(self, session: Session, now: dt.datetime):
         self.session, self.now, self.rows, self.created = session, now, [], 0
 
     def add(self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None) -> None:
-        self.rows.append({
-            "dedupe_key": key, "customer_id": due.customer_id, "openid": due.openid, "kind": kind,
-            "transactional": False, "priority": 50, "text": text,
-            "payload": {"customer_class": due.customer_class, **(payload or {})},
-            "status": "pending", "attempts": 0, "next_attempt_at": self.now, "created_at": self.now,
-            "updated_at": self.now,
-        })
+        self.rows.append(outbox.outbox_row(
+            dedupe_key=key, customer_id=due.customer_id, openid=due.openid, kind=kind, transactional=False,
+            priority=50, text=text, payload={"customer_class": due.customer_class, **(payload or {})}, now=self.now))
         if len(self.rows) >= self.CHUNK:
             self.flush()
 
     def flush(self) -> int:
-        if self.rows:
-            # executemany of one cached statement (insertmanyvalues), counted by RETURNING
-            table = OutboxMessage.__table__
-            dialect = self.session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-            self.created += len(self.session.execute(stmt, self.rows).all())
-            self.rows = []
+        self.created += outbox.enqueue_many(self.session, self.rows)
+        self.rows = []
         return self.created
 
 
