@@ -299,7 +299,7 @@ def _epoch_us(dialect: str, column: str) -> str:
     return f"({seconds} * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
 
 
-def _recompute_sql(dialect: str) -> tuple[str, str, str, str, str]:
+def _recompute_sql(dialect: str) -> tuple[str, ...]:
     """One statement over the pool: the facts each rule needs, and only the customers whose stored
     segment fields (or sleeping clock) may differ from what the rules give today.
 
@@ -358,39 +358,44 @@ def _recompute_sql(dialect: str) -> tuple[str, str, str, str, str]:
     m_fixed = " ".join(f"WHEN total >= {v} THEN {5 - i}" for i, v in enumerate(RFM_FIXED_M_CENTS))
     active = f"status <> '{OrderStatus.CANCELLED}'"
     # The 12-month window is most of the table: on SQLite a plain scan beats the (status,
-    # created_at) index and its row lookups (unary + keeps the planner off that index).
-    active_scan = active if dialect == "postgresql" else f"+{active}"
+    # created_at) index and its row lookups, so it reads the table in order (NOT INDEXED).
+    orders_scan = "orders" if dialect == "postgresql" else "orders NOT INDEXED"
+    # Per customer: count, first and last order time (one GROUP BY, no sort of the orders); the
+    # one-order customers' shipping and supply, the three-order customers' middle order (index
+    # probes on (customer_id, created_at)). Gaps for two or three orders follow from these.
     history = f"""
-INSERT INTO seg_history (customer_id, n, last_at, last_shipped, last_t, shipped_t, supply, g1, g2)
-WITH o AS (
-    SELECT customer_id, id, created_at, shipped_at,
-           ROW_NUMBER() OVER w AS rn, COUNT(*) OVER (PARTITION BY customer_id) AS n,
-           {us('created_at')} - LAG({us('created_at')}) OVER w AS gap
-    FROM orders WHERE {active}
-    WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
-),
-per AS (
-    SELECT customer_id, MAX(n) AS n,
-           MAX(CASE WHEN rn = n THEN id END) AS last_id,
-           MAX(CASE WHEN rn = n THEN created_at END) AS last_at,
-           MAX(CASE WHEN rn = n THEN shipped_at END) AS last_shipped,
-           MIN(gap) AS lo, MAX(gap) AS hi, SUM(gap) AS total
-    FROM o GROUP BY customer_id
+INSERT INTO seg_history (customer_id, n, first_at, last_at, mid_at, last_shipped, supply)
+WITH per AS (
+    SELECT customer_id, COUNT(*) AS n, MIN(created_at) AS first_at, MAX(created_at) AS last_at
+    FROM {orders_scan} WHERE {active} GROUP BY customer_id
 )
-SELECT customer_id, n, last_at, last_shipped, {us('last_at')}, {us('last_shipped')},
-       CASE WHEN n = 1 THEN (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0) FROM order_item i
-                             WHERE i.order_id = per.last_id AND i.usage_days > 0) END,
-       CASE WHEN n IN (2, 3) THEN lo WHEN n = 4 THEN total - lo - hi END,
-       CASE WHEN n IN (2, 3) THEN hi WHEN n = 4 THEN total - lo - hi END
+SELECT customer_id, n, first_at, last_at,
+       CASE WHEN n = 3 THEN (SELECT x.created_at FROM orders x WHERE x.customer_id = per.customer_id AND x.{active}
+                             ORDER BY x.created_at, x.id LIMIT 1 OFFSET 1) END,
+       CASE WHEN n = 1 THEN (SELECT x.shipped_at FROM orders x
+                             WHERE x.customer_id = per.customer_id AND x.{active}) END,
+       CASE WHEN n = 1 THEN (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0)
+                             FROM orders x JOIN order_item i ON i.order_id = x.id
+                             WHERE x.customer_id = per.customer_id AND x.{active} AND i.usage_days > 0) END
 FROM per
 """
-    # Up to three gaps the middle ones follow from min, max and sum; from four gaps on, sort them.
+    # Then the times in microseconds, and the gaps of two or three orders (one table, no join).
+    first_gap, second_gap = f"({us('mid_at')} - {us('first_at')})", f"({us('last_at')} - {us('mid_at')})"
+    history_times = f"""
+UPDATE seg_history SET
+    last_t = {us('last_at')}, shipped_t = {us('last_shipped')},
+    g1 = CASE WHEN n = 2 THEN {us('last_at')} - {us('first_at')}
+              WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {first_gap} ELSE {second_gap} END END,
+    g2 = CASE WHEN n = 2 THEN {us('last_at')} - {us('first_at')}
+              WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {second_gap} ELSE {first_gap} END END
+"""
+    # From four orders on: the gaps in order (window functions), for those customers only.
     medians = f"""
 INSERT INTO seg_median (customer_id, g1, g2)
 WITH o AS (
     SELECT customer_id, {us('created_at')} - LAG({us('created_at')}) OVER w AS gap
     FROM orders
-    WHERE {active} AND customer_id IN (SELECT customer_id FROM seg_history WHERE n >= 5)
+    WHERE {active} AND customer_id IN (SELECT customer_id FROM seg_history WHERE n >= 4)
     WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
 ),
 g AS (
@@ -403,13 +408,13 @@ SELECT customer_id, MIN(gap), MAX(gap) FROM g WHERE gr = (m + 1) / 2 OR gr = (m 
     set_medians = """
 UPDATE seg_history SET g1 = (SELECT g1 FROM seg_median WHERE seg_median.customer_id = seg_history.customer_id),
                        g2 = (SELECT g2 FROM seg_median WHERE seg_median.customer_id = seg_history.customer_id)
-WHERE n >= 5
+WHERE n >= 4
 """
     buyers = f"""
 INSERT INTO seg_buyer (customer_id, r, f, m, new_class)
 WITH b AS (
     SELECT customer_id, MAX(created_at) AS last_recent, COUNT(*) AS cnt, COALESCE(SUM(amount_cents), 0) AS total
-    FROM orders WHERE {active_scan} AND created_at >= :since AND created_at <= :now
+    FROM {orders_scan} WHERE {active} AND created_at >= :since AND created_at <= :now
     GROUP BY customer_id
 ),
 ranked AS (
@@ -456,14 +461,15 @@ WHERE sql_stage {distinct} stage OR near_boundary
    OR r {distinct} rfm_r OR f {distinct} rfm_f OR m {distinct} rfm_m OR sql_segment {distinct} rfm_segment
    OR last_at {distinct} last_order_at OR median_differs OR expected_differs OR clock_differs
 """
-    return history, medians, set_medians, buyers, facts
+    return history, history_times, medians, set_medians, buyers, facts
 
 
 # Scratch tables of one recompute (dropped at its end): indexed by customer, so the final join is
 # a primary-key lookup whatever the planner makes of window-function subqueries.
 _SCRATCH = {
-    "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, last_at TIMESTAMP, last_shipped TIMESTAMP, "
-                   "last_t BIGINT, shipped_t BIGINT, supply INTEGER, g1 BIGINT, g2 BIGINT",
+    "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, first_at TIMESTAMP, last_at TIMESTAMP, "
+                   "mid_at TIMESTAMP, last_shipped TIMESTAMP, supply INTEGER, last_t BIGINT, shipped_t BIGINT, "
+                   "g1 BIGINT, g2 BIGINT",
     "seg_median": "customer_id INTEGER PRIMARY KEY, g1 BIGINT, g2 BIGINT",
     "seg_buyer": "customer_id INTEGER PRIMARY KEY, r INTEGER, f INTEGER, m INTEGER, new_class VARCHAR(1)",
 }
@@ -497,12 +503,13 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     params = {"now": now, "since": since, "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
               "min_pool": RFM_MIN_POOL,
               **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)}}
-    history, medians, set_medians, buyers, facts = _recompute_sql(dialect)
+    history, history_times, medians, set_medians, buyers, facts = _recompute_sql(dialect)
     dates = [bindparam(name, type_=DateTime()) for name in params if name in ("now", "since") or name.startswith("r_cut")]
     for name, columns in _SCRATCH.items():
         session.execute(text(f"DROP TABLE IF EXISTS {name}"))
         session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
     session.execute(text(history))
+    session.execute(text(history_times))
     session.execute(text(medians))
     session.execute(text(set_medians))
     session.execute(text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
