@@ -316,16 +316,20 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}
     previous = [winback_key(due, step - 1, s) for due, step in due_steps if step > 1]
     known = q.existing_keys(session, [*keys.values(), *previous])
-    products = q.last_order_products(session, {due.customer_id for due, _ in due_steps})
-    batch = Batch(session, now)
+    sending = []
     for due, step in sorted(due_steps, key=lambda item: item[1]):
         key = keys[(due.customer_id, step)]
         # A step follows only a step that was not withdrawn (a reply or an order stops the sequence).
         if key in known or (step > 1 and known.get(winback_key(due, step - 1, s), "cancelled") == "cancelled"):
             continue
+        sending.append((due, step, key))
+        known[key] = "pending"
+    # The products of the messages going out only (not of every sleeper still in the window).
+    products = q.last_order_products(session, {due.customer_id for due, _, _ in sending})
+    batch = Batch(session, now)
+    for due, step, key in sending:
         text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
         batch.add(due, key=key, kind="winback", text=text, payload={"step": step})
-        known[key] = "pending"
     return batch.flush()
 
 
