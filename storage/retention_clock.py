@@ -124,13 +124,24 @@ def backfill_supply_clocks(session: Session, *, shipped_since: dt.datetime, afte
     """
     has_clock = select(RetentionClock.id).where(RetentionClock.order_id == Order.id,
                                                 RetentionClock.kind == "supply_end").exists()
-    missing = session.execute(
-        select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
-        .where(Order.shipped_at >= shipped_since, Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
-               ~has_clock, *((Order.id > after_order_id,) if after_order_id is not None else ()))
-    ).all()
-    if not missing:
-        return 0
+    created, cursor = 0, after_order_id if after_order_id is not None else -1
+    while True:  # a chunk of orders at a time, in id order: memory stays bounded after a big import
+        missing = session.execute(
+            select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
+            .where(Order.id > cursor, Order.shipped_at >= shipped_since,
+                   Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)), ~has_clock)
+            .order_by(Order.id).limit(BACKFILL_CHUNK)
+        ).all()
+        if not missing:
+            return created
+        created += _backfill_chunk(session, missing)
+        cursor = missing[-1].id
+
+
+BACKFILL_CHUNK = 20_000
+
+
+def _backfill_chunk(session: Session, missing) -> int:
     ids = [row.id for row in missing]
     supply: dict[int, int] = {}
     products: dict[int, set[int]] = {}

@@ -454,6 +454,7 @@ WITH facts AS (
     LEFT JOIN seg_history h ON h.customer_id = c.id
     LEFT JOIN seg_buyer s ON s.customer_id = c.id
     LEFT JOIN retention_clock k ON k.key = 'sleeping:customer:' || c.id
+    WHERE c.id > :lo AND c.id <= :hi
 )
 SELECT * FROM facts
 WHERE sql_stage {distinct} stage OR near_boundary
@@ -514,9 +515,27 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     session.execute(text(set_medians))
     session.execute(text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
                     {k: v for k, v in params.items() if k != "now_t"})
-    rows = session.execute(text(facts).columns(**_FACT_TYPES), {"now_t": params["now_t"]}).mappings().all()
+    # The customers to update, a range of ids at a time (memory stays bounded on a first run,
+    # when every customer is one).
+    facts_stmt = text(facts).columns(**_FACT_TYPES)
+    last_id = session.scalar(select(func.max(Customer.id))) or 0
+    updated = clocks = changed = 0
+    for lo in range(0, last_id, FACTS_CHUNK):
+        rows = session.execute(facts_stmt, {"now_t": params["now_t"], "lo": lo, "hi": lo + FACTS_CHUNK}).mappings().all()
+        chunk = _write_changes(session, rows, now)
+        updated, clocks, changed = updated + chunk[0], clocks + chunk[1], changed + chunk[2]
     for name in _SCRATCH:
         session.execute(text(f"DROP TABLE {name}"))
+    customers = session.scalar(select(func.count()).select_from(Customer))
+    return RecomputeResult(customers, changed, updated, clocks)
+
+
+FACTS_CHUNK = 50_000
+
+
+def _write_changes(session: Session, rows, now: dt.datetime) -> tuple[int, int, int]:
+    """Apply the rules to the returned customers; write what changed. Returns (customers updated,
+    clocks written, stages changed)."""
     updates, clock_updates, clock_inserts, changed = [], [], [], 0
     for row in rows:
         values, clock = _apply(row, now)
@@ -535,8 +554,7 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
         session.execute(update(RetentionClock), clock_updates[start:start + 1000])
     for start in range(0, len(clock_inserts), 1000):
         session.execute(RetentionClock.__table__.insert(), clock_inserts[start:start + 1000])
-    customers = session.scalar(select(func.count()).select_from(Customer))
-    return RecomputeResult(customers, changed, len(updates), len(clock_updates) + len(clock_inserts))
+    return len(updates), len(clock_updates) + len(clock_inserts), changed
 
 
 def _apply(row, now: dt.datetime) -> tuple[dict[str, object], dt.datetime | None]:
