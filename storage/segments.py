@@ -363,31 +363,38 @@ def _recompute_sql(dialect: str) -> tuple[str, ...]:
     # Per customer: count, first and last order time (one GROUP BY, no sort of the orders); the
     # one-order customers' shipping and supply, the three-order customers' middle order (index
     # probes on (customer_id, created_at)). Gaps for two or three orders follow from these.
+    # OFFSET keeps both databases from inlining a subquery into the expressions that use its
+    # columns (which would run the correlated lookups, or the time conversions, once per use).
+    fence = "OFFSET 0" if dialect == "postgresql" else "LIMIT -1 OFFSET 0"
+    first_gap, second_gap = "(mid_t - first_t)", "(last_t - mid_t)"
     history = f"""
-INSERT INTO seg_history (customer_id, n, first_at, last_at, mid_at, last_shipped, supply)
+INSERT INTO seg_history (customer_id, n, last_at, last_shipped, supply, last_t, shipped_t, g1, g2)
 WITH per AS (
     SELECT customer_id, COUNT(*) AS n, MIN(created_at) AS first_at, MAX(created_at) AS last_at
     FROM {orders_scan} WHERE {active} GROUP BY customer_id
 )
-SELECT customer_id, n, first_at, last_at,
-       CASE WHEN n = 3 THEN (SELECT x.created_at FROM orders x WHERE x.customer_id = per.customer_id AND x.{active}
-                             ORDER BY x.created_at, x.id LIMIT 1 OFFSET 1) END,
-       CASE WHEN n = 1 THEN (SELECT x.shipped_at FROM orders x
-                             WHERE x.customer_id = per.customer_id AND x.{active}) END,
-       CASE WHEN n = 1 THEN (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0)
-                             FROM orders x JOIN order_item i ON i.order_id = x.id
-                             WHERE x.customer_id = per.customer_id AND x.{active} AND i.usage_days > 0) END
-FROM per
-"""
-    # Then the times in microseconds, and the gaps of two or three orders (one table, no join).
-    first_gap, second_gap = f"({us('mid_at')} - {us('first_at')})", f"({us('last_at')} - {us('mid_at')})"
-    history_times = f"""
-UPDATE seg_history SET
-    last_t = {us('last_at')}, shipped_t = {us('last_shipped')},
-    g1 = CASE WHEN n = 2 THEN {us('last_at')} - {us('first_at')}
-              WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {first_gap} ELSE {second_gap} END END,
-    g2 = CASE WHEN n = 2 THEN {us('last_at')} - {us('first_at')}
-              WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {second_gap} ELSE {first_gap} END END
+SELECT customer_id, n, last_at, last_shipped, supply, last_t, shipped_t,
+       CASE WHEN n = 2 THEN last_t - first_t
+            WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {first_gap} ELSE {second_gap} END END,
+       CASE WHEN n = 2 THEN last_t - first_t
+            WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {second_gap} ELSE {first_gap} END END
+FROM (
+    SELECT one.*, {us('first_at')} AS first_t, {us('last_at')} AS last_t, {us('mid_at')} AS mid_t,
+           {us('last_shipped')} AS shipped_t
+    FROM (
+        SELECT customer_id, n, first_at, last_at,
+               CASE WHEN n = 3 THEN (SELECT x.created_at FROM orders x
+                                     WHERE x.customer_id = per.customer_id AND x.{active}
+                                     ORDER BY x.created_at, x.id LIMIT 1 OFFSET 1) END AS mid_at,
+               CASE WHEN n = 1 THEN (SELECT x.shipped_at FROM orders x
+                                     WHERE x.customer_id = per.customer_id AND x.{active}) END AS last_shipped,
+               CASE WHEN n = 1 THEN (SELECT NULLIF(MIN(i.quantity * i.usage_days), 0)
+                                     FROM orders x JOIN order_item i ON i.order_id = x.id
+                                     WHERE x.customer_id = per.customer_id AND x.{active}
+                                       AND i.usage_days > 0) END AS supply
+        FROM per {fence}
+    ) one {fence}
+) t
 """
     # From four orders on: the gaps in order (window functions), for those customers only.
     medians = f"""
@@ -453,7 +460,7 @@ WITH facts AS (
     FROM customer c
     LEFT JOIN seg_history h ON h.customer_id = c.id
     LEFT JOIN seg_buyer s ON s.customer_id = c.id
-    LEFT JOIN retention_clock k ON k.key = 'sleeping:customer:' || c.id
+    LEFT JOIN retention_clock k ON k.customer_id = c.id AND k.kind = 'sleeping'
     WHERE c.id > :lo AND c.id <= :hi
 )
 SELECT * FROM facts
@@ -462,15 +469,14 @@ WHERE sql_stage {distinct} stage OR near_boundary
    OR r {distinct} rfm_r OR f {distinct} rfm_f OR m {distinct} rfm_m OR sql_segment {distinct} rfm_segment
    OR last_at {distinct} last_order_at OR median_differs OR expected_differs OR clock_differs
 """
-    return history, history_times, medians, set_medians, buyers, facts
+    return history, medians, set_medians, buyers, facts
 
 
 # Scratch tables of one recompute (dropped at its end): indexed by customer, so the final join is
 # a primary-key lookup whatever the planner makes of window-function subqueries.
 _SCRATCH = {
-    "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, first_at TIMESTAMP, last_at TIMESTAMP, "
-                   "mid_at TIMESTAMP, last_shipped TIMESTAMP, supply INTEGER, last_t BIGINT, shipped_t BIGINT, "
-                   "g1 BIGINT, g2 BIGINT",
+    "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, last_at TIMESTAMP, last_shipped TIMESTAMP, "
+                   "supply INTEGER, last_t BIGINT, shipped_t BIGINT, g1 BIGINT, g2 BIGINT",
     "seg_median": "customer_id INTEGER PRIMARY KEY, g1 BIGINT, g2 BIGINT",
     "seg_buyer": "customer_id INTEGER PRIMARY KEY, r INTEGER, f INTEGER, m INTEGER, new_class VARCHAR(1)",
 }
@@ -504,17 +510,21 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     params = {"now": now, "since": since, "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
               "min_pool": RFM_MIN_POOL,
               **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)}}
-    history, history_times, medians, set_medians, buyers, facts = _recompute_sql(dialect)
+    history, medians, set_medians, buyers, facts = _recompute_sql(dialect)
     dates = [bindparam(name, type_=DateTime()) for name in params if name in ("now", "since") or name.startswith("r_cut")]
+    if dialect == "postgresql":  # this transaction's sorts and hashes (window functions) in memory
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     for name, columns in _SCRATCH.items():
         session.execute(text(f"DROP TABLE IF EXISTS {name}"))
         session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
     session.execute(text(history))
-    session.execute(text(history_times))
     session.execute(text(medians))
     session.execute(text(set_medians))
     session.execute(text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
                     {k: v for k, v in params.items() if k != "now_t"})
+    if dialect == "postgresql":  # the planner knows nothing of fresh temporary tables
+        session.execute(text("ANALYZE seg_history"))
+        session.execute(text("ANALYZE seg_buyer"))
     # The customers to update, a range of ids at a time (memory stays bounded on a first run,
     # when every customer is one).
     facts_stmt = text(facts).columns(**_FACT_TYPES)
@@ -530,7 +540,7 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     return RecomputeResult(customers, changed, updated, clocks)
 
 
-FACTS_CHUNK = 50_000
+FACTS_CHUNK = 200_000
 
 
 def _write_changes(session: Session, rows, now: dt.datetime) -> tuple[int, int, int]:
