@@ -300,8 +300,9 @@ def _epoch_us(dialect: str, column: str) -> str:
 
 
 def _recompute_sql(dialect: str) -> tuple[str, ...]:
-    """One statement over the pool: the facts each rule needs, and only the customers whose stored
-    segment fields (or sleeping clock) may differ from what the rules give today.
+    """The statements of :func:`recompute_all`: the facts each rule needs, per customer, into two
+    scratch tables (history, buyers), then only the customers whose stored segment fields (or
+    sleeping clock) may differ from what the rules give today.
 
     The SQL computes every derived value, but only to *find* the customers to update: a customer is
     returned when a value differs (or, for the time-based stage, when ``now`` is within 2 s of one of
@@ -309,9 +310,9 @@ def _recompute_sql(dialect: str) -> tuple[str, ...]:
     rules exactly (:func:`_apply`). So the SQL may over-select (then nothing is written) but the
     tolerances below are all tighter than :func:`_differs`, so it never misses a change.
 
-    - history (all active orders, any date): count, last order (by created_at, id), its shipped_at
-      and supply, and the middle one or two gaps between consecutive orders (in microseconds), from
-      which the median interval follows;
+    - history (all active orders, any date): count, last order time, the only order's shipped_at
+      and supply (the rules use them before the second order only), and the middle one or two gaps
+      between consecutive orders (in microseconds), from which the median interval follows;
     - RFM over the buyers of the last 12 months: ``RANK() - 1`` is the number of buyers with a
       strictly smaller value, so ``1 + min(4, 5 × below // n)`` is :func:`_quintile_scores` with its
       ties; below ``RFM_MIN_POOL`` buyers, the fixed cut-offs (recency: last order at or after
@@ -499,11 +500,11 @@ def _median_from_middle(g1: int | None, g2: int | None) -> float | None:
 def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     """Recompute stage, class, RFM, median interval and expected next purchase for the whole pool.
 
-    Set-based: one SQL statement (window functions) aggregates the pool and returns only the
-    customers whose stored values (or sleeping clock) may have changed; Python applies the rules
-    to those rows alone and writes the ones that did change. The statement still scans the
-    orders and customers (class and RFM are relative to the pool) but nothing pool-sized crosses
-    into Python, so a day with few changes writes few rows.
+    Set-based (:func:`_recompute_sql`): a few statements aggregate the pool into scratch tables
+    and return only the customers whose stored values (or sleeping clock) may have changed;
+    Python applies the rules to those rows alone and writes the ones that did change. The
+    statements still scan the orders and customers once (class and RFM are relative to the pool)
+    but nothing pool-sized crosses into Python, so a day with few changes writes few rows.
     """
     dialect = session.get_bind().dialect.name
     since = now - dt.timedelta(days=CLASS_WINDOW_DAYS)
