@@ -156,3 +156,12 @@ def test_stage_flips_exactly_at_the_sleeping_boundary(db):
             segments.recompute_all(s, now)
         with db.read_session() as s:
             assert s.get(Customer, 1).stage == stage, now
+
+
+def test_sqlite_before_3_38_converts_times_with_strftime(db, monkeypatch):
+    """SQLite without ``unixepoch()`` (before 3.38) gets the same microseconds from ``strftime('%s')``."""
+    import types
+
+    monkeypatch.setattr(segments, "sqlite3", types.SimpleNamespace(sqlite_version_info=(3, 37, 2)))
+    assert "strftime" in segments._epoch_us("sqlite", "created_at")
+    test_set_based_recompute_equals_the_python_rules(db, 160, 5)
