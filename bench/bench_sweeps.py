@@ -1,4 +1,5 @@
-"""Time each retention sweep on a generated shop, next to a `SELECT count(*) FROM orders` baseline.
+"""Time full scheduler ticks and each sweep in them on a generated shop, next to a
+`SELECT count(*) FROM orders` baseline measured in the same run.
 
 Usage:
     python bench/bench_sweeps.py [CUSTOMERS] [ORDERS_PER_CUSTOMER] [DATABASE_URL]
@@ -10,30 +11,42 @@ The shop: a year of orders (spread evenly, each shipped a day later, 1–3 units
 product with usage days 30–90), one inquiry per ten customers over the last ten days, solar and
 lunar birthdays, a few opted-out customers and open complaints. Orders are bulk-inserted (not
 through the order hook); the daily segments sweep then computes stages and backfills the supply
-clocks, as it does after an import. Each sweep runs twice at the same ``now``: the first run
-enqueues what is due, the second (a repeated tick) must enqueue nothing.
+clocks, as it does after an import.
+
+Six ticks (``scheduler.tick.run_tick``, delivery paused so the drain sends nothing): the first
+after the import (two days before Mid-Autumn: the festival greeting is due to the whole pool),
+the same tick repeated, a tick ten days later at 04:00 Shanghai (the daily recompute runs, and ten
+days of supply clocks fall due), the same repeated, the next day at 04:00 (an ordinary day's
+recompute) and an hour later. A repeated tick has nothing due: its time is what the pool costs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from scheduler import retention  # noqa: E402
-from storage import migrate  # noqa: E402
-from storage.db import Database  # noqa: E402
+from app import create_app  # noqa: E402
+from bot.delivery.drain import PAUSE_KEY  # noqa: E402
+from scheduler import registry, retention, tick  # noqa: E402
+from scheduler.registry import Sweep  # noqa: E402
+from scheduler.tick import run_tick  # noqa: E402
+from storage import kv, migrate, segments  # noqa: E402
+from storage.db import Database, get_db  # noqa: E402
 from storage.models import Complaint, Customer, Inquiry, Order, OrderItem, OutboxMessage, Product  # noqa: E402
 
 NOW = dt.datetime(2027, 9, 13, 1, 0, tzinfo=dt.UTC)  # two days before Mid-Autumn 2027 (Shanghai)
 CONFIG = {"TIMEZONE": "Asia/Shanghai"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def generate(db: Database, customers: int, orders_per_customer: int, seed: int = 7) -> None:
@@ -95,56 +108,133 @@ def generate(db: Database, customers: int, orders_per_customer: int, seed: int =
             conn.execute(text("ANALYZE"))
 
 
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float, object]:
+    """Wall and CPU (this process) milliseconds of ``fn()``, and its result."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    return (time.perf_counter() - start) * 1000, result
+    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, result
+
+
+class SweepTimer:
+    """Wraps every sweep the tick runs with a timer (the tick's own code and order are unchanged).
+
+    ``scheduler.tick`` reads its module-level ``SWEEPS`` at each call; it is swapped for a copy whose
+    ``run`` records wall and CPU time. The segments sweep enqueues nothing; the rows it writes
+    (customers updated, clocks written) are taken from ``recompute_all`` and the supply backfill.
+    """
+
+    def __init__(self) -> None:
+        self.times: dict[str, tuple[float, float, int]] = {}
+        self.segment_rows = 0
+
+    def install(self) -> None:
+        self._sweeps, self._recompute, self._backfill = tick.SWEEPS, segments.recompute_all, retention.backfill_supply_clocks
+        tick.SWEEPS = [Sweep(s.name, self._wrap(s), s.marketing, s.description) for s in registry.SWEEPS]
+
+        def recompute(session, now):
+            result = self._recompute(session, now)
+            self.segment_rows += result.updated + result.clocks_written
+            return result
+
+        def backfill(session, **kw):
+            created = self._backfill(session, **kw)
+            self.segment_rows += created
+            return created
+
+        segments.recompute_all, retention.backfill_supply_clocks = recompute, backfill
+
+    def _wrap(self, sweep: Sweep):
+        def run(session, now, config):
+            self.segment_rows = 0
+            wall, cpu, rows = timed(lambda: sweep.run(session, now, config))
+            self.times[sweep.name] = (wall, cpu, int(rows) + self.segment_rows)
+            return rows
+        return run
+
+
+def pause_delivery(db: Database, until: dt.datetime) -> None:
+    """Delivery is paused (as after a 45009), so the tick's drain stops after its entry checks:
+    sending is paced by the rate limit, not by the pool (``bench_drain.py`` measures it)."""
+    with db.session() as s:
+        kv.set_value(s, PAUSE_KEY, until.isoformat(), until - dt.timedelta(days=400), until)
 
 
 def main(argv: list[str]) -> None:
     customers = int(argv[1]) if len(argv) > 1 else 10_000
     per_customer = int(argv[2]) if len(argv) > 2 else 3
-    url = argv[3] if len(argv) > 3 else f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    url = argv[3] if len(argv) > 3 else f"sqlite:///{tempfile.mkdtemp(prefix='sweeps_bench_')}/bench.db"
     db = Database(url)
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(db)
-    generated_ms, _ = timed(lambda: generate(db, customers, per_customer))
-    if db.engine.dialect.name == "sqlite":
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    generated_ms, generated_cpu, _ = timed(lambda: generate(db, customers, per_customer))
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
     print(f"# {db.engine.dialect.name}: {customers} customers × {per_customer} orders "
-          f"(generated in {generated_ms / 1000:.1f} s), now = {NOW.isoformat()}")
+          f"(generated in {generated_ms / 1000:.1f} s), now = {NOW.isoformat()}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     def baseline() -> int:
         with db.read_session() as s:
             return s.scalar(select(func.count()).select_from(Order))
 
     baseline()  # warm the cache like the sweeps will be
-    base_ms, count = timed(baseline)
-    print(f"{'baseline SELECT count(*) FROM orders':40s} {base_ms:9.1f} ms   ({count} orders)")
-    print(f"{'sweep':40s} {'1st run':>9s}    {'rows':>6s}   {'2nd run':>9s}  {'rows':>4s}  {'1st/baseline':>12s}")
-    for sweep in retention.RETENTION_SWEEPS:
-        results = []
-        for _ in range(2):
-            def run(sweep=sweep):
-                with db.session() as s:
-                    return sweep.run(s, NOW, CONFIG)
-            results.append(timed(run))
-        (first_ms, first_rows), (second_ms, second_rows) = results
-        print(f"{sweep.name:40s} {first_ms:9.1f} ms {first_rows:6d}   {second_ms:9.1f} ms {second_rows:4d}"
-              f"  {first_ms / base_ms:11.1f}×")
-    # The daily recompute on an ordinary day (the first run above also backfilled every clock).
-    def next_day():
-        with db.session() as s:
-            return retention.sweep_segments(s, NOW + dt.timedelta(days=1), CONFIG)
-    day_ms, _ = timed(next_day)
-    print(f"{'retention.segments (next day)':40s} {day_ms:9.1f} ms")
+    base_ms, base_cpu, count = timed(baseline)
+    print(f"{'baseline SELECT count(*) FROM orders':44s} {base_ms:9.1f} ms wall {base_cpu:8.1f} ms CPU"
+          f"   ({count} orders)")
+    print("# a tick = every sweep in scheduler.registry.SWEEPS (each its own transaction) + the outbox drain;")
+    print("# delivery is paused, so the drain only resolves interrupted rows and stops (see bench_drain.py).")
+    print("# CPU is this process's (on PostgreSQL the server's CPU is not in it).")
+
+    app = create_app({**CONFIG, "DATABASE_URL": url, "AUTO_MIGRATE": False, "TESTING": True,
+                      "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench", "WECHAT_APP_ID": "wx_bench"})
+    timer = SweepTimer()
+    timer.install()
+    tick_db = get_db(app)
+    pause_delivery(tick_db, NOW + dt.timedelta(days=365))
+    local_4am = dt.datetime.combine(NOW.astimezone(SHANGHAI).date(), dt.time(4), tzinfo=SHANGHAI)
+    quiet_day = (local_4am + dt.timedelta(days=10)).astimezone(dt.UTC)
+    ticks = [
+        ("first tick after the import (festival eve)", NOW),
+        ("same tick repeated", NOW),
+        ("10 days later, 04:00 (daily recompute)", quiet_day),
+        ("same tick repeated", quiet_day),
+        ("next day, 04:00 (daily recompute)", quiet_day + dt.timedelta(days=1)),
+        ("an hour later", quiet_day + dt.timedelta(days=1, hours=1)),
+    ]
+    print(f"\n{'tick':44s} {'wall':>9s}    {'CPU':>9s}     {'rows':>7s}  {'wall/baseline':>13s}")
+    summaries = []
+    for label, at in ticks:
+        timer.times = {}
+        wall, cpu, summary = timed(lambda at=at: run_tick(app, at=at))
+        if summary.errors:
+            raise SystemExit(f"tick errors: {summary.errors}")
+        rows = sum(r for _, _, r in timer.times.values())
+        print(f"{label:44s} {wall:9.1f} ms {cpu:9.1f} ms {rows:9d}  {wall / base_ms:12.0f}×")
+        summaries.append((label, at, wall, cpu, rows, dict(timer.times)))
+        if len(summaries) == 1:
+            # The first tick wrote the import's clocks and a festival's worth of outbox rows: refresh
+            # the planner's statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would.
+            with db.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+            print(f"{'(ANALYZE)':44s}")
+    print(f"\n{'sweep (wall ms / rows written) per tick':44s}" + "".join(f" {'#' + str(i + 1):>15s}" for i in range(len(ticks))))
+    for sweep in registry.SWEEPS:
+        cells = []
+        for *_, times in summaries:
+            wall, _, rows = times.get(sweep.name, (0.0, 0.0, 0))
+            cells.append(f"{wall:9.1f}/{rows:<5d}")
+        print(f"{sweep.name:44s}" + "".join(f" {c:>15s}" for c in cells))
+    first = summaries[0]
+    print(f"\n# first tick: {first[2] / max(first[4], 1):.3f} ms wall per row written ({first[4]} rows); "
+          f"repeated ticks (nothing due): {summaries[1][2]:.0f}, {summaries[3][2]:.0f} ms; "
+          f"an hour later: {summaries[5][2]:.0f} ms")
     with db.read_session() as s:
         rows = s.execute(select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all()
     print("# outbox:", ", ".join(f"{kind} {n}" for kind, n in sorted(rows)))
+    tick_db.dispose()
     db.dispose()
 
 

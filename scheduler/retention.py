@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import texts
 from config import parse_list
 from scheduler import calendar
 from scheduler.registry import Sweep
+from storage import outbox, segments
 from storage import retention_queries as q
-from storage import segments
-from storage.models import KeyValue, OutboxMessage
+from storage.models import KeyValue, Order
 from storage.retention_clock import backfill_supply_clocks
 
 # --- settings -----------------------------------------------------------------------------------
@@ -152,37 +152,27 @@ def _products(names: list[str] | None) -> str:
 
 
 class Batch:
-    """Messages collected by a sweep, written in chunks (one INSERT … ON CONFLICT DO NOTHING each).
+    """Messages collected by a sweep, written in chunks by ``storage.outbox.enqueue_many``.
 
-    A row has exactly the fields ``storage.outbox.enqueue`` writes (the same insert-or-ignore on
-    ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
+    A row is exactly what ``storage.outbox.enqueue`` writes (``outbox_row``, the same insert-or-ignore
+    on ``dedupe_key``); a sweep that found 10,000 festival greetings compiles one statement, not 10,000.
     """
 
-    CHUNK = 500
+    CHUNK = outbox.ENQUEUE_CHUNK
 
     def __init__(self, session: Session, now: dt.datetime):
         self.session, self.now, self.rows, self.created = session, now, [], 0
 
     def add(self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None) -> None:
-        self.rows.append({
-            "dedupe_key": key, "customer_id": due.customer_id, "openid": due.openid, "kind": kind,
-            "transactional": False, "priority": 50, "text": text,
-            "payload": {"customer_class": due.customer_class, **(payload or {})},
-            "status": "pending", "attempts": 0, "next_attempt_at": self.now, "created_at": self.now,
-            "updated_at": self.now,
-        })
+        self.rows.append(outbox.outbox_row(
+            dedupe_key=key, customer_id=due.customer_id, openid=due.openid, kind=kind, transactional=False,
+            priority=50, text=text, payload={"customer_class": due.customer_class, **(payload or {})}, now=self.now))
         if len(self.rows) >= self.CHUNK:
             self.flush()
 
     def flush(self) -> int:
-        if self.rows:
-            # executemany of one cached statement (insertmanyvalues), counted by RETURNING
-            table = OutboxMessage.__table__
-            dialect = self.session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-            self.created += len(self.session.execute(stmt, self.rows).all())
-            self.rows = []
+        self.created += outbox.enqueue_many(self.session, self.rows)
+        self.rows = []
         return self.created
 
 
@@ -326,22 +316,28 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}
     previous = [winback_key(due, step - 1, s) for due, step in due_steps if step > 1]
     known = q.existing_keys(session, [*keys.values(), *previous])
-    products = q.last_order_products(session, {due.customer_id for due, _ in due_steps})
-    batch = Batch(session, now)
+    sending = []
     for due, step in sorted(due_steps, key=lambda item: item[1]):
         key = keys[(due.customer_id, step)]
         # A step follows only a step that was not withdrawn (a reply or an order stops the sequence).
         if key in known or (step > 1 and known.get(winback_key(due, step - 1, s), "cancelled") == "cancelled"):
             continue
+        sending.append((due, step, key))
+        known[key] = "pending"
+    # The products of the messages going out only (not of every sleeper still in the window).
+    products = q.last_order_products(session, {due.customer_id for due, _, _ in sending})
+    batch = Batch(session, now)
+    for due, step, key in sending:
         text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
         batch.add(due, key=key, kind="winback", text=text, payload={"step": step})
-        known[key] = "pending"
     return batch.flush()
 
 
 # --- segments -------------------------------------------------------------------------------------
 
 SEGMENTS_MARKER = "retention:segments:day"
+# The highest order id the supply backfill has looked at: it looks only at newer orders.
+BACKFILL_MARKER = "retention:backfill:order_id"
 # How far back the daily sweep looks for shipped orders without supply clocks.
 BACKFILL_DAYS = 400
 
@@ -349,8 +345,12 @@ BACKFILL_DAYS = 400
 def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Recompute stage, class and RFM for the pool once per local day, from ``RETENTION_SEGMENTS_HOUR``.
 
-    It reads the whole pool (on SQLite it holds the write lock meanwhile), hence a quiet hour.
-    Enqueues nothing.
+    The recompute is set-based (``segments.recompute_all``: a few statements over the orders and
+    customers, Python only for the customers whose values change); it still scans the pool once
+    (class and RFM are relative to it), hence a quiet hour. Then the supply clocks of orders
+    written without the order hook (imports, data from before retention) are backfilled: every
+    order on the first run, afterwards only orders added since (their ids are above the marker;
+    orders created or shipped through Huitou get their clocks from the hook). Enqueues nothing.
     """
     s = settings_from(config)
     local = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)).astimezone(s.timezone)
@@ -358,13 +358,17 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     marker = session.get(KeyValue, SEGMENTS_MARKER)
     if marker is not None and (marker.value == today or local.hour < s.segments_hour):
         return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
-    segments.recompute_all(session, _naive_utc(now))
-    # Orders written without the order hook (imports) get their supply clocks here.
-    backfill_supply_clocks(session, shipped_since=_naive_utc(now) - dt.timedelta(days=BACKFILL_DAYS))
-    if marker is None:
-        session.add(KeyValue(key=SEGMENTS_MARKER, value=today, updated_at=_naive_utc(now)))
-    else:
-        marker.value = today
+    naive_now = _naive_utc(now)
+    segments.recompute_all(session, naive_now)
+    checked = session.get(KeyValue, BACKFILL_MARKER)
+    newest = session.scalar(select(func.max(Order.id))) or 0
+    backfill_supply_clocks(session, shipped_since=naive_now - dt.timedelta(days=BACKFILL_DAYS),
+                           after_order_id=int(checked.value) if checked is not None and checked.value else None)
+    for key, value, row in ((SEGMENTS_MARKER, today, marker), (BACKFILL_MARKER, str(newest), checked)):
+        if row is None:
+            session.add(KeyValue(key=key, value=value, updated_at=naive_now))
+        else:
+            row.value, row.updated_at = value, naive_now
     return 0
 
 

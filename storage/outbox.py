@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
 from storage.upsert import insert_ignore
 
 
-def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.datetime,
-            customer_id: int | None = None, openid: str | None = None, transactional: bool = False,
-            priority: int = 50, payload: dict[str, Any] | None = None,
-            not_before: dt.datetime | None = None) -> bool:
-    """Queue a message once: a second call with the same ``dedupe_key`` is a no-op.
-
-    Returns True when a new row was created. ``now``/``not_before`` may be aware; they are stored
-    as naive UTC like every timestamp.
-    """
+def outbox_row(*, dedupe_key: str, kind: str, text: str, now: dt.datetime, customer_id: int | None = None,
+               openid: str | None = None, transactional: bool = False, priority: int = 50,
+               payload: dict[str, Any] | None = None, not_before: dt.datetime | None = None) -> dict[str, Any]:
+    """The row :func:`enqueue` writes (``now``/``not_before`` may be aware; stored as naive UTC)."""
     now = _naive_utc(now)
     not_before = _naive_utc(not_before) if not_before is not None else None
-    row = {
+    return {
         "dedupe_key": dedupe_key,
         "customer_id": customer_id,
         "openid": openid,
@@ -38,7 +35,41 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.
         "created_at": now,
         "updated_at": now,
     }
+
+
+def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.datetime,
+            customer_id: int | None = None, openid: str | None = None, transactional: bool = False,
+            priority: int = 50, payload: dict[str, Any] | None = None,
+            not_before: dt.datetime | None = None) -> bool:
+    """Queue a message once: a second call with the same ``dedupe_key`` is a no-op.
+
+    Returns True when a new row was created. ``now``/``not_before`` may be aware; they are stored
+    as naive UTC like every timestamp.
+    """
+    row = outbox_row(dedupe_key=dedupe_key, kind=kind, text=text, now=now, customer_id=customer_id, openid=openid,
+                     transactional=transactional, priority=priority, payload=payload, not_before=not_before)
     return insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"]) == 1
+
+
+ENQUEUE_CHUNK = 500
+
+
+def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue many messages at once (rows from :func:`outbox_row`), each once like :func:`enqueue`.
+
+    One cached ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` executed for chunks of
+    ``ENQUEUE_CHUNK`` rows (executemany), so 10,000 festival greetings compile one statement, not
+    10,000. Returns the number of rows created.
+    """
+    if not rows:
+        return 0
+    table = OutboxMessage.__table__
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    created = 0
+    for start in range(0, len(rows), ENQUEUE_CHUNK):
+        created += len(session.execute(stmt, list(rows[start:start + ENQUEUE_CHUNK])).all())
+    return created
 
 
 def list_drafts(session: Session, *, limit: int = 20, offset: int = 0) -> list[OutboxMessage]:

@@ -106,21 +106,33 @@ def _cancel_pending(session: Session, *conditions, reason: str, now: dt.datetime
     )
 
 
-def backfill_supply_clocks(session: Session, *, shipped_since: dt.datetime) -> int:
+def backfill_supply_clocks(session: Session, *, shipped_since: dt.datetime, after_order_id: int | None = None) -> int:
     """Create the missing supply clocks of orders shipped since ``shipped_since`` (set-based).
 
     Orders written without the order hook (bulk imports, data from before this feature) get
-    their clocks here; the daily segments sweep calls it. Returns the number of clocks created.
+    their clocks here; the daily segments sweep calls it, with ``after_order_id`` (only orders
+    with a higher id) once it has looked at every order. Returns the number of clocks created.
     """
     has_clock = select(RetentionClock.id).where(RetentionClock.order_id == Order.id,
                                                 RetentionClock.kind == "supply_end").exists()
-    missing = session.execute(
-        select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
-        .where(Order.shipped_at >= shipped_since, Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
-               ~has_clock)
-    ).all()
-    if not missing:
-        return 0
+    created, cursor = 0, after_order_id if after_order_id is not None else -1
+    while True:  # a chunk of orders at a time, in id order: memory stays bounded after a big import
+        missing = session.execute(
+            select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
+            .where(Order.id > cursor, Order.shipped_at >= shipped_since,
+                   Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)), ~has_clock)
+            .order_by(Order.id).limit(BACKFILL_CHUNK)
+        ).all()
+        if not missing:
+            return created
+        created += _backfill_chunk(session, missing)
+        cursor = missing[-1].id
+
+
+BACKFILL_CHUNK = 20_000
+
+
+def _backfill_chunk(session: Session, missing) -> int:
     ids = [row.id for row in missing]
     supply: dict[int, int] = {}
     products: dict[int, set[int]] = {}

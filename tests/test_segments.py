@@ -220,3 +220,26 @@ def test_daily_sweep_backfills_supply_clocks_of_orders_written_without_the_hook(
     run(shop, retention.sweep_segments, (T0 + 23 * DAY).replace(tzinfo=UTC))
     with shop.read_session() as s:
         assert s.query(RetentionClock).filter(RetentionClock.kind != "sleeping").count() == 6
+
+
+def test_daily_sweep_backfills_orders_added_without_the_hook_since_its_last_run(shop):
+    """After the first run the backfill looks only at orders added since (ids above its marker)."""
+    from storage.models import Order, OrderItem, RetentionClock
+
+    cid = add_customer(shop, "o_s10")
+    place_order(shop, cid, {"补水面膜": 1}, T0, ship_after=DAY)
+    run(shop, retention.sweep_segments, (T0 + 2 * DAY).replace(tzinfo=UTC))
+    with shop.session() as s:  # an import: written straight to the tables, no order hook
+        order = Order(customer_id=cid, status="received", amount_cents=100, source="import",
+                      created_at=T0 + 3 * DAY, shipped_at=T0 + 4 * DAY, updated_at=T0 + 3 * DAY)
+        order.items.append(OrderItem(product_name="补水面膜", quantity=2, unit_price_cents=50, usage_days=30))
+        s.add(order)
+        s.flush()
+        imported = order.id
+    run(shop, retention.sweep_segments, (T0 + 5 * DAY).replace(tzinfo=UTC))
+    with shop.read_session() as s:
+        ends = {c.order_id: c.at for c in s.query(RetentionClock).filter(RetentionClock.kind == "supply_end")}
+        assert ends[imported] == T0 + 4 * DAY + 60 * DAY
+        assert len(ends) == 2
+        # The recompute saw the imported order too: two orders, 3 days apart.
+        assert s.get(Customer, cid).median_interval_days == 3
