@@ -9,6 +9,7 @@ constraint at commit, is rolled back whole and answers with the winner's stored 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import time
@@ -163,7 +164,7 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, starte
         return None, stored
 
 
-def _real_clock(_session: Any = None) -> Any:
+def _real_clock(_session: Any = None) -> dt.datetime:
     return utcnow()
 
 
