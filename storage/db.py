@@ -9,6 +9,7 @@ the webhook. WAL mode and foreign keys are switched on for every connection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _READONLY_OPTION = "huitou_readonly"
@@ -99,7 +102,13 @@ class WriterGate:
             finally:
                 self._held.depth -= 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # e.g. a read-only folder: SQLite's own lock alone, as without the gate
+            log.warning("SQLite writer gate %s unavailable; writers wait in SQLite's busy handler", self.path,
+                        exc_info=True)
+            yield
+            return
         self._held.depth = 1
         try:
             deadline = time.monotonic() + self.timeout
