@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
@@ -51,25 +50,17 @@ def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.
     return insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"]) == 1
 
 
-ENQUEUE_CHUNK = 500
+ENQUEUE_CHUNK = 500  # rows a caller collects before handing them to enqueue_many
 
 
 def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Queue many messages at once (rows from :func:`outbox_row`), each once like :func:`enqueue`.
 
-    One cached ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`` executed for chunks of
-    ``ENQUEUE_CHUNK`` rows (executemany), so 10,000 festival greetings compile one statement, not
-    10,000. Returns the number of rows created.
+    One cached ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, executed for chunks
+    of rows (``storage.upsert.insert_ignore``), so 10,000 festival greetings compile one statement,
+    not 10,000. Returns the number of rows created.
     """
-    if not rows:
-        return 0
-    table = OutboxMessage.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    created = 0
-    for start in range(0, len(rows), ENQUEUE_CHUNK):
-        created += len(session.execute(stmt, list(rows[start:start + ENQUEUE_CHUNK])).all())
-    return created
+    return insert_ignore(session, OutboxMessage.__table__, list(rows), ["dedupe_key"])
 
 
 def list_drafts(session: Session, *, limit: int = 20, offset: int = 0) -> list[OutboxMessage]:

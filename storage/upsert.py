@@ -1,8 +1,9 @@
 """Race-free "insert unless it exists" and "insert or update" on SQLite and PostgreSQL.
 
-Single-row statements are built once per table, columns and conflict target and then executed
-with the row as parameters: building an ``INSERT ... ON CONFLICT`` costs more than running it,
-and these run on every order and several times a message.
+Statements are built once per table, columns and conflict target and then executed with the
+rows as parameters (many rows: SQLAlchemy's batched "insertmanyvalues", RETURNING included):
+building an ``INSERT ... ON CONFLICT`` costs more than running it, and these run on every order,
+several times a message and for every batch of a sweep.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 _DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+CHUNK_ROWS = 500  # rows per execution of a many-row insert
 
 
 def _insert_for(session: Session, table: Table):
@@ -50,15 +52,19 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
         rows = [rows]
     if not rows:
         return 0
-    dialect, insert = _insert_for(session, table)
-    # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
-    if len(rows) == 1:
-        row = rows[0]
-        stmt = _ignore_statement(dialect, table, tuple(row), tuple(conflict_columns))
-        return len(session.execute(stmt, row).all())
-    stmt = insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_columns)
-    key = list(table.primary_key.columns)[0]
-    return len(session.execute(stmt.returning(key)).all())
+    dialect, _insert = _insert_for(session, table)
+    # Rows with the same columns share one statement, executed for a chunk of rows at a time.
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    created = 0
+    for columns, group in groups.items():
+        stmt = _ignore_statement(dialect, table, columns, tuple(conflict_columns))
+        for start in range(0, len(group), CHUNK_ROWS):
+            chunk = group[start:start + CHUNK_ROWS]
+            # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
+            created += len(session.execute(stmt, chunk[0] if len(chunk) == 1 else chunk).all())
+    return created
 
 
 def upsert(session: Session, table: Table, row: dict[str, Any], conflict_columns: list[str],
