@@ -83,7 +83,9 @@ class WriterGate:
     5, 10, 15, 20, 25 ... ms between tries, so a writer often sleeps long after the lock was
     freed. With the gate, the next writer gets in within ``POLL_SECONDS`` of the last commit.
     The gate only changes who waits where: it is given up after the busy timeout, and SQLite's
-    own lock still decides (a process that does not use the gate is just slower to get in).
+    own lock still decides (a process that does not use the gate is just slower to get in). So a
+    writer stuck behind a hung holder waits at most twice the busy timeout (at the gate, then in
+    SQLite) before it gives up with "database is locked".
     """
 
     POLL_SECONDS = 0.0005
