@@ -96,7 +96,9 @@ def _handle(turn: Turn) -> str | None:
     return HANDLERS[result.intent](turn)
 
 
-_CATALOGUE_COLUMNS = (Product.id, Product.name, Product.aliases, Product.price_cents, Product.usage_days)
+# Built once: every message reads the catalogue.
+_CATALOGUE = (select(Product.id, Product.name, Product.aliases, Product.price_cents, Product.usage_days)
+              .where(Product.active.is_(True)).order_by(Product.id))
 _catalogue_cache: dict[tuple[tuple[Any, ...], ...], list[CatalogueEntry]] = {}
 
 
@@ -106,8 +108,7 @@ def load_catalogue(session: Session) -> list[CatalogueEntry]:
     Read on every message (plain columns, no ORM objects); the entries, with their normalised
     terms, are reused while the rows are unchanged, so a seller's edit is seen by the next message.
     """
-    rows = tuple(tuple(row) for row in session.execute(
-        select(*_CATALOGUE_COLUMNS).where(Product.active.is_(True)).order_by(Product.id)))
+    rows = tuple(tuple(row) for row in session.execute(_CATALOGUE))
     entries = _catalogue_cache.get(rows)
     if entries is None:
         if len(_catalogue_cache) >= 8:

@@ -18,6 +18,7 @@ from rapidfuzz import fuzz
 
 from bot.intents import normalize
 from storage.contact import AddressParts, find_phone, split_address
+from storage.models import split_aliases
 
 MASK = "#"
 FUZZY_THRESHOLD = 75
@@ -82,8 +83,7 @@ class CatalogueEntry:
     def from_row(cls, product_id: int, name: str, aliases: str | None, price_cents: int,
                  usage_days: int | None) -> CatalogueEntry:
         """From the product table's columns (``aliases`` is the comma-separated column)."""
-        return cls(product_id, name, tuple(a.strip() for a in (aliases or "").split(",") if a.strip()),
-                   price_cents, usage_days)
+        return cls(product_id, name, tuple(split_aliases(aliases)), price_cents, usage_days)
 
 
 @dataclass(frozen=True)

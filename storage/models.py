@@ -168,7 +168,12 @@ class Product(Base):
 
     @property
     def alias_list(self) -> list[str]:
-        return [a.strip() for a in (self.aliases or "").split(",") if a.strip()]
+        return split_aliases(self.aliases)
+
+
+def split_aliases(aliases: str | None) -> list[str]:
+    """The ``product.aliases`` column (comma-separated) as a list of trimmed, non-empty names."""
+    return [a.strip() for a in (aliases or "").split(",") if a.strip()]
 
 
 class Order(Base):

@@ -19,11 +19,11 @@ _DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 CHUNK_ROWS = 500  # rows per execution of a many-row insert
 
 
-def _insert_for(session: Session, table: Table):
+def _dialect(session: Session) -> str:
     dialect = session.get_bind().dialect.name
     if dialect not in _DIALECT_INSERT:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"upserts are not implemented for {dialect}")
-    return dialect, _DIALECT_INSERT[dialect]
+    return dialect
 
 
 @functools.lru_cache(maxsize=256)
@@ -52,7 +52,7 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
         rows = [rows]
     if not rows:
         return 0
-    dialect, _insert = _insert_for(session, table)
+    dialect = _dialect(session)
     # Rows with the same columns share one statement, executed for a chunk of rows at a time.
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -73,6 +73,6 @@ def upsert(session: Session, table: Table, row: dict[str, Any], conflict_columns
 
     One statement, race-free on both databases (``INSERT ... ON CONFLICT DO UPDATE``).
     """
-    dialect, _insert = _insert_for(session, table)
+    dialect = _dialect(session)
     stmt = _upsert_statement(dialect, table, tuple(row), tuple(conflict_columns), tuple(update_columns))
     session.execute(stmt, row)
