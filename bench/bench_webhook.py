@@ -22,8 +22,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,7 @@ from sqlalchemy import func, select  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import InboundMessage, Product  # noqa: E402
+from tests.live_server import free_port, stop_process_group  # noqa: E402
 from tests.wechat_platform import AES_KEY, APP_ID, TOKEN, WeChatPlatform, sign  # noqa: E402
 
 LUA_SCRIPT = Path(__file__).with_name("webhook_wrk.lua")
@@ -82,12 +81,6 @@ class WrkResult:
     sent_keys: list[str]
     answered: int
     cpu_ms: float = 0.0  # server (gunicorn master + workers) CPU time per answered request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare_database(url: str) -> None:
@@ -140,18 +133,8 @@ def start_server(url: str, port: int, args: argparse.Namespace) -> subprocess.Po
                     return server
         except OSError:
             time.sleep(0.2)
-    stop_server(server)
+    stop_process_group(server)
     raise SystemExit("gunicorn did not come up within 60 s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -238,7 +221,7 @@ def bench_database(url: str, label: str, args: argparse.Namespace, workdir: Path
             run_wrk(port, route, warm_keys, warm, args, args.warmup)
         results = [run_wrk(port, route, keys[route], files[route], args, args.duration, server.pid) for route in ids]
     finally:
-        stop_server(server)
+        stop_process_group(server)
     huitou = results[1]
     check = verify_stored(url, ids["/wechat"], huitou.sent_keys, huitou.answered, args.connections)
     return {"label": label, "baseline": results[0], "huitou": huitou, "check": check,

@@ -31,6 +31,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session=True`` and its children (SIGTERM, then
+    SIGKILL after 30 s), e.g. a gunicorn master with its workers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 class HttpResponse:
     def __init__(self, response: requests.Response):
         self.status_code = response.status_code
@@ -90,13 +102,8 @@ class GunicornServer:
         raise RuntimeError("gunicorn did not answer within the timeout")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_process_group(self.process)
 
     def client(self) -> HttpClient:
         return HttpClient(self.base_url)

@@ -26,7 +26,7 @@ from storage.outbox import enqueue
 from tests.conftest import FAKE_APP_SECRET
 from tests.delivery_helpers import TEMPLATES, add_customer, outbox, ship_new_order
 from tests.fake_wechat_api import FakeWeChatAPI
-from tests.live_server import ROOT
+from tests.live_server import ROOT, stop_process_group
 from tests.wechat_platform import AES_KEY, APP_ID, TOKEN
 
 SEND = "message/custom/send"
@@ -119,16 +119,6 @@ def wait_until(predicate, timeout: float = 60) -> None:
         time.sleep(0.05)  # polling another process, not simulating time
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.mark.slow
 def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothing_twice(db, database_url):
     now = utcnow()
@@ -149,14 +139,14 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
             os.killpg(first.pid, signal.SIGKILL)  # mid-call: the 5th message is on the wire
             first.wait(30)
         finally:
-            stop(first)
+            stop_process_group(first)
         api.release()  # the platform accepts the 5th message, but its sender is dead
 
         second = scheduler_process(database_url, api, **settings)
         try:
             wait_until(lambda: all(r.status not in ("pending", "claimed", "sending") for r in outbox(db, "ship")))
         finally:
-            stop(second)
+            stop_process_group(second)
     finally:
         api.stop()
 
