@@ -164,11 +164,7 @@ def main(argv: list[str]) -> None:
     per_customer = int(argv[2]) if len(argv) > 2 else 3
     url = argv[3] if len(argv) > 3 else f"sqlite:///{tempfile.mkdtemp(prefix='sweeps_bench_')}/bench.db"
     db = Database(url)
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db)
+    migrate.recreate(db)
     generated_ms, generated_cpu, _ = timed(lambda: generate(db, customers, per_customer))
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))

@@ -73,11 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         database = Database(url)
-        if database.engine.dialect.name == "postgresql":
-            with database.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        migrate.upgrade(database)
+        migrate.recreate(database)
         now = dt.datetime(2026, 11, 25, 6, 0)
         started = time.perf_counter()
         orders = seed(database, args.customers, now, random.Random(7))

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from storage.db import Database
 
@@ -28,6 +29,19 @@ def upgrade(database: Database, revision: str = "heads") -> None:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
         connection.commit()
+
+
+def recreate(database: Database) -> None:
+    """Empty a *scratch* database and migrate it from nothing (the test suite and the benchmarks).
+
+    On PostgreSQL the ``public`` schema is dropped with everything in it; a SQLite file is expected
+    to be new (its path is a fresh temporary one).
+    """
+    if database.engine.dialect.name == "postgresql":
+        with database.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(database)
 
 
 def is_up_to_date(database: Database) -> bool:

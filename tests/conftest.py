@@ -28,10 +28,7 @@ def migrated_template(tmp_path_factory) -> str:
     """A database migrated once: a SQLite file to copy, or the PostgreSQL URL itself."""
     if TEST_DATABASE_URL:
         database = Database(TEST_DATABASE_URL)
-        with database.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        migrate.upgrade(database)
+        migrate.recreate(database)
         database.dispose()
         return TEST_DATABASE_URL
     path = tmp_path_factory.mktemp("template") / "template.db"
