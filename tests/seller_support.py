@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from storage import orders as order_store
 from storage.models import Customer, Order, OrderEvent, OutboxMessage, Product, utcnow
+from tests.conftest import SELLER_OPENID
 
 
 def add_product(db, name: str, price_cents: int, usage_days: int | None = 30, aliases: str | None = None) -> int:
@@ -42,11 +43,21 @@ def add_order(db, customer_id: int, product_name: str, quantity: int = 1, *, sta
         return order.id
 
 
-def get_order(db, order_id: int) -> Order:
+def say(platform, text: str) -> str | None:
+    """Send ``text`` as the seller and return the bot's reply."""
+    return platform.say(SELLER_OPENID, text)
+
+
+def fetch(db, model, row_id: int):
+    """The row ``row_id`` of ``model``, detached, to assert on after the session is gone."""
     with db.read_session() as s:
-        order = s.get(Order, order_id)
-        s.expunge(order)
-        return order
+        row = s.get(model, row_id)
+        s.expunge(row)
+        return row
+
+
+def get_order(db, order_id: int) -> Order:
+    return fetch(db, Order, order_id)
 
 
 def events(db, order_id: int) -> list[tuple[str, str]]:

@@ -11,13 +11,9 @@ from sqlalchemy import select
 from bot.seller import registry
 from storage.models import Order, OrderEvent, OutboxMessage, Product
 from tests.conftest import SELLER_OPENID
-from tests.seller_support import add_customer, add_order, add_product, get_order
+from tests.seller_support import add_customer, add_order, add_product, get_order, say
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def say(platform, text):
-    return platform.say(SELLER_OPENID, text)
 
 
 def products(db) -> dict[str, Product]:

@@ -11,20 +11,9 @@ from sqlalchemy import select
 
 from storage.models import Customer, CustomerNote, Referral, RewardEntry
 from tests.conftest import SELLER_OPENID
-from tests.seller_support import add_customer, add_order, add_product
+from tests.seller_support import add_customer, add_order, add_product, fetch, say
 
 NOW = dt.datetime(2026, 11, 20, 6, 0)  # 14:00 in Shanghai
-
-
-def say(platform, text):
-    return platform.say(SELLER_OPENID, text)
-
-
-def customer_row(db, customer_id) -> Customer:
-    with db.read_session() as s:
-        row = s.get(Customer, customer_id)
-        s.expunge(row)
-        return row
 
 
 @pytest.fixture
@@ -121,13 +110,13 @@ def test_tags_add_remove_clear(platform, pool):
     db, zhang, _, _ = pool
     assert "老客,敏感肌" in say(platform, f"标签 #{zhang} 老客,敏感肌")
     say(platform, f"标签 #{zhang} 敏感肌，宝妈")
-    assert customer_row(db, zhang).tags == "老客,敏感肌,宝妈"
+    assert fetch(db, Customer, zhang).tags == "老客,敏感肌,宝妈"
     say(platform, f"标签 #{zhang} -老客")
-    assert customer_row(db, zhang).tags == "敏感肌,宝妈"
+    assert fetch(db, Customer, zhang).tags == "敏感肌,宝妈"
     assert "没有“学生”这个标签" in say(platform, f"标签 #{zhang} -学生")
-    assert customer_row(db, zhang).tags == "敏感肌,宝妈"
+    assert fetch(db, Customer, zhang).tags == "敏感肌,宝妈"
     say(platform, f"标签 #{zhang} 清空")
-    assert customer_row(db, zhang).tags is None
+    assert fetch(db, Customer, zhang).tags is None
     assert "请写标签" in say(platform, f"标签 #{zhang}")
 
 
@@ -145,7 +134,7 @@ def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     db, zhang, _, _ = pool
     reply = say(platform, f"生日 #{zhang} {text}")
     assert shown in reply
-    row = customer_row(db, zhang)
+    row = fetch(db, Customer, zhang)
     assert (row.birthday_month, row.birthday_day, row.birthday_is_lunar, row.birthday_year) == (month, day, lunar, year)
     assert shown in say(platform, f"客户 #{zhang}")
 
@@ -157,7 +146,7 @@ def test_invalid_birthday_changes_nothing(platform, pool, text):
     say(platform, f"生日 #{zhang} 5月20日")
     reply = say(platform, f"生日 #{zhang} {text}")
     assert "不是有效的日期" in reply and "用法：生日" in reply
-    row = customer_row(db, zhang)
+    row = fetch(db, Customer, zhang)
     assert (row.birthday_month, row.birthday_day) == (5, 20)
 
 

@@ -10,18 +10,7 @@ from sqlalchemy import select
 from storage.export_links import verify_export_token
 from storage.models import Inquiry, OutboxMessage, utcnow
 from tests.conftest import SELLER_OPENID
-from tests.seller_support import add_customer, add_product, outbox
-
-
-def say(platform, text):
-    return platform.say(SELLER_OPENID, text)
-
-
-def inquiry(db, inquiry_id) -> Inquiry:
-    with db.read_session() as s:
-        row = s.get(Inquiry, inquiry_id)
-        s.expunge(row)
-        return row
+from tests.seller_support import add_customer, add_product, fetch, outbox, say
 
 
 def add_inquiry(db, customer_id, text="敏感肌能用吗") -> int:
@@ -45,7 +34,7 @@ def test_customer_question_shows_up_and_is_answered_through_the_bot(platform, db
     [answer] = outbox(db, "inquiry_answer")
     assert answer.dedupe_key == f"inquiry-answer:{row.id}" and answer.customer_id == customer_id
     assert "可以用，先在耳后试一下" in answer.text and "敏感肌能用吗" in answer.text
-    stored = inquiry(db, row.id)
+    stored = fetch(db, Inquiry, row.id)
     assert (stored.status, stored.answer) == ("answered", "可以用，先在耳后试一下")
     assert stored.answered_at is not None
     assert "没有待回复" in say(platform, "咨询")
@@ -57,7 +46,7 @@ def test_answer_twice_is_refused_once_sent(platform, db):
     say(platform, f"回复 #{inquiry_id} 可以用")
     reply = say(platform, f"回复 #{inquiry_id} 再说一遍")
     assert "已经回复过了" in reply
-    assert inquiry(db, inquiry_id).answer == "可以用"
+    assert fetch(db, Inquiry, inquiry_id).answer == "可以用"
     assert len(outbox(db, "inquiry_answer")) == 1
 
 
@@ -68,7 +57,7 @@ def test_answer_errors(platform, db):
     assert "没有咨询 #999" in say(platform, "回复 #999 可以用")
     assert "请写回复内容" in say(platform, f"回复 #{inquiry_id}")
     assert "不是咨询号" in say(platform, "回复 第五个 可以用")
-    assert inquiry(db, inquiry_id).status == "open"
+    assert fetch(db, Inquiry, inquiry_id).status == "open"
     assert outbox(db, "inquiry_answer") == []
 
 
@@ -76,7 +65,7 @@ def test_close_inquiry(platform, db):
     customer = add_customer(db, openid="o_buyer", nickname="小雨")
     inquiry_id = add_inquiry(db, customer)
     assert f"已关闭咨询 #{inquiry_id}" in say(platform, f"关闭 #{inquiry_id}")
-    stored = inquiry(db, inquiry_id)
+    stored = fetch(db, Inquiry, inquiry_id)
     assert stored.status == "closed" and stored.closed_at is not None
     assert "本来就是关闭的" in say(platform, f"关闭 #{inquiry_id}")
     assert "已关闭，不能再回复" in say(platform, f"回复 #{inquiry_id} 可以用")

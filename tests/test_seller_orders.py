@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from storage.models import Order, OrderEvent
 from tests.conftest import SELLER_OPENID
-from tests.seller_support import add_customer, add_order, add_product, events, get_order, outbox
+from tests.seller_support import add_customer, add_order, add_product, events, get_order, outbox, say
 
 
 @pytest.fixture
@@ -17,10 +17,6 @@ def shop(db):
     customer = add_customer(db, openid="o_buyer", name="张三", phone="13800138000",
                             province="广东省", city="深圳市", district="南山区", address_detail="科技园路1号")
     return db, customer
-
-
-def say(platform, text):
-    return platform.say(SELLER_OPENID, text)
 
 
 def test_pay_records_seller_and_answers(platform, shop):
