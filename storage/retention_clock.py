@@ -54,17 +54,15 @@ def supply_days(order: Order) -> int | None:
 _CLOCK_EXISTS = select(RetentionClock.id).where(RetentionClock.key == bindparam("key"))
 
 
-def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder] | None = None) -> None:
+def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder]) -> None:
     """Create the order's supply clocks (once), already superseded if a newer order has the product.
 
-    ``orders``: the customer's :func:`segments.active_orders`, when the caller has them.
+    ``orders``: the customer's :func:`segments.active_orders`.
     """
     days = supply_days(order)
     if not days:
         return
     start = order.shipped_at or order.received_at or order.created_at
-    if orders is None:
-        orders = segments.active_orders(session, order.customer_id)
     mine = _product_ids(order)
     newer = next((o for o in orders if o.facts.created_at > order.created_at and o.product_ids & mine), None)
     for kind, at in (("supply_mid", start + dt.timedelta(days=days / 2)),
