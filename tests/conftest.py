@@ -2,15 +2,21 @@
 
 Set ``HUITOU_TEST_DATABASE_URL`` to a PostgreSQL URL to run the whole suite against it; the
 schema is migrated once per session and every table is truncated between tests.
+
+Set ``HUITOU_TEST_TODAY`` to an ISO date or datetime (``2028-02-29`` or ``2027-02-05T15:30``, UTC)
+to run the whole suite as if today were that moment (time-machine, with the clock ticking on):
+every test must pass on any date, and ``.ci/run`` tries a few awkward ones.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import text
 
 from app import create_app
@@ -21,6 +27,20 @@ from tests.wechat_platform import AES_KEY, APP_ID, TOKEN, WeChatPlatform
 
 SELLER_OPENID = "o_seller_001"
 TEST_DATABASE_URL = os.environ.get("HUITOU_TEST_DATABASE_URL")
+TEST_TODAY = os.environ.get("HUITOU_TEST_TODAY")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_today():
+    """Run the whole session at ``HUITOU_TEST_TODAY`` when set (see the module docstring)."""
+    if not TEST_TODAY:
+        yield None
+        return
+    moment = dt.datetime.fromisoformat(TEST_TODAY)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    with time_machine.travel(moment, tick=True):
+        yield moment
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from tests.clock import wall_clock_seconds
 from tests.wechat_platform import AES_KEY, APP_ID, TOKEN, sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,8 @@ class HttpResponse:
 class HttpClient:
     """The subset of Flask's test client that ``WeChatPlatform`` uses, over real HTTP."""
 
+    clock = staticmethod(wall_clock_seconds)  # the server runs on the real clock
+
     def __init__(self, base_url: str):
         self.base_url = base_url
 
@@ -86,7 +89,7 @@ class GunicornServer:
         self.stop()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        timestamp, nonce = str(int(time.time())), "ready"
+        timestamp, nonce = str(int(wall_clock_seconds())), "ready"
         params = {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce), "echostr": "up"}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -21,8 +21,8 @@ from collections import Counter
 import pytest
 
 from scheduler.tick import run_tick
-from storage.models import utcnow
 from storage.outbox import enqueue
+from tests.clock import wall_clock_utc
 from tests.conftest import FAKE_APP_SECRET
 from tests.delivery_helpers import TEMPLATES, add_customer, outbox, ship_new_order
 from tests.fake_wechat_api import FakeWeChatAPI
@@ -121,7 +121,7 @@ def wait_until(predicate, timeout: float = 60) -> None:
 
 @pytest.mark.slow
 def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothing_twice(db, database_url):
-    now = utcnow()
+    now = wall_clock_utc()  # the schedulers are subprocesses on the machine's real clock
     customers = {f"o_killed_{n:02d}": add_customer(db, f"o_killed_{n:02d}", now - dt.timedelta(days=30),
                                                    last_inbound_at=now - dt.timedelta(hours=1))
                  for n in range(12)}

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+import time_machine
 
 from scheduler import registry
 from scheduler.leader import Leadership
@@ -14,6 +15,7 @@ from scheduler.tick import run_tick
 from storage.db import Database
 from storage.models import Order
 from storage.orders import transition
+from tests.clock import wall_clock_utc
 from tests.conftest import SELLER_OPENID
 from tests.delivery_helpers import add_customer, one, outbox, place_order, ship_new_order
 
@@ -200,15 +202,18 @@ def test_the_scheduled_job_ticks_only_while_leading(app, db):
     assert job.func is leader_tick and job.trigger.interval == dt.timedelta(seconds=120)
     assert job.max_instances == 1 and job.coalesce
 
-    ship_new_order(db, customer(db), dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    rival = Leadership(db, lease_seconds=60)
-    assert rival.ensure()
-    leader_tick(app, leadership)
-    assert one(db, "ship").status == "pending"
-    rival.release()
-    leader_tick(app, leadership)
-    assert one(db, "ship").status == "sent"
-    leadership.release()
+    # The job ticks on the live clock: put the live clock an hour after the customer's last message,
+    # so the 48-hour window is open whatever today's date is.
+    with time_machine.travel((NOW + dt.timedelta(hours=1)).replace(tzinfo=dt.UTC), tick=False):
+        ship_new_order(db, customer(db), NOW)
+        rival = Leadership(db, lease_seconds=60)
+        assert rival.ensure()
+        leader_tick(app, leadership)
+        assert one(db, "ship").status == "pending"
+        rival.release()
+        leader_tick(app, leadership)
+        assert one(db, "ship").status == "sent"
+        leadership.release()
 
 
 @pytest.mark.parametrize("name", ["shipping_notices", "payment_reminders", "draft_digest"])
@@ -237,7 +242,10 @@ def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
     import threading
     from pathlib import Path
 
-    ship_new_order(db, customer(db), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    # The subprocesses tick on the machine's real clock (time-machine does not reach them): the
+    # customer wrote an hour before that clock, so the 48-hour window is open on any date.
+    wall_now = wall_clock_utc()
+    ship_new_order(db, customer(db, inbound=wall_now - dt.timedelta(hours=1)), wall_now)
     env = {**os.environ, "HUITOU_DATABASE_URL": database_url, "HUITOU_SCHEDULER_INTERVAL_SECONDS": "1",
            "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
     for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET"):

@@ -47,6 +47,9 @@ class WeChatPlatform:
     def __init__(self, client, mode: str = "safe", token: str = TOKEN, aes_key: str = AES_KEY,
                  app_id: str = APP_ID):
         self.client = client
+        # Signatures carry the sender's clock: a server in another process (HttpClient) checks them
+        # against the machine's real clock, which time-machine does not move.
+        self.clock = getattr(client, "clock", time.time)
         self.mode = mode
         self.token = token
         self.crypto = WeChatCrypto(token, aes_key, app_id)
@@ -100,7 +103,7 @@ class WeChatPlatform:
         return body, params
 
     def post_xml(self, xml: str, timestamp: str | None = None, nonce: str | None = None) -> Reply:
-        timestamp = timestamp or str(int(time.time()))
+        timestamp = timestamp or str(int(self.clock()))
         nonce = nonce or secrets.token_hex(5)
         body, params = self.envelope(xml, timestamp, nonce)
         return self.post_raw(body, params)
