@@ -87,6 +87,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_OFFER_CLASSES": "A",
     "RETENTION_TEXTS": None,
     "RETENTION_SEGMENTS_HOUR": 4,
+    # `huitou import`: what an .xlsx may inflate to, in MB (a "zip bomb" is refused before reading).
+    "IMPORT_MAX_UNCOMPRESSED_MB": 512,
     # --- scale and faults ---
     # How long a SQLite writer waits for the write lock. Longer than the platform's 5 s on purpose:
     # a message that waits is still processed once (its reply then goes via the outbox), while one

@@ -67,11 +67,13 @@ BAD_ROWS_SHOWN = 20
 def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: str | None,
                    report_path: Path | None) -> None:
     """Import customers from PATH (.xlsx or .csv), merging with the pool without duplicates."""
-    from storage.excel_import import ImportFileError, import_file
+    from storage.excel_import import FileLimits, ImportFileError, import_file
 
+    limits = FileLimits(max_uncompressed_bytes=int(current_app.config["IMPORT_MAX_UNCOMPRESSED_MB"]) * 1024 * 1024)
     try:
         report = import_file(get_db(), path, now=utcnow(), mapping=mapping, dry_run=dry_run, source=source,
-                             error_report=report_path, progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True))
+                             error_report=report_path, limits=limits,
+                             progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True))
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:

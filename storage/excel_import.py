@@ -29,6 +29,7 @@ from storage.db import Database
 from storage.excel_rows import (
     FIELDS,
     HEADER_SEARCH_ROWS,
+    FileLimits,
     HeaderMap,
     ImportFileError,
     RowData,
@@ -49,7 +50,7 @@ NEW_CUSTOMER_KEYS = ("openid", "name", "nickname", "phone", "province", "city", 
                      "birthday_year", "birthday_month", "birthday_day", "birthday_is_lunar", "source", "stage",
                      "opted_out", "opted_out_at", "subscribed", "unreachable", "created_at", "updated_at")
 
-__all__ = ["FIELDS", "ImportFileError", "ImportReport", "import_file"]
+__all__ = ["FIELDS", "FileLimits", "ImportFileError", "ImportReport", "import_file"]
 
 
 @dataclass
@@ -78,15 +79,17 @@ def default_error_report_path(path: Path) -> Path:
 
 def import_file(database: Database, path: str | Path, *, now: dt.datetime, mapping: Sequence[str] = (),
                 dry_run: bool = False, source: str | None = None, error_report: str | Path | None = None,
-                batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> ImportReport:
+                batch_size: int = BATCH_SIZE, progress: Progress | None = None,
+                limits: FileLimits | None = None) -> ImportReport:
     """Import ``path`` into the pool; raises ImportFileError when the file as a whole is unusable.
 
     ``mapping`` holds explicit ``列名=field`` options. The error workbook goes to ``error_report``
     (default: ``<name>-错误行.xlsx`` next to the file; none in a dry run unless asked for).
+    ``limits`` bound what the file may inflate to (see :class:`storage.excel_rows.FileLimits`).
     """
     path = Path(path)
     explicit = parse_mapping_options(mapping)
-    rows = iter(read_table(path))
+    rows = iter(read_table(path, limits))
     head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
     header = map_headers(head, explicit)
     body = itertools.chain(head[header.row_number:], rows)

@@ -161,7 +161,35 @@ def detect_csv_encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def _read_csv(path: Path) -> Iterator[list[Any]]:
+@dataclass(frozen=True)
+class FileLimits:
+    """Bounds checked before a file is read, so a hostile file costs neither memory nor a traceback.
+
+    ``max_uncompressed_bytes``: what an .xlsx may inflate to in all (a 1.5 MB "zip bomb" whose
+    sheet inflates to 1.5 GB is refused before openpyxl opens it). ``max_ratio``: a part larger than
+    ``RATIO_CHECK_BYTES`` may not inflate more than this many times (real sheets: 5–20×).
+    ``max_cell_chars``: Excel's own limit for one cell; a longer cell makes its row a bad row.
+    """
+
+    max_uncompressed_bytes: int = 512 * 1024 * 1024
+    max_ratio: int = 200
+    max_cell_chars: int = 32_767
+
+
+RATIO_CHECK_BYTES = 4 * 1024 * 1024
+MAX_CELL_CHARS = FileLimits.max_cell_chars
+REASON_CELL_TOO_LONG = "单元格内容过长（超过 32767 字），整行未导入"
+_PROLOG_BYTES = 4096  # a DOCTYPE can only come before the root element
+
+
+def _not_a_text_csv(path: Path) -> ImportFileError:
+    return ImportFileError(f"无法读取 {path.name}：不是文本格式的 CSV 文件（请在 Excel 里“另存为” CSV 或 .xlsx）")
+
+
+def _read_csv(path: Path, limits: FileLimits) -> Iterator[list[Any]]:
+    with path.open("rb") as raw:
+        if b"\x00" in raw.read(1 << 16):  # binary (or UTF-16, which Excel's "Unicode text" writes)
+            raise _not_a_text_csv(path)
     encoding = detect_csv_encoding(path)
     with path.open(newline="", encoding=encoding) as handle:
         sample = handle.read(8192)
@@ -170,27 +198,71 @@ def _read_csv(path: Path) -> Iterator[list[Any]]:
             dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
         except csv.Error:
             dialect = csv.excel
-        yield from csv.reader(handle, dialect)
+        reader = csv.reader(handle, dialect)
+        try:
+            yield from reader
+        except csv.Error as exc:  # a NUL further in, or a field past csv's own 128 KB limit
+            raise ImportFileError(f"无法读取 {path.name} 第 {reader.line_num} 行附近：{_csv_reason(exc)}") from exc
 
 
-def _read_xlsx(path: Path) -> Iterator[Sequence[Any]]:
+def _csv_reason(exc: csv.Error) -> str:
+    if "field larger" in str(exc):
+        return "单元格内容过长（Excel 单元格最多 32767 字）"
+    return "不是文本格式的 CSV 内容"
+
+
+def check_xlsx_container(path: Path, limits: FileLimits) -> None:
+    """Refuse an .xlsx that would inflate past the limits or whose XML declares a DTD."""
+    bad_file = ImportFileError(f"无法读取 {path.name}：不是有效的 Excel (.xlsx) 文件")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            total = sum(member.file_size for member in members)
+            if total > limits.max_uncompressed_bytes:
+                raise ImportFileError(
+                    f"{path.name} 解压后有 {total // (1024 * 1024)} MB，超过导入上限 "
+                    f"{limits.max_uncompressed_bytes // (1024 * 1024)} MB：请把表格拆成几个文件再导入")
+            for member in members:
+                if (member.file_size > RATIO_CHECK_BYTES
+                        and member.file_size > limits.max_ratio * max(member.compress_size, 1)):
+                    raise ImportFileError(f"无法读取 {path.name}：文件内容异常（压缩比过高），已拒绝导入")
+                if member.filename.endswith((".xml", ".rels")):
+                    with archive.open(member) as handle:
+                        prolog = handle.read(_PROLOG_BYTES)
+                    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
+                        raise ImportFileError(f"无法读取 {path.name}：文件里含有不允许的 XML 声明（DTD），已拒绝导入")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
+        raise bad_file from exc
+
+
+def _read_xlsx(path: Path, limits: FileLimits) -> Iterator[Sequence[Any]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    check_xlsx_container(path, limits)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, SyntaxError) as exc:
+        # SyntaxError covers xml.etree's ParseError (malformed parts)
         raise ImportFileError(f"无法读取 {path.name}：不是有效的 Excel (.xlsx) 文件") from exc
     try:
         sheet = workbook[PREFERRED_SHEET] if PREFERRED_SHEET in workbook.sheetnames else workbook.worksheets[0]
         sheet.reset_dimensions()  # read to the last row whatever size the file claims
-        yield from sheet.iter_rows(values_only=True)
+        try:
+            yield from sheet.iter_rows(values_only=True)
+        except (KeyError, ValueError, TypeError, SyntaxError, zipfile.BadZipFile) as exc:
+            raise ImportFileError(f"无法读取 {path.name}：表格内容已损坏或格式不对") from exc
     finally:
         workbook.close()
 
 
-def read_table(path: str | Path) -> Iterator[Sequence[Any]]:
-    """Raw rows of the file's table (the 客户 sheet, else the first sheet, of a workbook)."""
+def read_table(path: str | Path, limits: FileLimits | None = None) -> Iterator[Sequence[Any]]:
+    """Raw rows of the file's table (the 客户 sheet, else the first sheet, of a workbook).
+
+    A file that is not what its name says, or exceeds ``limits``, raises :class:`ImportFileError`
+    (a Chinese message for the seller), never a parser's own exception.
+    """
+    limits = limits or FileLimits()
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".xls":
@@ -199,7 +271,7 @@ def read_table(path: str | Path) -> Iterator[Sequence[Any]]:
         raise ImportFileError(f"只能导入 .xlsx 或 .csv 文件：{path.name}")
     if not path.is_file():
         raise ImportFileError(f"找不到文件：{path}")
-    return _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
+    return _read_csv(path, limits) if suffix == ".csv" else _read_xlsx(path, limits)
 
 
 # --- Parsing one row ----------------------------------------------------------------------------------------
@@ -300,6 +372,8 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
             values.setdefault(name, []).append(row[index])
     if all(cell_text(v) is None for vs in values.values() for v in vs):
         return None
+    if any(isinstance(v, str) and len(v) > MAX_CELL_CHARS for v in row):
+        return RowError(row_number, REASON_CELL_TOO_LONG, [v[:200] if isinstance(v, str) else v for v in row])
     data = RowData(row_number)
     data.openid = cell_text(_first(values, "openid"))
     data.name = cell_text(_first(values, "name"))
