@@ -90,6 +90,12 @@ def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: 
         click.echo(f"  第 {row_number} 行：{reason}")
     if len(report.bad_rows) > BAD_ROWS_SHOWN:
         click.echo(f"  ……另有 {len(report.bad_rows) - BAD_ROWS_SHOWN} 行错误")
+    if report.partial_rows:
+        click.echo(f"已导入但有资料未能识别的 {len(report.partial_rows)} 行：")
+        for row_number, reason in report.partial_rows[:BAD_ROWS_SHOWN]:
+            click.echo(f"  第 {row_number} 行：{reason}")
+        if len(report.partial_rows) > BAD_ROWS_SHOWN:
+            click.echo(f"  ……另有 {len(report.partial_rows) - BAD_ROWS_SHOWN} 行")
     if report.error_report:
         click.echo(f"错误行已写入 {report.error_report}")
 

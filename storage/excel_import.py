@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from storage.contact import AddressParts, split_addresses
 from storage.db import Database
 from storage.excel_rows import (
+    FIELD_LEFT_OUT,
     FIELDS,
     HEADER_SEARCH_ROWS,
     FileLimits,
@@ -65,6 +66,8 @@ class ImportReport:
     merged_in_file: int = 0  # rows describing a customer an earlier row of the same file created
     conflicts: int = 0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    # Rows imported without a field that could not be read: (row number, reason).
+    partial_rows: list[tuple[int, str]] = field(default_factory=list)
     mapped: dict[str, str] = field(default_factory=dict)  # header -> field
     ignored_columns: list[str] = field(default_factory=list)
     error_report: Path | None = None
@@ -130,6 +133,10 @@ def _parsed(rows: Iterable[Sequence[Any]], header: HeaderMap, report: ImportRepo
             report.bad_rows.append((parsed.row_number, parsed.reason))
             errors.add(parsed)
             continue
+        if parsed.warnings:
+            reason = FIELD_LEFT_OUT.format(reasons="；".join(parsed.warnings))
+            report.partial_rows.append((parsed.row_number, reason))
+            errors.add(RowError(parsed.row_number, reason, parsed.values))
         yield parsed
 
 

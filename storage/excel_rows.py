@@ -79,6 +79,7 @@ REASON_TOO_LONG = "「{label}」太长（最多{limit}个字）"
 LENGTH_LIMITS = {"openid": 64, "name": 100, "nickname": 100, "source": 50, "address_text": 255}
 LENGTH_LABELS = {"openid": "OpenID", "name": "姓名", "nickname": "昵称", "source": "来源", "address_text": "地址"}
 REASON_BAD_BIRTHDAY = "生日无法识别（可写 1990-05-20、5月20日 或 农历八月十五）"
+FIELD_LEFT_OUT = "{reasons}：这一项未导入，其余资料已导入"
 
 
 class ImportFileError(Exception):
@@ -290,6 +291,10 @@ class RowData:
     notes: list[str] = field(default_factory=list)
     opted_out: bool = False
     address: AddressParts | None = None  # address_text split into parts (by the importer, in batches)
+    # Fields left out because they could not be read (reasons in Chinese), and the raw row for the
+    # error workbook when there are any.
+    warnings: list[str] = field(default_factory=list)
+    values: Sequence[Any] = ()
 
 
 @dataclass
@@ -379,11 +384,13 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
     data.name = cell_text(_first(values, "name"))
     data.nickname = cell_text(_first(values, "nickname"))
 
+    # A field that cannot be read is left out and reported (RowData.warnings); only a row left
+    # without a usable identity is rejected.
     raw_phone = cell_text(_first(values, "phone"))
     if raw_phone:
         data.phone = normalize_phone(raw_phone) or find_phone(raw_phone)[0]
         if data.phone is None:
-            return RowError(row_number, REASON_BAD_PHONE, row)
+            data.warnings.append(REASON_BAD_PHONE)
 
     regions = [cell_text(_first(values, k)) for k in ("province", "city", "district")]
     detail = cell_text(_first(values, "address_detail")) or cell_text(_first(values, "address"))
@@ -398,7 +405,8 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
         else:
             data.birthday = parse_birthday(_first(values, "birthday"), lunar="农" in calendar or "阴" in calendar)
     except ValueError:
-        return RowError(row_number, REASON_BAD_BIRTHDAY, row)
+        data.birthday = None
+        data.warnings.append(REASON_BAD_BIRTHDAY)
 
     tags = cell_text(_first(values, "tags"))
     data.tags = [t for t in TAG_SPLIT.split(tags) if t] if tags else []
@@ -413,7 +421,9 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
     for name, limit in LENGTH_LIMITS.items():
         value = getattr(data, name)
         if value and len(value) > limit:
-            return RowError(row_number, REASON_TOO_LONG.format(label=LENGTH_LABELS[name], limit=limit), row)
+            setattr(data, name, None)
+            data.warnings.append(REASON_TOO_LONG.format(label=LENGTH_LABELS[name], limit=limit))
     if not (data.openid or data.phone or (data.name and data.address_text)):
-        return RowError(row_number, REASON_NO_IDENTITY, row)
+        return RowError(row_number, "；".join([*data.warnings, REASON_NO_IDENTITY]), row)
+    data.values = row
     return data

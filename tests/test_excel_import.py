@@ -20,14 +20,14 @@ MESSY_ROWS = [
     ["收件人", "手机号码（必填）", "收货地址", "标签", "生日", "来源", "微信号", "备注", "买过啥"],
     ["张三", "＋86 138-0013-8000", "广东省深圳市南山区科技园路1号", "VIP、面膜", "1990/5/20", "朋友圈", "zs88", "怕冷", "面膜"],
     ["张三", "13800138000", "广东省深圳市南山区科技园路1号", "回头客", "", "", "", "", ""],  # duplicate
-    ["李四", "12345", "浙江杭州西湖区文三路2号", "", "", "", "", "", ""],  # invalid phone
+    ["李四", "12345", "浙江杭州西湖区文三路2号", "", "", "", "", "", ""],  # invalid phone: kept by name + address
     ["王五", "", "浙江省杭州市西湖区文三路3号", "", "农历八月十五", "微博", "", "", ""],  # name + address
     ["", "", "", "", "", "", "", "", ""],  # blank: skipped
     ["赵六", "", "", "", "", "", "", "", ""],  # no identity
-    ["钱七", "13900139000", "", "", "2月30日", "", "", "", ""],  # impossible birthday
+    ["钱七", "13900139000", "", "", "2月30日", "", "", "", ""],  # impossible birthday: kept without it
     ["孙八", "+8613700137000", "北京市朝阳区建国路88号", "", "5月1日", "", "", "", ""],
 ]
-GOOD = {"13800138000", "13700137000"}
+GOOD = {"13800138000", "13700137000", "13900139000"}
 
 
 def write_csv(path, rows, encoding):
@@ -64,7 +64,7 @@ def run_import(runner, *args):
 def assert_messy_sheet_imported(db, result):
     assert result.exit_code == 0, result.output
     pool = customers(db)
-    assert set(pool) == GOOD | {"王五"}
+    assert set(pool) == GOOD | {"王五", "李四"}
     zhang = pool["13800138000"]
     assert (zhang.name, zhang.province, zhang.city, zhang.district, zhang.address_detail) == (
         "张三", "广东省", "深圳市", "南山区", "科技园路1号")
@@ -77,13 +77,20 @@ def assert_messy_sheet_imported(db, result):
     assert wang.phone is None and wang.address == "浙江省杭州市西湖区文三路3号"
     assert (wang.birthday_month, wang.birthday_day, wang.birthday_is_lunar) == (8, 15, True)
     assert pool["13700137000"].source == "import"
+    # A field that cannot be read is left out; the person is kept (only 赵六 has no identity).
+    li = pool["李四"]
+    assert li.phone is None and li.address == "浙江省杭州市西湖区文三路2号"
+    qian = pool["13900139000"]
+    assert qian.name == "钱七" and qian.birthday_month is None
     with db.read_session() as session:
         notes = session.scalars(select(CustomerNote.text).where(CustomerNote.customer_id == zhang.id)).all()
     assert sorted(notes) == ["微信号：zs88", "怕冷"]
-    assert "共 7 行：新增 3 位客户" in result.output
+    assert "共 7 行：新增 5 位客户" in result.output
     assert "文件内重复合并 1 行" in result.output
-    assert "第 5 行：手机号无效" in result.output
+    assert "错误 1 行" in result.output
     assert "第 8 行：缺少可识别的信息" in result.output
+    assert "已导入但有资料未能识别的 2 行" in result.output
+    assert "第 5 行：手机号无效（应为11位大陆手机号）：这一项未导入，其余资料已导入" in result.output
     assert "第 9 行：生日无法识别" in result.output
     assert "未导入的列：买过啥" in result.output
 
@@ -98,7 +105,8 @@ def test_messy_xlsx_imports_good_rows_and_reports_bad_ones(runner, db, tmp_path)
     values = [[c.value for c in row] for row in report.iter_rows()]
     assert values[0][:4] == ["行号", "原因", "收件人", "手机号码（必填）"]
     assert [(v[0], v[2]) for v in values[1:]] == [(5, "李四"), (8, "赵六"), (9, "钱七")]
-    assert values[1][1].startswith("手机号无效")
+    assert values[1][1].startswith("手机号无效") and values[1][1].endswith("其余资料已导入")
+    assert values[2][1].startswith("缺少可识别的信息")
     assert "错误行已写入" in result.output
 
 
@@ -117,7 +125,7 @@ def test_importing_twice_changes_nothing(runner, db, tmp_path):
     second = run_import(runner, path)
     assert second.exit_code == 0
     assert (count(db, Customer), count(db, CustomerNote), count(db, FieldConflict)) == before
-    assert "新增 0 位客户，更新 0 位，无变化 4 位" in second.output
+    assert "新增 0 位客户，更新 0 位，无变化 6 位" in second.output
 
 
 def existing_chat_customer(db):
@@ -171,7 +179,7 @@ def test_dry_run_changes_nothing(runner, db, tmp_path):
     result = run_import(runner, path, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "试运行（未写入任何数据）" in result.output
-    assert "新增 1 位客户，更新 4 位" in result.output  # what would happen
+    assert "新增 3 位客户，更新 4 位" in result.output  # what would happen (李四 and 钱七 are kept too)
     assert "待确认的不同资料 1 条" in result.output
     assert (count(db, Customer), count(db, CustomerNote), count(db, FieldConflict)) == before
     with db.read_session() as session:
