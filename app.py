@@ -16,6 +16,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 import config as huitou_config
+from bot import order_reactions
 from storage import db as storage_db
 from storage import migrate
 
@@ -29,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _finish_config(app)
 
     database = storage_db.init_app(app)
+    order_reactions.install(database, app.config)  # referral rewards, reminder withdrawal on order changes
     app.teardown_appcontext(storage_db.close_request_session)
     if database.is_sqlite and huitou_config.parse_bool(app.config["AUTO_MIGRATE"]):
         migrate.upgrade(database)

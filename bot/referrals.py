@@ -24,6 +24,7 @@ from config import parse_list
 from storage import referrals as store
 from storage.models import Complaint, Customer, KeyValue, Testimonial
 from storage.orders import format_yuan
+from storage.outbox import enqueue
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,14 @@ def on_scene(session: Session, customer: Customer, scene: str | None, config: Ma
 
 def notify_sellers_of_hold(session: Session, referral: store.Referral, config: Mapping[str, Any],
                            now: dt.datetime) -> None:
-    store.notify_sellers_of_hold(session, referral, parse_list(config.get("SELLER_OPENIDS")), now)
+    """Queue a review request for every seller, once per held referral."""
+    referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
+    text = texts.SELLER_REFERRAL_HELD.format(
+        referral_id=referral.id, referrer=referrer.display_name, referee=referee.display_name,
+        reason=texts.REFERRAL_HOLD_REASONS.get(referral.reason or "", referral.reason or ""))
+    for openid in parse_list(config.get("SELLER_OPENIDS")):
+        enqueue(session, dedupe_key=f"seller:referral-held:{referral.id}:{openid}", kind="seller_notice", text=text,
+                openid=openid, transactional=True, now=now, payload={"referral_id": referral.id})
 
 
 def seller_figures_line(session: Session, now: dt.datetime) -> str:

@@ -134,9 +134,12 @@ class Database:
     def __init__(self, url: str, *, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS):
         self.url = url
         self.engine = make_engine(url, sqlite_busy_timeout)
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # Copied into every new session's ``Session.info``: how the application hands storage the
+        # hooks it calls (``storage.order_hooks.install``) without storage importing it.
+        self.session_info: dict = {}
+        self.Session = sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
         self.ReadSession = sessionmaker(
-            self.engine.execution_options(**{_READONLY_OPTION: True}), expire_on_commit=False
+            self.engine.execution_options(**{_READONLY_OPTION: True}), expire_on_commit=False, info=self.session_info
         )
         path = make_url(url).database if is_sqlite(url) else None
         self._gate = (WriterGate(path, sqlite_busy_timeout)

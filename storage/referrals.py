@@ -42,7 +42,6 @@ from storage.models import (
     RewardEntry,
     Testimonial,
 )
-from storage.outbox import enqueue
 from storage.upsert import insert_ignore
 
 # 32 symbols: digits and capitals without 0, O, 1, I (read aloud and typed without confusion).
@@ -267,63 +266,17 @@ def suspicion(session: Session, referrer: Customer, referee: Customer) -> str | 
 
 
 # --- Rewards on payment, reversal on cancellation -----------------------------------------------
+# The rules (when to reward, hold or reverse, and the notices) live in ``bot/referral_rewards.py``;
+# these are the ledger writes they make.
 
-def on_order_change(session: Session, order: Order, action: str, now: dt.datetime,
-                    config: Mapping[str, Any] | None = None) -> None:
-    """The referral effects of an order change (called from ``storage.order_hooks``)."""
-    if action not in ("pay", "cancel"):
-        return
-    if action == "cancel":
-        _refund_redemptions(session, order, now)
-    referral = referral_of(session, order.customer_id)
-    if referral is None:
-        return
-    if action == "pay":
-        _on_referee_paid(session, referral, order, now, config if config is not None else _app_config())
-    elif referral.order_id == order.id and referral.status == REWARDED:
-        reverse_rewards(session, referral, now)
-
-
-def _app_config() -> Mapping[str, Any]:
-    """Reward amounts come from the running app's config (webhook, CLI), else the environment."""
-    from flask import current_app, has_app_context
-
-    if has_app_context():
-        return current_app.config
-    from config import load_config
-
-    return load_config()
-
-
-def _is_first_paid_order(session: Session, order: Order) -> bool:
+def is_first_paid_order(session: Session, order: Order) -> bool:
     earlier = session.scalar(select(func.count()).select_from(Order).where(
         Order.customer_id == order.customer_id, Order.id != order.id, Order.paid_at.is_not(None)))
     return not earlier
 
 
-def _on_referee_paid(session: Session, referral: Referral, order: Order, now: dt.datetime,
-                     config: Mapping[str, Any]) -> None:
-    if referral.status not in (PENDING, HELD) or not _is_first_paid_order(session, order):
-        return
-    referral.order_id = order.id
-    if referral.status == HELD:
-        return  # waits for the seller's review
-    if referral.reason != APPROVED:
-        referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
-        reason = suspicion(session, referrer, referee)
-        if reason:
-            referral.status, referral.reason = HELD, reason
-            from config import parse_list
-
-            notify_sellers_of_hold(session, referral, parse_list(config.get("SELLER_OPENIDS")), now)
-            return
-    grant_rewards(session, referral, order, now, config)
-
-
-def grant_rewards(session: Session, referral: Referral, order: Order, now: dt.datetime,
-                  config: Mapping[str, Any]) -> None:
+def record_rewards(session: Session, referral: Referral, order: Order, rewards: Rewards, now: dt.datetime) -> None:
     """Both sides' ledger entries; the referrer becomes a fan (a distributor stays one)."""
-    rewards = Rewards.from_config(config)
     sides = ((referral.referrer_id, REASON_REFERRER, rewards.referrer_points, rewards.referrer_coupon_cents),
              (referral.referee_id, REASON_REFEREE, rewards.referee_points, rewards.referee_coupon_cents))
     for customer_id, reason, points, coupon in sides:
@@ -335,39 +288,6 @@ def grant_rewards(session: Session, referral: Referral, order: Order, now: dt.da
     referral.order_id = order.id
     session.flush()
     segments.refresh_customer(session, session.get(Customer, referral.referrer_id), now)  # now a fan
-    _enqueue_reward_notices(session, referral, rewards, now)
-
-
-def _enqueue_reward_notices(session: Session, referral: Referral, rewards: Rewards, now: dt.datetime) -> None:
-    """Tell both sides their reward arrived (account information, so not subject to marketing rules)."""
-    from bot import referrals as bot_referrals
-    from bot import texts
-
-    sides = (("referrer", referral.referrer_id, texts.REFERRAL_REWARD_NOTICE_REFERRER,
-              rewards.referrer_points, rewards.referrer_coupon_cents),
-             ("referee", referral.referee_id, texts.REFERRAL_REWARD_NOTICE_REFEREE,
-              rewards.referee_points, rewards.referee_coupon_cents))
-    for side, customer_id, template, points, coupon in sides:
-        if not (points or coupon):
-            continue
-        customer = session.get(Customer, customer_id)
-        enqueue(session, dedupe_key=f"referral:reward:{referral.id}:{side}", kind="referral_reward",
-                text=template.format(reward=bot_referrals.reward_text(points, coupon)), now=now,
-                customer_id=customer_id, openid=customer.openid, transactional=True,
-                payload={"referral_id": referral.id})
-
-
-def notify_sellers_of_hold(session: Session, referral: Referral, seller_openids: list[str], now: dt.datetime) -> None:
-    """Queue a review request for every seller, once per held referral."""
-    from bot import texts
-
-    referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
-    text = texts.SELLER_REFERRAL_HELD.format(
-        referral_id=referral.id, referrer=referrer.display_name, referee=referee.display_name,
-        reason=texts.REFERRAL_HOLD_REASONS.get(referral.reason or "", referral.reason or ""))
-    for openid in seller_openids:
-        enqueue(session, dedupe_key=f"seller:referral-held:{referral.id}:{openid}", kind="seller_notice", text=text,
-                openid=openid, transactional=True, now=now, payload={"referral_id": referral.id})
 
 
 def reverse_rewards(session: Session, referral: Referral, now: dt.datetime) -> None:
@@ -390,21 +310,6 @@ def has_converted_referral(session: Session, customer_id: int) -> bool:
 
 
 # --- Seller actions ----------------------------------------------------------------------------
-
-def review(session: Session, referral: Referral, approve: bool, now: dt.datetime,
-           config: Mapping[str, Any]) -> Referral:
-    """The seller's decision on a held pair. Approved: rewarded now if the first order is paid."""
-    if referral.status != HELD:
-        raise ReferralError(f"推荐 #{referral.id} 不在待审核状态")
-    if not approve:
-        referral.status = REJECTED
-        return referral
-    referral.status, referral.reason = PENDING, APPROVED
-    order = session.get(Order, referral.order_id) if referral.order_id else None
-    if order is not None and order.paid_at is not None and order.status != OrderStatus.CANCELLED:
-        grant_rewards(session, referral, order, now, config)
-    return referral
-
 
 def promote_to_distributor(session: Session, customer: Customer) -> bool:
     """Make the customer a distributor (代理); False when they already are one."""
@@ -497,7 +402,7 @@ def redeem(session: Session, order: Order, *, points: int = 0, coupon_cents: int
     return discount
 
 
-def _refund_redemptions(session: Session, order: Order, now: dt.datetime) -> None:
+def refund_redemptions(session: Session, order: Order, now: dt.datetime) -> None:
     points, coupon = redeemed_on(session, order.id)
     if points or coupon:
         session.add(RewardEntry(customer_id=order.customer_id, points=points, coupon_cents=coupon,

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from bot import texts
+from bot import referral_rewards, texts
 from storage import models, referrals
 from storage.models import (
     Complaint,
@@ -302,11 +302,11 @@ def test_seller_approval_of_a_held_pair_grants_the_rewards(app, platform, shop):
     change_order(app, shop, last_order(shop, "o_c").id, "pay")
     with app.app_context(), shop.session() as s:
         referral = s.scalars(select(Referral)).one()
-        referrals.review(s, referral, True, utcnow(), app.config)
+        referral_rewards.review(s, referral, True, utcnow(), app.config)
     assert rows(shop, Referral)[0].status == "rewarded"
     assert balance(shop, "o_a").points_balance == 200 and customer(shop, "o_a").stage == CustomerStage.FAN
     with shop.session() as s, pytest.raises(referrals.ReferralError):
-        referrals.review(s, s.scalars(select(Referral)).one(), False, utcnow(), app.config)
+        referral_rewards.review(s, s.scalars(select(Referral)).one(), False, utcnow(), app.config)
 
 
 # --- The three moments and the cap -------------------------------------------------------------

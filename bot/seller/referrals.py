@@ -11,7 +11,7 @@ import re
 
 from sqlalchemy import case, func, select
 
-from bot import texts
+from bot import referral_rewards, texts
 from bot.referrals import ledger_line
 from bot.seller.common import PAGE_SIZE, customer_line, get_customer, get_order, parse_ref
 from bot.seller.registry import SellerContext, seller_command
@@ -88,7 +88,7 @@ def review(ctx: SellerContext) -> str:
     if referral is None:
         raise ctx.fail(texts.SELLER_REVIEW_NOT_FOUND.format(referral_id=referral_id), show_usage=False)
     try:
-        store.review(ctx.session, referral, decision in APPROVE_WORDS, ctx.now, ctx.config)
+        referral_rewards.review(ctx.session, referral, decision in APPROVE_WORDS, ctx.now, ctx.config)
     except store.ReferralError as exc:
         raise ctx.fail(str(exc), show_usage=False) from exc
     if referral.status == store.REJECTED:
