@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import time_machine
+from sqlalchemy import update
 
 from bot import texts
 from bot.delivery import drain as drain_module
@@ -15,7 +16,7 @@ from bot.delivery.drain import RateLimiter, drain_outbox
 from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
 from storage.db import Database
-from storage.models import Customer
+from storage.models import Customer, OutboxMessage
 from storage.outbox import enqueue, list_drafts
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.delivery_helpers import TEMPLATES, add_customer, one, outbox, place_order, ship, ship_new_order
@@ -500,7 +501,12 @@ def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, 
     monkeypatch.setattr(drain_module, "_mark", real_mark)
     run_tick(app, at=NOW + dt.timedelta(minutes=5))  # another drainer may still be mid-call: leave it
     assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
-    later = run_tick(app, at=NOW + dt.timedelta(minutes=10))
+    run_tick(app, at=NOW + dt.timedelta(minutes=10))  # a tick's own clock never ages a claim
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
+    with db.session() as s:  # DELIVERY_SENDING_TIMEOUT_SECONDS later by the database's clock
+        s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
+                  .values(claimed_at=dt.datetime(2000, 1, 1)))
+    later = run_tick(app, at=NOW + dt.timedelta(minutes=15))
     first = outbox(db, "ship")[0]
     assert first.status == "failed" and first.last_error.startswith("interrupted")
     assert later.drain.total("interrupted") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +20,10 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import update
 
 from scheduler.tick import run_tick
-from storage.models import utcnow
+from storage.models import OutboxMessage, utcnow
 from storage.outbox import enqueue
 from tests.conftest import FAKE_APP_SECRET
 from tests.delivery_helpers import TEMPLATES, add_customer, outbox, ship_new_order
@@ -33,11 +35,13 @@ SEND = "message/custom/send"
 
 
 class HoldingFakeAPI(FakeWeChatAPI):
-    """The fake API, but the ``hold_at``-th send waits (unanswered) until ``release()``."""
+    """The fake API, but the ``hold_at``-th request on ``path`` (a send by default) waits
+    (unanswered) until ``release()``."""
 
-    def __init__(self, *args, hold_at: int, **kwargs):
+    def __init__(self, *args, hold_at: int, path: str = SEND, **kwargs):
         super().__init__(*args, **kwargs)
         self.hold_at = hold_at
+        self.path = path
         self.held = threading.Event()
         self._release = threading.Event()
         self._sends = 0
@@ -47,7 +51,7 @@ class HoldingFakeAPI(FakeWeChatAPI):
         self._release.set()
 
     def _handle(self, handler, body):
-        if handler.path.split("?")[0].endswith(SEND):
+        if handler.path.split("?")[0].endswith(self.path):
             with self._count_lock:
                 self._sends += 1
                 mine = self._sends
@@ -100,15 +104,34 @@ class SlowFakeAPI(FakeWeChatAPI):
         return super()._answer(path, params, body)
 
 
+def _process_env(database_url: str, api: FakeWeChatAPI, settings: dict) -> dict:
+    return dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
+                HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
+                WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
+                HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
+                PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
+
+
 def scheduler_process(database_url: str, api: FakeWeChatAPI, **settings) -> subprocess.Popen:
     """``huitou scheduler`` (the foreground APScheduler loop) as its own process."""
-    env = dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
-               HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
-               WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
-               HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
-               PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
-    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"],
+                            env=_process_env(database_url, api, settings), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def tick_process(database_url: str, api: FakeWeChatAPI, at: dt.datetime, **settings) -> subprocess.Popen:
+    """``huitou scheduler tick --at <at> --json`` (``at`` naive UTC) as its own process."""
+    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler", "tick", "--json",
+                             "--at", at.replace(tzinfo=dt.UTC).isoformat()],
+                            env=_process_env(database_url, api, settings), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def finished_tick(process: subprocess.Popen) -> dict:
+    """Wait for a ``tick_process`` and return its drain summary (``per_kind``)."""
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)["drain"]["per_kind"]
 
 
 def wait_until(predicate, timeout: float = 60) -> None:
@@ -167,6 +190,69 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 
 
 NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC: noon in Shanghai
+
+
+def _claimed_and_held(db, database_url, prefix: str) -> tuple[dict[str, int], HoldingFakeAPI, subprocess.Popen]:
+    """Four shipping notices; drainer A (a ``tick`` process) has claimed all of them and hangs in
+    the API call of the first one (the fake API holds it until ``release()``)."""
+    customers = {f"{prefix}_{n}": add_customer(db, f"{prefix}_{n}", NOW - dt.timedelta(days=30),
+                                               last_inbound_at=NOW - dt.timedelta(hours=1)) for n in range(4)}
+    for customer_id in customers.values():
+        ship_new_order(db, customer_id, NOW)
+    api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=1).start()
+    first = tick_process(database_url, api, NOW, DELIVERY_HTTP_TIMEOUT_SECONDS=90)
+    try:
+        wait_until(lambda: api.held.is_set() or first.poll() is not None)
+        assert api.held.is_set(), first.stderr.read().decode()
+        assert sorted(r.status for r in outbox(db, "ship")) == ["claimed"] * 3 + ["sending"]
+    except BaseException:
+        stop_process_group(first)
+        api.stop()
+        raise
+    return customers, api, first
+
+
+@pytest.mark.slow
+def test_a_tick_run_ahead_of_time_leaves_another_drainers_claims_alone(db, database_url):
+    customers, api, first = _claimed_and_held(db, database_url, "o_ahead")
+    try:
+        # Ten minutes ahead (past DELIVERY_SENDING_TIMEOUT_SECONDS by its own clock): A is alive and
+        # its claims are minutes old by the database's clock, so this drain must not touch them.
+        ahead = finished_tick(tick_process(database_url, api, NOW + dt.timedelta(minutes=10)))
+        assert "ship" not in ahead and "*" not in ahead, ahead
+        api.release()
+        mine = finished_tick(first)
+    finally:
+        stop_process_group(first)
+        api.stop()
+
+    assert mine["ship"] == {"sent": 4}
+    accepted = Counter(call.body["touser"] for call in api.accepted())
+    assert accepted == {openid: 1 for openid in customers}  # each message accepted exactly once
+    assert {r.status for r in outbox(db, "ship")} == {"sent"}
+
+
+@pytest.mark.slow
+def test_a_drainer_that_lost_its_claims_neither_sends_nor_overwrites_them(db, database_url):
+    customers, api, first = _claimed_and_held(db, database_url, "o_lost")
+    try:
+        with db.session() as s:  # A's claims went stale (as if A had hung for longer than the lease)
+            s.execute(update(OutboxMessage).where(OutboxMessage.status == "claimed")
+                      .values(claimed_at=dt.datetime(2000, 1, 1)))
+        other = finished_tick(tick_process(database_url, api, NOW))
+        assert other["ship"] == {"sent": 3}  # B took the three stale claims over and sent them
+        api.release()
+        mine = finished_tick(first)
+    finally:
+        stop_process_group(first)
+        api.stop()
+
+    assert mine["ship"] == {"sent": 1, "lost_claim": 3}  # A sent only the one it was sending
+    accepted = Counter(call.body["touser"] for call in api.accepted())
+    assert accepted == {openid: 1 for openid in customers}
+    rows = outbox(db, "ship")
+    assert {r.status for r in rows} == {"sent"}
+    assert len({r.claim_token for r in rows}) == 2  # A's row and B's three, each marked by its owner
 
 
 @pytest.fixture
