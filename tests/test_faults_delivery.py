@@ -20,10 +20,13 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, text, update
 
+from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
-from storage.models import OutboxMessage, utcnow
+from storage.customers import get_or_create_by_openid
+from storage.db import Database
+from storage.models import Customer, OutboxMessage, utcnow
 from storage.outbox import enqueue
 from tests.conftest import FAKE_APP_SECRET
 from tests.delivery_helpers import TEMPLATES, add_customer, outbox, ship_new_order
@@ -319,3 +322,90 @@ def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(ap
     late = next(r for r in rows if openids[r.customer_id] == "o_flaky_00" and r.kind == "ship")
     assert late.status == "failed" and "timeout" in late.last_error  # accepted late: not resent, not "sent"
     assert sum(r.status == "sent" for r in rows) >= 14
+
+
+# --- the access-token refresh holds no write lock -----------------------------------------------------
+
+@pytest.fixture
+def token_held_api():
+    """The fake API, holding the first access-token request unanswered until ``release()``."""
+    api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=1, path="stable_token").start()
+    yield api
+    api.release()
+    api.stop()
+
+
+def _sending_in_thread(client, openid: str, results: list) -> threading.Thread:
+    def send():
+        try:
+            results.append(client.send_text(openid, "你好"))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            results.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def _token_config(app, api) -> dict:
+    app.config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": api.base_url,
+                       "DELIVERY_HTTP_TIMEOUT_SECONDS": 60})
+    return app.config
+
+
+def test_a_token_refresh_hung_in_the_api_blocks_no_writer(app, database_url, token_held_api):
+    refresher = Database(database_url)
+    results: list = []
+    thread = _sending_in_thread(make_client(_token_config(app, token_held_api), refresher), "o_a", results)
+    try:
+        assert token_held_api.held.wait(30)
+        # A webhook worker writes meanwhile; with a short busy timeout it would fail with
+        # "database is locked" if the refresh held SQLite's write lock during the HTTP call.
+        writer = Database(database_url, sqlite_busy_timeout=0.5)
+        try:
+            with writer.session() as s:
+                customer, _ = get_or_create_by_openid(s, "o_writer", NOW)
+                customer.name = "李四"
+            if not writer.is_sqlite:  # no transaction is left open across the HTTP call either
+                with writer.engine.connect() as conn:
+                    assert conn.scalar(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%'")) == 0
+        finally:
+            writer.dispose()
+        assert not results  # the refresh is still waiting for the API
+    finally:
+        token_held_api.release()
+        thread.join(60)
+        refresher.dispose()
+    assert results == [None]  # sent (custom messages have no msgid)
+    assert len(token_held_api.token_calls) == 1 and len(token_held_api.accepted()) == 1
+    with Database(database_url).read_session() as s:
+        assert s.scalar(select(Customer.name).where(Customer.openid == "o_writer")) == "李四"
+
+
+def test_a_refresh_waiting_for_another_processes_refresh_fetches_no_second_token(app, database_url,
+                                                                                  token_held_api):
+    config = _token_config(app, token_held_api)
+    first, second = Database(database_url), Database(database_url)
+    results_a: list = []
+    results_b: list = []
+    thread_a = _sending_in_thread(make_client(config, first), "o_a", results_a)
+    try:
+        assert token_held_api.held.wait(30)
+        thread_b = _sending_in_thread(make_client(config, second), "o_b", results_b)
+        if not first.is_sqlite:  # B is queued on the refresh lock, not in a transaction
+            with first.engine.connect() as conn:
+                wait_until(lambda: conn.scalar(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")) == 1)
+        assert not token_held_api.token_calls  # (A's is logged once answered) B asked for none of its own
+    finally:
+        token_held_api.release()
+        thread_a.join(60)
+    thread_b.join(60)
+    first.dispose()
+    second.dispose()
+    assert results_a == results_b == [None]
+    assert len(token_held_api.token_calls) == 1  # one token for all processes
+    assert len({c.params["access_token"] for c in token_held_api.accepted()}) == 1
+    assert len(token_held_api.accepted()) == 2
