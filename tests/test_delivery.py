@@ -471,6 +471,29 @@ def test_due_together_the_nudge_wins_the_cap_over_an_older_greeting(app, db, fak
         ("festival", "skipped", "capped"), ("winback", "skipped", "capped")}
 
 
+def test_a_draft_is_withdrawn_only_for_the_message_that_keeps_the_slot(app, db, fake_wechat):
+    customer_id = out_of_window(db)  # everything becomes a seller draft
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")
+    run_tick(app, at=NOW)
+    assert one(db, "festival").status == "drafted"
+
+    tomorrow = NOW + dt.timedelta(days=1)
+    marketing(db, customer_id, "care:order:1", kind="care", at=tomorrow)
+    with db.session() as s:
+        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="面膜快用完了吧？",
+                customer_id=customer_id, now=tomorrow, not_before=tomorrow + dt.timedelta(days=1))
+    run_tick(app, at=tomorrow)
+    # The tip outranks the greeting, but the nudge due tomorrow outranks both: the draft stays for now.
+    assert (one(db, "care").status, one(db, "care").skip_reason) == ("skipped", "capped")
+    assert one(db, "festival").status == "drafted"
+
+    run_tick(app, at=tomorrow + dt.timedelta(days=1))
+    assert one(db, "repurchase").status == "drafted"
+    assert (one(db, "festival").status, one(db, "festival").skip_reason) == ("skipped", "capped")
+    with db.read_session() as s:
+        assert [d.kind for d in list_drafts(s)] == ["repurchase"]
+
+
 def test_a_message_already_sent_keeps_its_slot(app, db, fake_wechat):
     customer_id = in_window(db)
     marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")

@@ -262,10 +262,12 @@ class _Planner:
         plan = self._plan(row, customer, counts)
         if customer is not None and not row.transactional and row.customer_id is not None:
             if plan.action == "skip" and plan.reason == rules.CAPPED:
-                if self._withdraw_lesser_drafts(row, customer, counts):
+                # A freed slot would go to a more valuable pending row anyway: that one withdraws.
+                if not self._more_valuable_due(row, customer) and self._withdraw_lesser_drafts(row, customer, counts):
                     plan = self._plan(row, customer, counts)
-            elif plan.action == "send" and self._yields(row, customer, counts):
-                plan = Plan("skip", reason=rules.CAPPED)
+            elif plan.action == "send" and (
+                    counts.marketing_recent + self._more_valuable_due(row, customer) >= self.settings.marketing_cap):
+                plan = Plan("skip", reason=rules.CAPPED)  # yields the slot
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
                 counts.service_in_window += 1
@@ -273,16 +275,15 @@ class _Planner:
                 counts.marketing_recent += 1
         return plan, customer
 
-    def _yields(self, row: OutboxMessage, customer: Customer, counts: Counts) -> bool:
-        """True when sending ``row`` would take a slot a more valuable pending row, due within the
-        cap window, needs."""
+    def _more_valuable_due(self, row: OutboxMessage, customer: Customer) -> int:
+        """How many of the customer's pending marketing rows, due within the cap window, are more
+        valuable than ``row`` (rows of this claim already planned are no longer pending)."""
         horizon = self.now + dt.timedelta(days=self.settings.marketing_cap_days)
-        higher = self.session.scalar(
+        return int(self.session.scalar(
             select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
                 OutboxMessage.status == "pending", OutboxMessage.id != row.id,
-                OutboxMessage.next_attempt_at <= horizon, _outranks(row))) or 0
-        return counts.marketing_recent + int(higher) >= self.settings.marketing_cap
+                OutboxMessage.next_attempt_at <= horizon, _outranks(row))) or 0)
 
     def _withdraw_lesser_drafts(self, row: OutboxMessage, customer: Customer, counts: Counts) -> bool:
         """Withdraw enough of the customer's unsent, less valuable marketing drafts that hold the
