@@ -460,7 +460,8 @@ def test_a_greeting_yields_to_a_nudge_due_later_in_the_cap_window(app, db, fake_
 
 def test_due_together_the_nudge_wins_the_cap_over_an_older_greeting(app, db, fake_wechat):
     customer_id = in_window(db)
-    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival", at=NOW - dt.timedelta(hours=1))
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival",
+              at=NOW - dt.timedelta(hours=1))
     marketing(db, customer_id, "winback:2026-08-01:customer:1:step:1", kind="winback")
     marketing(db, customer_id, "repurchase:order:1")
 

@@ -195,7 +195,8 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC: noon in Shanghai
 
 
-def _claimed_and_held(db, database_url, prefix: str) -> tuple[dict[str, int], HoldingFakeAPI, subprocess.Popen]:
+def _claimed_and_held(db, database_url, prefix: str) -> tuple[dict[str, int], HoldingFakeAPI,
+                                                              subprocess.Popen]:
     """Four shipping notices; drainer A (a ``tick`` process) has claimed all of them and hangs in
     the API call of the first one (the fake API holds it until ``release()``)."""
     customers = {f"{prefix}_{n}": add_customer(db, f"{prefix}_{n}", NOW - dt.timedelta(days=30),

@@ -150,7 +150,8 @@ def _db_now(session: Session) -> ColumnElement:
 def _db_ago(session: Session, age: dt.timedelta) -> ColumnElement:
     """The database's current time minus ``age`` (naive UTC)."""
     if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", "now", f"-{age.total_seconds():.3f} seconds", type_=DateTime)
+        modifier = f"-{age.total_seconds():.3f} seconds"
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now", modifier, type_=DateTime)
     return _db_now(session) - age
 
 
@@ -263,10 +264,11 @@ class _Planner:
         if customer is not None and not row.transactional and row.customer_id is not None:
             if plan.action == "skip" and plan.reason == rules.CAPPED:
                 # A freed slot would go to a more valuable pending row anyway: that one withdraws.
-                if not self._more_valuable_due(row, customer) and self._withdraw_lesser_drafts(row, customer, counts):
+                if (not self._more_valuable_due(row, customer)
+                        and self._withdraw_lesser_drafts(row, customer, counts)):
                     plan = self._plan(row, customer, counts)
-            elif plan.action == "send" and (
-                    counts.marketing_recent + self._more_valuable_due(row, customer) >= self.settings.marketing_cap):
+            elif plan.action == "send" and (counts.marketing_recent + self._more_valuable_due(row, customer)
+                                            >= self.settings.marketing_cap):
                 plan = Plan("skip", reason=rules.CAPPED)  # yields the slot
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
@@ -305,7 +307,7 @@ class _Planner:
             update(OutboxMessage)
             .where(OutboxMessage.id.in_([d.id for d in victims]), OutboxMessage.status == "drafted")
             .values(status="skipped", skip_reason=rules.CAPPED, updated_at=self.now,
-                    last_error=f"withdrawn: the marketing slot went to the more valuable {row.kind} #{row.id}")
+                    last_error=f"withdrawn: its marketing slot went to the more valuable {row.kind} #{row.id}")
             .execution_options(synchronize_session=False))
         withdrawn = int(result.rowcount or 0)
         counts.marketing_recent -= withdrawn
@@ -361,8 +363,8 @@ def _claim(database: Database, token: str, now: dt.datetime, settings: DeliveryS
                 row.status, row.channel = "claimed", plan.channels[0]
                 row.claim_token, row.claimed_at = token, claimed_at
                 jobs.append(_Job(
-                    id=row.id, token=token, attempts=int(row.attempts or 0), kind=row.kind, text=row.text, transactional=bool(row.transactional),
-                    payload=dict(row.payload or {}), channels=plan.channels,
+                    id=row.id, token=token, attempts=int(row.attempts or 0), kind=row.kind, text=row.text,
+                    transactional=bool(row.transactional), payload=dict(row.payload or {}), channels=plan.channels,
                     openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
                     recipient_customer_id=customer.id if customer else None,
                     name=customer.display_name if customer else None))
@@ -457,7 +459,8 @@ def _mark(database: Database, job: _Job, outcome: _Outcome, now: dt.datetime, se
             values["status"] = "failed"
             label = "failed"
         else:
-            values.update(status="pending", next_attempt_at=now + rules.retry_delay(attempts, settings), **released)
+            values.update(status="pending", next_attempt_at=now + rules.retry_delay(attempts, settings),
+                          **released)
             label = "retry"
     else:
         values["status"] = "failed"
@@ -496,8 +499,8 @@ def resolve_interrupted(session: Session, now: dt.datetime, settings: DeliverySe
     ``claimed_at`` is ``DELIVERY_SENDING_TIMEOUT_SECONDS`` old by the database's clock; ``now``
     (which a tick may set in the future) only stamps ``updated_at``.
     """
-    stale = or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at <= _db_ago(session,
-                                                                                         settings.sending_timeout))
+    cutoff = _db_ago(session, settings.sending_timeout)
+    stale = or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at <= cutoff)
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "claimed", stale)

@@ -111,8 +111,8 @@ class RefreshLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:  # e.g. a read-only folder: this process's lock alone
-            log.warning("token lock file %s unavailable; refreshes are serialised per process only", self.path,
-                        exc_info=True)
+            log.warning("token lock file %s unavailable; refreshes are serialised per process only",
+                        self.path, exc_info=True)
             yield True
             return
         try:
