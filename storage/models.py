@@ -342,6 +342,10 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # The drain that owns a ``claimed``/``sending`` row, and when it took (or last renewed) it, by the
+    # database's clock (never a caller's ``now``): see bot/delivery/drain.py.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class KeyValue(Base):

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import time_machine
+from sqlalchemy import update
 
 from bot import texts
 from bot.delivery import drain as drain_module
@@ -15,8 +16,9 @@ from bot.delivery.drain import RateLimiter, drain_outbox
 from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
 from storage.db import Database
-from storage.models import Customer
+from storage.models import Customer, OutboxMessage
 from storage.outbox import enqueue, list_drafts
+from tests import retention_helpers as shop
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.delivery_helpers import TEMPLATES, add_customer, one, outbox, place_order, ship, ship_new_order
 
@@ -411,6 +413,100 @@ def test_the_marketing_cap_sends_the_most_important_kind_first(app, db, fake_wec
     assert one(db, "festival").status == "sent"
 
 
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def test_the_readme_story_a_festival_draft_gives_its_slot_to_the_repurchase_nudge(app, db, fake_wechat):
+    """A greeting drafted two days before the nudge must not cost the customer the nudge (issue 15)."""
+    app.config["RETENTION_FESTIVALS"] = "national-day"  # greeting drafted 2027-09-29, two days ahead
+    products = shop.add_products(db)
+    assert products
+    shipped = dt.datetime(2027, 9, 30, 8, 0, tzinfo=SHANGHAI) - dt.timedelta(days=57)
+    customer_id = shop.add_customer(db, OPENID, last_inbound_at=shop.naive(shipped))  # long out of window
+    shop.place_order(db, customer_id, {"补水面膜": 2}, shipped, ship_after=dt.timedelta(0))  # 60 days of supply
+
+    day = dt.datetime(2027, 9, 27, 10, 0, tzinfo=SHANGHAI)  # once a day at 10:00, like the simulator
+    summaries = {}
+    while day.date() <= dt.date(2027, 10, 2):
+        summaries[day.date()] = run_tick(app, at=day)
+        day += dt.timedelta(days=1)
+
+    greeting, nudge = one(db, "festival"), one(db, "repurchase")
+    assert greeting.created_at == shop.naive(dt.datetime(2027, 9, 29, 10, 0, tzinfo=SHANGHAI))
+    assert nudge.created_at == shop.naive(dt.datetime(2027, 9, 30, 10, 0, tzinfo=SHANGHAI))
+    assert (nudge.status, nudge.channel) == ("drafted", "draft")  # the nudge got the slot
+    assert (greeting.status, greeting.skip_reason) == ("skipped", "capped")
+    assert greeting.last_error.startswith("withdrawn") and f"repurchase #{nudge.id}" in greeting.last_error
+    assert summaries[dt.date(2027, 9, 30)].drain.outcomes[("festival", "withdrawn")] == 1
+    with db.read_session() as s:
+        assert [d.id for d in list_drafts(s)] == [nudge.id]  # the seller's 待发 holds the nudge only
+    assert not fake_wechat.accepted()
+
+
+def test_a_greeting_yields_to_a_nudge_due_later_in_the_cap_window(app, db, fake_wechat):
+    customer_id = in_window(db)
+    with db.session() as s:
+        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="面膜快用完了吧？",
+                customer_id=customer_id, now=NOW, not_before=NOW + dt.timedelta(days=1))
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")
+
+    run_tick(app, at=NOW)
+    greeting = one(db, "festival")
+    assert (greeting.status, greeting.skip_reason) == ("skipped", "capped")
+    run_tick(app, at=NOW + dt.timedelta(days=1))
+    assert (one(db, "repurchase").status, one(db, "repurchase").channel) == ("sent", "service")
+    assert [c.body["text"]["content"] for c in fake_wechat.accepted()] == ["面膜快用完了吧？"]
+
+
+def test_due_together_the_nudge_wins_the_cap_over_an_older_greeting(app, db, fake_wechat):
+    customer_id = in_window(db)
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival",
+              at=NOW - dt.timedelta(hours=1))
+    marketing(db, customer_id, "winback:2026-08-01:customer:1:step:1", kind="winback")
+    marketing(db, customer_id, "repurchase:order:1")
+
+    run_tick(app, at=NOW)
+
+    assert one(db, "repurchase").status == "sent"
+    assert {(r.kind, r.status, r.skip_reason) for r in outbox(db) if r.kind != "repurchase"} == {
+        ("festival", "skipped", "capped"), ("winback", "skipped", "capped")}
+
+
+def test_a_draft_is_withdrawn_only_for_the_message_that_keeps_the_slot(app, db, fake_wechat):
+    customer_id = out_of_window(db)  # everything becomes a seller draft
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")
+    run_tick(app, at=NOW)
+    assert one(db, "festival").status == "drafted"
+
+    tomorrow = NOW + dt.timedelta(days=1)
+    marketing(db, customer_id, "care:order:1", kind="care", at=tomorrow)
+    with db.session() as s:
+        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="面膜快用完了吧？",
+                customer_id=customer_id, now=tomorrow, not_before=tomorrow + dt.timedelta(days=1))
+    run_tick(app, at=tomorrow)
+    # The tip outranks the greeting, but the nudge due tomorrow outranks both: the draft stays for now.
+    assert (one(db, "care").status, one(db, "care").skip_reason) == ("skipped", "capped")
+    assert one(db, "festival").status == "drafted"
+
+    run_tick(app, at=tomorrow + dt.timedelta(days=1))
+    assert one(db, "repurchase").status == "drafted"
+    assert (one(db, "festival").status, one(db, "festival").skip_reason) == ("skipped", "capped")
+    with db.read_session() as s:
+        assert [d.kind for d in list_drafts(s)] == ["repurchase"]
+
+
+def test_a_message_already_sent_keeps_its_slot(app, db, fake_wechat):
+    customer_id = in_window(db)
+    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")
+    run_tick(app, at=NOW)
+    assert one(db, "festival").status == "sent"
+
+    marketing(db, customer_id, "repurchase:order:1", at=NOW + dt.timedelta(days=1))
+    run_tick(app, at=NOW + dt.timedelta(days=1))
+    assert (one(db, "repurchase").status, one(db, "repurchase").skip_reason) == ("skipped", "capped")
+    assert one(db, "festival").status == "sent" and len(fake_wechat.accepted()) == 1
+
+
 # --- tokens, concurrency, crashes ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("endpoint", ["stable", "classic"])
@@ -500,7 +596,12 @@ def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, 
     monkeypatch.setattr(drain_module, "_mark", real_mark)
     run_tick(app, at=NOW + dt.timedelta(minutes=5))  # another drainer may still be mid-call: leave it
     assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
-    later = run_tick(app, at=NOW + dt.timedelta(minutes=10))
+    run_tick(app, at=NOW + dt.timedelta(minutes=10))  # a tick's own clock never ages a claim
+    assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
+    with db.session() as s:  # DELIVERY_SENDING_TIMEOUT_SECONDS later by the database's clock
+        s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
+                  .values(claimed_at=dt.datetime(2000, 1, 1)))
+    later = run_tick(app, at=NOW + dt.timedelta(minutes=15))
     first = outbox(db, "ship")[0]
     assert first.status == "failed" and first.last_error.startswith("interrupted")
     assert later.drain.total("interrupted") == 1

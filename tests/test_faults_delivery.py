@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +20,13 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import select, text, update
 
+from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
+from storage.customers import get_or_create_by_openid
+from storage.db import Database
+from storage.models import Customer, OutboxMessage, utcnow
 from storage.outbox import enqueue
 from tests.clock import wall_clock_utc
 from tests.conftest import FAKE_APP_SECRET
@@ -33,11 +39,13 @@ SEND = "message/custom/send"
 
 
 class HoldingFakeAPI(FakeWeChatAPI):
-    """The fake API, but the ``hold_at``-th send waits (unanswered) until ``release()``."""
+    """The fake API, but the ``hold_at``-th request on ``path`` (a send by default) waits
+    (unanswered) until ``release()``."""
 
-    def __init__(self, *args, hold_at: int, **kwargs):
+    def __init__(self, *args, hold_at: int, path: str = SEND, **kwargs):
         super().__init__(*args, **kwargs)
         self.hold_at = hold_at
+        self.path = path
         self.held = threading.Event()
         self._release = threading.Event()
         self._sends = 0
@@ -47,7 +55,7 @@ class HoldingFakeAPI(FakeWeChatAPI):
         self._release.set()
 
     def _handle(self, handler, body):
-        if handler.path.split("?")[0].endswith(SEND):
+        if handler.path.split("?")[0].endswith(self.path):
             with self._count_lock:
                 self._sends += 1
                 mine = self._sends
@@ -100,15 +108,34 @@ class SlowFakeAPI(FakeWeChatAPI):
         return super()._answer(path, params, body)
 
 
+def _process_env(database_url: str, api: FakeWeChatAPI, settings: dict) -> dict:
+    return dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
+                HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
+                WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
+                HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
+                PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
+
+
 def scheduler_process(database_url: str, api: FakeWeChatAPI, **settings) -> subprocess.Popen:
     """``huitou scheduler`` (the foreground APScheduler loop) as its own process."""
-    env = dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
-               HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
-               WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
-               HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
-               PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
-    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"],
+                            env=_process_env(database_url, api, settings), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def tick_process(database_url: str, api: FakeWeChatAPI, at: dt.datetime, **settings) -> subprocess.Popen:
+    """``huitou scheduler tick --at <at> --json`` (``at`` naive UTC) as its own process."""
+    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler", "tick", "--json",
+                             "--at", at.replace(tzinfo=dt.UTC).isoformat()],
+                            env=_process_env(database_url, api, settings), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def finished_tick(process: subprocess.Popen) -> dict:
+    """Wait for a ``tick_process`` and return its drain summary (``per_kind``)."""
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)["drain"]["per_kind"]
 
 
 def wait_until(predicate, timeout: float = 60) -> None:
@@ -167,6 +194,70 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 
 
 NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC: noon in Shanghai
+
+
+def _claimed_and_held(db, database_url, prefix: str) -> tuple[dict[str, int], HoldingFakeAPI,
+                                                              subprocess.Popen]:
+    """Four shipping notices; drainer A (a ``tick`` process) has claimed all of them and hangs in
+    the API call of the first one (the fake API holds it until ``release()``)."""
+    customers = {f"{prefix}_{n}": add_customer(db, f"{prefix}_{n}", NOW - dt.timedelta(days=30),
+                                               last_inbound_at=NOW - dt.timedelta(hours=1)) for n in range(4)}
+    for customer_id in customers.values():
+        ship_new_order(db, customer_id, NOW)
+    api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=1).start()
+    first = tick_process(database_url, api, NOW, DELIVERY_HTTP_TIMEOUT_SECONDS=90)
+    try:
+        wait_until(lambda: api.held.is_set() or first.poll() is not None)
+        assert api.held.is_set(), first.stderr.read().decode()
+        assert sorted(r.status for r in outbox(db, "ship")) == ["claimed"] * 3 + ["sending"]
+    except BaseException:
+        stop_process_group(first)
+        api.stop()
+        raise
+    return customers, api, first
+
+
+@pytest.mark.slow
+def test_a_tick_run_ahead_of_time_leaves_another_drainers_claims_alone(db, database_url):
+    customers, api, first = _claimed_and_held(db, database_url, "o_ahead")
+    try:
+        # Ten minutes ahead (past DELIVERY_SENDING_TIMEOUT_SECONDS by its own clock): A is alive and
+        # its claims are minutes old by the database's clock, so this drain must not touch them.
+        ahead = finished_tick(tick_process(database_url, api, NOW + dt.timedelta(minutes=10)))
+        assert "ship" not in ahead and "*" not in ahead, ahead
+        api.release()
+        mine = finished_tick(first)
+    finally:
+        stop_process_group(first)
+        api.stop()
+
+    assert mine["ship"] == {"sent": 4}
+    accepted = Counter(call.body["touser"] for call in api.accepted())
+    assert accepted == {openid: 1 for openid in customers}  # each message accepted exactly once
+    assert {r.status for r in outbox(db, "ship")} == {"sent"}
+
+
+@pytest.mark.slow
+def test_a_drainer_that_lost_its_claims_neither_sends_nor_overwrites_them(db, database_url):
+    customers, api, first = _claimed_and_held(db, database_url, "o_lost")
+    try:
+        with db.session() as s:  # A's claims went stale (as if A had hung for longer than the lease)
+            s.execute(update(OutboxMessage).where(OutboxMessage.status == "claimed")
+                      .values(claimed_at=dt.datetime(2000, 1, 1)))
+        other = finished_tick(tick_process(database_url, api, NOW))
+        assert other["ship"] == {"sent": 3}  # B took the three stale claims over and sent them
+        api.release()
+        mine = finished_tick(first)
+    finally:
+        stop_process_group(first)
+        api.stop()
+
+    assert mine["ship"] == {"sent": 1, "lost_claim": 3}  # A sent only the one it was sending
+    accepted = Counter(call.body["touser"] for call in api.accepted())
+    assert accepted == {openid: 1 for openid in customers}
+    rows = outbox(db, "ship")
+    assert {r.status for r in rows} == {"sent"}
+    assert len({r.claim_token for r in rows}) == 2  # A's row and B's three, each marked by its owner
 
 
 @pytest.fixture
@@ -233,3 +324,90 @@ def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(ap
     late = next(r for r in rows if openids[r.customer_id] == "o_flaky_00" and r.kind == "ship")
     assert late.status == "failed" and "timeout" in late.last_error  # accepted late: not resent, not "sent"
     assert sum(r.status == "sent" for r in rows) >= 14
+
+
+# --- the access-token refresh holds no write lock -----------------------------------------------------
+
+@pytest.fixture
+def token_held_api():
+    """The fake API, holding the first access-token request unanswered until ``release()``."""
+    api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=1, path="stable_token").start()
+    yield api
+    api.release()
+    api.stop()
+
+
+def _sending_in_thread(client, openid: str, results: list) -> threading.Thread:
+    def send():
+        try:
+            results.append(client.send_text(openid, "你好"))
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            results.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def _token_config(app, api) -> dict:
+    app.config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": api.base_url,
+                       "DELIVERY_HTTP_TIMEOUT_SECONDS": 60})
+    return app.config
+
+
+def test_a_token_refresh_hung_in_the_api_blocks_no_writer(app, database_url, token_held_api):
+    refresher = Database(database_url)
+    results: list = []
+    thread = _sending_in_thread(make_client(_token_config(app, token_held_api), refresher), "o_a", results)
+    try:
+        assert token_held_api.held.wait(30)
+        # A webhook worker writes meanwhile; with a short busy timeout it would fail with
+        # "database is locked" if the refresh held SQLite's write lock during the HTTP call.
+        writer = Database(database_url, sqlite_busy_timeout=0.5)
+        try:
+            with writer.session() as s:
+                customer, _ = get_or_create_by_openid(s, "o_writer", NOW)
+                customer.name = "李四"
+            if not writer.is_sqlite:  # no transaction is left open across the HTTP call either
+                with writer.engine.connect() as conn:
+                    assert conn.scalar(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%'")) == 0
+        finally:
+            writer.dispose()
+        assert not results  # the refresh is still waiting for the API
+    finally:
+        token_held_api.release()
+        thread.join(60)
+        refresher.dispose()
+    assert results == [None]  # sent (custom messages have no msgid)
+    assert len(token_held_api.token_calls) == 1 and len(token_held_api.accepted()) == 1
+    with Database(database_url).read_session() as s:
+        assert s.scalar(select(Customer.name).where(Customer.openid == "o_writer")) == "李四"
+
+
+def test_a_refresh_waiting_for_another_processes_refresh_fetches_no_second_token(app, database_url,
+                                                                                  token_held_api):
+    config = _token_config(app, token_held_api)
+    first, second = Database(database_url), Database(database_url)
+    results_a: list = []
+    results_b: list = []
+    thread_a = _sending_in_thread(make_client(config, first), "o_a", results_a)
+    try:
+        assert token_held_api.held.wait(30)
+        thread_b = _sending_in_thread(make_client(config, second), "o_b", results_b)
+        if not first.is_sqlite:  # B is queued on the refresh lock, not in a transaction
+            with first.engine.connect() as conn:
+                wait_until(lambda: conn.scalar(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")) == 1)
+        assert not token_held_api.token_calls  # (A's is logged once answered) B asked for none of its own
+    finally:
+        token_held_api.release()
+        thread_a.join(60)
+    thread_b.join(60)
+    first.dispose()
+    second.dispose()
+    assert results_a == results_b == [None]
+    assert len(token_held_api.token_calls) == 1  # one token for all processes
+    assert len({c.params["access_token"] for c in token_held_api.accepted()}) == 1
+    assert len(token_held_api.accepted()) == 2

@@ -4,20 +4,27 @@ Claim → send → mark, each its own step:
 
 1. **Claim** (one short transaction): due ``pending`` rows are locked (``FOR UPDATE SKIP LOCKED``
    on PostgreSQL, SQLite's single write lock otherwise) and planned. Rows to skip, postpone or
-   draft are resolved right there; rows to send become ``claimed``. Another drainer never sees
-   them as due, so several drainers can run at once without double sends.
-2. **Send**: each claimed row becomes ``sending`` (a one-row update) just before its first API
-   call, then goes through the planned channels in order (service message, template, seller
-   draft), outside any transaction, paced by the per-second rate limit.
+   draft are resolved right there; rows to send become ``claimed`` with this drain's
+   ``claim_token`` and ``claimed_at`` = the database's clock. Another drainer never sees them as
+   due, so several drainers can run at once without double sends.
+2. **Send**: each claimed row becomes ``sending`` (a one-row update, renewing ``claimed_at``) just
+   before its first API call, then goes through the planned channels in order (service message,
+   template, seller draft), outside any transaction, paced by the per-second rate limit.
 3. **Mark** (one short transaction per row): ``sent`` only after the API accepted the message
    (its msgid kept in ``api_msgid``), or the next state from the error.
 
-A row still ``sending`` after ``DELIVERY_SENDING_TIMEOUT_SECONDS`` belongs to a drainer that died
-during the call: whether WeChat accepted it is unknown, so it is **never resent**; it becomes
-``failed`` with ``last_error`` starting ``interrupted`` for a person to check. (If that drainer
-was only slow and later learns the API accepted the message, it still records ``sent``.) A row
-still ``claimed`` then was never tried (a drainer killed by SIGKILL runs no clean-up): it goes
-back to ``pending`` and is sent by the next drain.
+Every step after the claim (claimed → sending, mark, release) is an ``UPDATE … WHERE id = … AND
+claim_token = <mine>`` whose row count is checked: a drainer whose claim was taken over sends
+nothing and overwrites nothing (``lost_claim`` in its summary).
+
+A row still ``sending`` ``DELIVERY_SENDING_TIMEOUT_SECONDS`` after its ``claimed_at`` belongs to a
+drainer that died during the call: whether WeChat accepted it is unknown, so it is **never
+resent**; it becomes ``failed`` with ``last_error`` starting ``interrupted`` for a person to check
+(its token stays: if that drainer was only slow and later learns the API accepted the message, it
+still records ``sent``). A row still ``claimed`` then was never tried (a drainer killed by SIGKILL
+runs no clean-up): it goes back to ``pending`` and is sent by the next drain. Both ages are
+measured by the database's clock (``CURRENT_TIMESTAMP``), never by a drain's ``now``: a
+``huitou scheduler tick --at`` in the future leaves a live drainer's claims alone.
 """
 
 from __future__ import annotations
@@ -25,14 +32,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import DateTime, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.delivery import rules, seller_draft, service_message, template_message
 from bot.delivery.errors import (
@@ -59,7 +68,9 @@ FINAL_STATUSES = ("sent", "drafted", "skipped", "failed", "cancelled")
 @dataclass
 class DrainSummary:
     """What one drain did, per kind and outcome (``sent``, ``drafted``, ``skipped:<reason>``,
-    ``failed``, ``retry``, ``postponed``, ``paused``, ``interrupted``)."""
+    ``failed``, ``retry``, ``postponed``, ``paused``, ``interrupted``, ``withdrawn`` (a draft that
+    gave its marketing slot to a more valuable message), ``lost_claim`` (a row another drainer
+    took over: not sent, not marked by this one))."""
 
     outcomes: Counter = field(default_factory=Counter)
     paused_until: dt.datetime | None = None
@@ -83,6 +94,8 @@ class _Job:
     """A claimed row on its way out (plain values: no ORM object crosses transactions)."""
 
     id: int
+    token: str  # the drain's claim token: every later update is conditional on it
+    attempts: int
     kind: str
     text: str
     transactional: bool
@@ -125,13 +138,36 @@ class RateLimiter:
         self._next = now + self.interval
 
 
+# --- the database's clock -------------------------------------------------------------------
+
+def _db_now(session: Session) -> ColumnElement:
+    """The database server's current time as naive UTC (claims are aged by it, never by ``now``)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now", type_=DateTime)
+    return func.timezone("UTC", func.now(), type_=DateTime)
+
+
+def _db_ago(session: Session, age: dt.timedelta) -> ColumnElement:
+    """The database's current time minus ``age`` (naive UTC)."""
+    if session.get_bind().dialect.name == "sqlite":
+        modifier = f"-{age.total_seconds():.3f} seconds"
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now", modifier, type_=DateTime)
+    return _db_now(session) - age
+
+
 # --- planning ------------------------------------------------------------------------------
 
+def _kind_rank() -> ColumnElement:
+    return case(rules.MARKETING_RANK, value=OutboxMessage.kind, else_=rules.DEFAULT_MARKETING_RANK)
+
+
 def _due_rows(session: Session, now: dt.datetime, limit: int | None, lock: bool) -> list[OutboxMessage]:
+    # Most valuable first (priority, then the kind's rank: rules.marketing_value), so that within a
+    # claim the message that matters most takes a customer's marketing slot.
     stmt = (
         select(OutboxMessage)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(OutboxMessage.priority, _kind_rank(), OutboxMessage.next_attempt_at, OutboxMessage.id)
     )
     if limit is not None:
         stmt = stmt.limit(limit)
@@ -161,13 +197,25 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
                 or_(*addressed), OutboxMessage.channel == rules.SERVICE,
                 OutboxMessage.status.in_(("sent", "sending", "claimed")),
                 func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= customer.last_inbound_at)) or 0
-    since = now - dt.timedelta(days=settings.marketing_cap_days)
     marketing = session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
-            func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since)) or 0
+        select(func.count()).select_from(OutboxMessage).where(*_holding_cap(customer.id, now, settings))) or 0
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
+
+
+def _holding_cap(customer_id: int, now: dt.datetime, settings: DeliverySettings) -> list[ColumnElement]:
+    """Marketing rows of the customer that use up the cap at ``now``: sent, on their way or drafted
+    within the last ``DELIVERY_MARKETING_CAP_DAYS``."""
+    since = now - dt.timedelta(days=settings.marketing_cap_days)
+    return [OutboxMessage.customer_id == customer_id, OutboxMessage.transactional.is_(False),
+            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
+            func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since]
+
+
+def _outranks(row: OutboxMessage) -> ColumnElement:
+    """Rows more valuable than ``row`` under the cap (``rules.marketing_value``)."""
+    rank = rules.marketing_rank(row.kind)
+    return or_(OutboxMessage.priority < row.priority,
+               and_(OutboxMessage.priority == row.priority, _kind_rank() < rank))
 
 
 def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) -> Recipient:
@@ -186,11 +234,24 @@ def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) 
 
 
 class _Planner:
-    """Plans rows of one claim, counting what earlier rows of the same claim will use up."""
+    """Plans rows of one claim, counting what earlier rows of the same claim will use up.
+
+    The marketing cap goes to the most valuable message due in its window, not to whichever came
+    first (``rules.marketing_value``): a row that would take the last slot while a more valuable
+    one for the same customer is pending and due within ``DELIVERY_MARKETING_CAP_DAYS`` yields
+    (``skipped``, ``capped``); a row capped by less valuable seller drafts the seller has not sent
+    yet withdraws them (``skipped``, ``capped``, ``last_error`` "withdrawn …") and takes the slot.
+    """
 
     def __init__(self, session: Session, now: dt.datetime, settings: DeliverySettings):
         self.session, self.now, self.settings = session, now, settings
         self._counts: dict[int, Counts] = {}
+        self.withdrawn: list[str] = []  # kinds of the drafts withdrawn during this claim
+
+    def _plan(self, row: OutboxMessage, customer: Customer | None, counts: Counts) -> Plan:
+        return rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
+                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
+                                   settings=self.settings)
 
     def plan(self, row: OutboxMessage) -> tuple[Plan, Customer | None]:
         customer = _recipient_customer(self.session, row)
@@ -199,15 +260,59 @@ class _Planner:
             if customer.id not in self._counts:
                 self._counts[customer.id] = _counts(self.session, customer, self.now, self.settings)
             counts = self._counts[customer.id]
-        plan = rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
-                                   settings=self.settings)
+        plan = self._plan(row, customer, counts)
+        if customer is not None and not row.transactional and row.customer_id is not None:
+            if plan.action == "skip" and plan.reason == rules.CAPPED:
+                # A freed slot would go to a more valuable pending row anyway: that one withdraws.
+                if (not self._more_valuable_due(row, customer)
+                        and self._withdraw_lesser_drafts(row, customer, counts)):
+                    plan = self._plan(row, customer, counts)
+            elif plan.action == "send" and (counts.marketing_recent + self._more_valuable_due(row, customer)
+                                            >= self.settings.marketing_cap):
+                plan = Plan("skip", reason=rules.CAPPED)  # yields the slot
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
                 counts.service_in_window += 1
             if not row.transactional and row.customer_id is not None:
                 counts.marketing_recent += 1
         return plan, customer
+
+    def _more_valuable_due(self, row: OutboxMessage, customer: Customer) -> int:
+        """How many of the customer's pending marketing rows, due within the cap window, are more
+        valuable than ``row`` (rows of this claim already planned are no longer pending)."""
+        horizon = self.now + dt.timedelta(days=self.settings.marketing_cap_days)
+        return int(self.session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
+                OutboxMessage.status == "pending", OutboxMessage.id != row.id,
+                OutboxMessage.next_attempt_at <= horizon, _outranks(row))) or 0)
+
+    def _withdraw_lesser_drafts(self, row: OutboxMessage, customer: Customer, counts: Counts) -> bool:
+        """Withdraw enough of the customer's unsent, less valuable marketing drafts that hold the
+        cap for ``row`` to take a slot; True when it now has one. Nothing sent is ever withdrawn."""
+        need = counts.marketing_recent - self.settings.marketing_cap + 1
+        if need <= 0:
+            return False
+        mine = rules.marketing_value(row.kind, row.priority)
+        drafts = self.session.execute(
+            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.priority).where(
+                *_holding_cap(customer.id, self.now, self.settings), OutboxMessage.status == "drafted",
+                OutboxMessage.channel == rules.DRAFT, OutboxMessage.id != row.id)).all()
+        lesser = sorted((d for d in drafts if rules.marketing_value(d.kind, d.priority) > mine),
+                        key=lambda d: (rules.marketing_value(d.kind, d.priority), d.id), reverse=True)
+        if len(lesser) < need:
+            return False  # withdrawing them would not free a slot: leave the seller's list alone
+        victims = lesser[:need]
+        result = self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([d.id for d in victims]), OutboxMessage.status == "drafted")
+            .values(status="skipped", skip_reason=rules.CAPPED, updated_at=self.now,
+                    last_error=f"withdrawn: its marketing slot went to the more valuable {row.kind} #{row.id}")
+            .execution_options(synchronize_session=False))
+        withdrawn = int(result.rowcount or 0)
+        counts.marketing_recent -= withdrawn
+        self.withdrawn.extend(d.kind for d in victims[:withdrawn])
+        return counts.marketing_recent < self.settings.marketing_cap
 
 
 def describe_plan(plan: Plan) -> str:
@@ -234,13 +339,14 @@ def preview_due(session: Session, config: Mapping[str, Any], now: dt.datetime) -
 
 # --- the three steps --------------------------------------------------------------------------
 
-def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
+def _claim(database: Database, token: str, now: dt.datetime, settings: DeliverySettings,
            summary: DrainSummary) -> tuple[list[_Job], int]:
     """Lock and plan one batch of due rows; returns the rows to send and how many rows were handled."""
     jobs: list[_Job] = []
     with database.session() as session:
         planner = _Planner(session, now, settings)
         rows = _due_rows(session, now, settings.batch_size, lock=True)
+        claimed_at = _db_now(session)
         for row in rows:
             plan, customer = planner.plan(row)
             _touch(row, now)
@@ -255,12 +361,15 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
                 summary.add(row.kind, "drafted")
             else:
                 row.status, row.channel = "claimed", plan.channels[0]
+                row.claim_token, row.claimed_at = token, claimed_at
                 jobs.append(_Job(
-                    id=row.id, kind=row.kind, text=row.text, transactional=bool(row.transactional),
-                    payload=dict(row.payload or {}), channels=plan.channels,
+                    id=row.id, token=token, attempts=int(row.attempts or 0), kind=row.kind, text=row.text,
+                    transactional=bool(row.transactional), payload=dict(row.payload or {}), channels=plan.channels,
                     openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
                     recipient_customer_id=customer.id if customer else None,
                     name=customer.display_name if customer else None))
+        for kind in planner.withdrawn:
+            summary.add(kind, "withdrawn")
     return jobs, len(rows)
 
 
@@ -317,67 +426,92 @@ def _already_unreachable(job: _Job) -> _Outcome:
     return _Outcome("skipped", skip_reason=rules.UNREACHABLE, error="customer unreachable")
 
 
+def _owned(job: _Job) -> list[ColumnElement]:
+    """The row is still ``job``'s: its drain's token, and not settled by anyone else meanwhile
+    (a row another drain declared interrupted stays its owner's to correct)."""
+    return [OutboxMessage.id == job.id, OutboxMessage.claim_token == job.token,
+            or_(OutboxMessage.status.in_(("claimed", "sending")),
+                and_(OutboxMessage.status == "failed", OutboxMessage.last_error == INTERRUPTED))]
+
+
 def _mark(database: Database, job: _Job, outcome: _Outcome, now: dt.datetime, settings: DeliverySettings,
           pause_until: dt.datetime | None) -> str:
-    """Record ``outcome`` for the claimed row; returns the summary label."""
+    """Record ``outcome`` for the claimed row; returns the summary label (``lost_claim`` when the
+    row is no longer this drain's: then nothing is written)."""
+    attempts = job.attempts + (1 if outcome.api_calls else 0)
+    values: dict[str, Any] = {"updated_at": now, "attempts": attempts}
+    if outcome.error:
+        values["last_error"] = outcome.error[:2000]
+    released = {"claim_token": None, "claimed_at": None}
+    label = outcome.status
+    if outcome.status == "sent":
+        values.update(status="sent", channel=outcome.channel, sent_at=now, api_msgid=outcome.msgid)
+    elif outcome.status == "drafted":
+        values.update(status="drafted", channel=rules.DRAFT)
+    elif outcome.status == "skipped":
+        values.update(status="skipped", skip_reason=outcome.skip_reason)
+        label = f"skipped:{outcome.skip_reason}"
+    elif outcome.status == "paused":
+        # The whole sender waits; this row was not really tried.
+        values.update(status="pending", next_attempt_at=pause_until, attempts=job.attempts, **released)
+    elif outcome.status == "pending":
+        if attempts >= settings.max_attempts:
+            values["status"] = "failed"
+            label = "failed"
+        else:
+            values.update(status="pending", next_attempt_at=now + rules.retry_delay(attempts, settings),
+                          **released)
+            label = "retry"
+    else:
+        values["status"] = "failed"
     with database.session() as session:
-        row = session.get(OutboxMessage, job.id, with_for_update=True, populate_existing=True)
-        _touch(row, now)
-        row.attempts = (row.attempts or 0) + (1 if outcome.api_calls else 0)
-        if outcome.error:
-            row.last_error = outcome.error[:2000]
+        result = session.execute(update(OutboxMessage).where(*_owned(job)).values(**values)
+                                 .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            log.warning("outbox row %s was taken over by another drain; its outcome (%s) is not recorded",
+                        job.id, outcome.status)
+            return "lost_claim"
         if outcome.unreachable and job.recipient_customer_id is not None:
             customer = session.get(Customer, job.recipient_customer_id)
             customer.unreachable = True
             customer.unreachable_reason = outcome.unreachable[:255]
-        label = outcome.status
-        if outcome.status == "sent":
-            row.status, row.channel, row.sent_at, row.api_msgid = "sent", outcome.channel, now, outcome.msgid
-        elif outcome.status == "drafted":
-            row.status, row.channel = "drafted", rules.DRAFT
-        elif outcome.status == "skipped":
-            row.status, row.skip_reason = "skipped", outcome.skip_reason
-            label = f"skipped:{outcome.skip_reason}"
-        elif outcome.status == "paused":
-            # The whole sender waits; this row was not really tried.
-            row.status, row.next_attempt_at = "pending", pause_until
-            row.attempts -= 1 if outcome.api_calls else 0
-        elif outcome.status == "pending":
-            if row.attempts >= settings.max_attempts:
-                row.status = "failed"
-                label = "failed"
-            else:
-                row.status, row.next_attempt_at = "pending", now + rules.retry_delay(row.attempts, settings)
-                label = "retry"
-        else:
-            row.status = "failed"
         return label
 
 
 def _release(database: Database, jobs: Iterable[_Job], until: dt.datetime, now: dt.datetime) -> None:
-    ids = [job.id for job in jobs]
-    if not ids:
+    """Rows this drain claimed but did not try go back to ``pending`` (only while still its own)."""
+    jobs = list(jobs)
+    if not jobs:
         return
     with database.session() as session:
         session.execute(update(OutboxMessage)
-                        .where(OutboxMessage.id.in_(ids), OutboxMessage.status.in_(("claimed", "sending")))
-                        .values(status="pending", next_attempt_at=until, updated_at=now))
+                        .where(OutboxMessage.id.in_([job.id for job in jobs]),
+                               OutboxMessage.claim_token == jobs[0].token, OutboxMessage.status == "claimed")
+                        .values(status="pending", next_attempt_at=until, updated_at=now, claim_token=None,
+                                claimed_at=None)
+                        .execution_options(synchronize_session=False))
 
 
 def resolve_interrupted(session: Session, now: dt.datetime, settings: DeliverySettings) -> int:
     """Rows left ``sending`` by a drainer that died: ``failed`` (interrupted), never resent.
 
-    Rows it left ``claimed`` were never tried: they simply become ``pending`` again.
+    Rows it left ``claimed`` were never tried: they simply become ``pending`` again. "Left" means
+    ``claimed_at`` is ``DELIVERY_SENDING_TIMEOUT_SECONDS`` old by the database's clock; ``now``
+    (which a tick may set in the future) only stamps ``updated_at``.
     """
+    cutoff = _db_ago(session, settings.sending_timeout)
+    stale = or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at <= cutoff)
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "claimed", OutboxMessage.updated_at <= now - settings.sending_timeout)
-        .values(status="pending", updated_at=now)
+        .where(OutboxMessage.status == "claimed", stale)
+        .values(status="pending", updated_at=now, claim_token=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
     )
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "sending", OutboxMessage.updated_at <= now - settings.sending_timeout)
+        .where(OutboxMessage.status == "sending", stale)
         .values(status="failed", last_error=INTERRUPTED, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
 
@@ -397,6 +531,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     now = fixed_now or utcnow()
     settings = DeliverySettings.from_config(config)
     summary = DrainSummary()
+    token = uuid.uuid4().hex  # this drain's claims
     with database.session() as session:
         interrupted = resolve_interrupted(session, now, settings)
         if interrupted:
@@ -410,7 +545,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     unreachable: set[int] = set()  # customers found unreachable during this drain
     while max_messages is None or handled < max_messages:
         now = fixed_now or utcnow()
-        jobs, claimed = _claim(database, now, settings, summary)
+        jobs, claimed = _claim(database, token, now, settings, summary)
         if not claimed:
             break
         for index, job in enumerate(jobs):
@@ -435,8 +570,11 @@ def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: R
     """Send one claimed row and record the outcome; returns the pause end after a 45009."""
     if job.recipient_customer_id in unreachable:
         outcome = _already_unreachable(job)
+    elif not _start_sending(database, job, now):
+        log.warning("outbox row %s was taken over by another drain: not sent by this one", job.id)
+        summary.add(job.kind, "lost_claim")
+        return None
     else:
-        _start_sending(database, job, now)
         outcome = _send(job, transport, limiter, settings)
     if outcome.unreachable and job.recipient_customer_id is not None:
         unreachable.add(job.recipient_customer_id)
@@ -449,12 +587,18 @@ def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: R
     return pause
 
 
-def _start_sending(database: Database, job: _Job, now: dt.datetime) -> None:
+def _start_sending(database: Database, job: _Job, now: dt.datetime) -> bool:
     """``claimed`` -> ``sending`` right before the first API call: from here on the outcome may be
-    unknown if this process dies; until here the row can safely go back to ``pending``."""
+    unknown if this process dies; until here the row can safely go back to ``pending``. False when
+    the row is no longer this drain's (its claim went stale and another drain took it over)."""
     with database.session() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == job.id, OutboxMessage.status == "claimed")
-                        .values(status="sending", updated_at=now))
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == job.id, OutboxMessage.claim_token == job.token,
+                   OutboxMessage.status == "claimed")
+            .values(status="sending", updated_at=now, claimed_at=_db_now(session))
+            .execution_options(synchronize_session=False))
+        return result.rowcount == 1
 
 
 def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, now: dt.datetime) -> None:

@@ -29,6 +29,34 @@ OUT_OF_WINDOW = "out_of_window"
 COMPLAINT_OPEN = "complaint_open"
 
 
+# What a marketing message is worth to the seller when the cap (DELIVERY_MARKETING_CAP per
+# DELIVERY_MARKETING_CAP_DAYS) lets only some through: lower ranks win. A nudge tied to the
+# customer's own supply running out is the one most likely to bring an order; then the follow-up
+# of an unanswered inquiry; then usage tips; then win-back; greetings, which the whole pool gets at
+# once and which come back every year, last.
+MARKETING_RANK = {
+    "repurchase": 10,  # supply runs out in a few days
+    "lapse": 20,  # ran out a week ago, nothing reordered
+    "followup": 30,  # asked about a product, ordered nothing
+    "experience": 40,  # how to use what just arrived
+    "care": 40,  # mid-supply tip
+    "winback": 50,
+    "birthday": 60,
+    "festival": 70,
+}
+DEFAULT_MARKETING_RANK = 55  # any other marketing kind: after win-back, before greetings
+
+
+def marketing_rank(kind: str) -> int:
+    return MARKETING_RANK.get(kind, DEFAULT_MARKETING_RANK)
+
+
+def marketing_value(kind: str, priority: int) -> tuple[int, int]:
+    """Sort key of a marketing row under the cap, most valuable first: the enqueued ``priority``
+    (lower first; the retention sweeps all use 50), then the kind's :data:`MARKETING_RANK`."""
+    return int(priority), marketing_rank(kind)
+
+
 @dataclass(frozen=True)
 class DeliverySettings:
     """The delivery part of the configuration, parsed once per drain."""

@@ -1,31 +1,134 @@
 """The shared WeChat access token: a wechatpy ``SessionStorage`` on the ``kv_store`` table.
 
 Every ``/cgi-bin/token`` call invalidates the previous token, so all processes (webhook workers,
-scheduler, CLI) read the one token stored here. A refresh runs under a database lock (a
-PostgreSQL transaction advisory lock; SQLite's single write lock) and first re-reads the row:
-when another process refreshed meanwhile, its token is used and no second request goes out.
+scheduler, CLI) read the one token stored here. A refresh runs under a lock of its own (an OS
+file lock next to the SQLite file; a session-level advisory lock on PostgreSQL, taken on a
+connection of its own outside any transaction) and first re-reads the row: when another process
+refreshed meanwhile, its token is used and no second request goes out. The HTTP call happens
+outside any database transaction: only the final write of the new token is one (a short one), so
+a slow token endpoint never holds SQLite's write lock against the webhook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from wechatpy.session import SessionStorage
 
+from bot.delivery.errors import TransientError
 from storage import kv
 from storage.db import Database
 from storage.models import KeyValue, utcnow
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: a lock per process only
+    fcntl = None
+
+log = logging.getLogger(__name__)
 
 # Arbitrary constant: the advisory-lock id guarding token refreshes on PostgreSQL.
 TOKEN_LOCK_ID = 7_240_531_001
 # Treat a token as expired this long before WeChat does, so a call never races the expiry.
 EXPIRY_MARGIN = dt.timedelta(minutes=5)
 
+# How long a refresh waits for another process's refresh (longer than one token request takes).
+REFRESH_LOCK_TIMEOUT_SECONDS = 30
+
 TokenFetcher = Callable[[bool], tuple[str, int]]
+
+
+class RefreshLock:
+    """Only one process at a time asks the API for a token; never inside a database transaction.
+
+    PostgreSQL: ``pg_advisory_lock`` (session level) on a connection of its own in autocommit,
+    waiting at most ``timeout`` (``lock_timeout``). SQLite: ``flock`` on ``<database>.token-lock``
+    (polled until ``timeout``); an in-memory database or a folder without a usable lock file has
+    a lock per process only. ``hold()`` yields False when the lock could not be had in time.
+    """
+
+    POLL_SECONDS = 0.01
+
+    def __init__(self, database: Database, timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS):
+        self.database = database
+        self.timeout = timeout
+        self._local = threading.Lock()
+        path = make_url(database.url).database if database.is_sqlite else None
+        self.path = f"{path}.token-lock" if path and path != ":memory:" and fcntl is not None else None
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[bool]:
+        if not self.database.is_sqlite:
+            with self._advisory() as held:
+                yield held
+            return
+        if not self._local.acquire(timeout=self.timeout):
+            yield False
+            return
+        try:
+            with self._file_lock() as held:
+                yield held
+        finally:
+            self._local.release()
+
+    @contextlib.contextmanager
+    def _advisory(self) -> Iterator[bool]:
+        with self.database.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
+                         {"ms": f"{int(self.timeout * 1000)}ms"})
+            try:
+                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": TOKEN_LOCK_ID})
+            except OperationalError:  # lock_timeout: another refresh is taking too long
+                conn.execute(text("RESET lock_timeout"))
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": TOKEN_LOCK_ID})
+                    conn.execute(text("RESET lock_timeout"))
+                except Exception:  # noqa: BLE001 - a connection in doubt is dropped, which frees the lock
+                    conn.invalidate()
+                    raise
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[bool]:
+        if self.path is None:
+            yield True
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # e.g. a read-only folder: this process's lock alone
+            log.warning("token lock file %s unavailable; refreshes are serialised per process only",
+                        self.path, exc_info=True)
+            yield True
+            return
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(self.POLL_SECONDS)  # another process is fetching the token
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def _expires_at(now: dt.datetime, ttl: int | None) -> dt.datetime | None:
@@ -44,12 +147,13 @@ class DatabaseSessionStorage(SessionStorage):
     """
 
     def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow, prefix: str = "wechatpy",
-                 cache_seconds: float = 30):
+                 cache_seconds: float = 30, lock_timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS):
         self.database = database
         self.clock = clock
         self.prefix = prefix
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Any, float, dt.datetime | None]] = {}
+        self._refresh_lock = RefreshLock(database, lock_timeout)
 
     def _remember(self, key: str, value: Any, expires_at: dt.datetime | None) -> None:
         self._cache[key] = (value, time.monotonic() + self.cache_seconds, expires_at)
@@ -88,19 +192,22 @@ class DatabaseSessionStorage(SessionStorage):
 
         ``stale`` is the token the caller saw fail (None: it saw none). ``fetch(force)`` asks the
         API for a token and returns ``(token, expires_in)``; ``force`` is True when a token was
-        refused, so the stable-token endpoint must issue a new one.
+        refused, so the stable-token endpoint must issue a new one. The fetch runs under
+        :class:`RefreshLock`, outside any database transaction.
         """
-        with self.database.session() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": TOKEN_LOCK_ID})
+        with self._refresh_lock.hold() as held:
             now = self.clock()
-            row = session.get(KeyValue, self._key(key), populate_existing=True)
-            if row is not None and row.value is not None and row.value != stale and (
-                    row.expires_at is None or row.expires_at > now):
-                self._remember(key, row.value, row.expires_at)
-                return row.value
+            with self.database.read_session() as session:
+                row = session.get(KeyValue, self._key(key))
+                value, expires_at = (row.value, row.expires_at) if row is not None else (None, None)
+            if value is not None and value != stale and (expires_at is None or expires_at > now):
+                self._remember(key, value, expires_at)
+                return value
+            if not held:
+                raise TransientError("another process is still refreshing the access token")
             token, expires_in = fetch(stale is not None)
             expires_at = _expires_at(now, expires_in)
-            kv.set_value(session, self._key(key), token, now, expires_at)
+            with self.database.session() as session:
+                kv.set_value(session, self._key(key), token, now, expires_at)
         self._remember(key, token, expires_at)
         return token
