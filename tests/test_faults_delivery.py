@@ -26,7 +26,7 @@ from bot.delivery.transport import make_client
 from scheduler.tick import run_tick
 from storage.customers import get_or_create_by_openid
 from storage.db import Database
-from storage.models import Customer, OutboxMessage, utcnow
+from storage.models import Customer, OutboxMessage
 from storage.outbox import enqueue
 from tests.clock import wall_clock_utc
 from tests.conftest import FAKE_APP_SECRET
