@@ -1,58 +1,22 @@
-"""The sweeps a scheduler tick runs, in order.
+"""The sweeps a scheduler tick runs, in order (each feature's sweeps, listed here explicitly).
 
-A sweep is a set-based function ``run(session, now, config) -> int`` that asks storage for
-everything due at ``now`` (aware UTC) and enqueues outbox rows with stable dedupe keys, returning
-how many rows it created. Sweeps are idempotent: running one twice, or late, enqueues each
-message once. Features add their sweeps to ``SWEEPS`` here, explicitly.
+What a sweep is: ``scheduler/sweep.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from scheduler import transactional_sweeps as t
+from scheduler.retention import RETENTION_SWEEPS
+from scheduler.sweep import Sweep, SweepFunc
 
-from sqlalchemy.orm import Session
+__all__ = ["SWEEPS", "Sweep", "SweepFunc"]
 
-SweepFunc = Callable[[Session, dt.datetime, Mapping[str, Any]], int]
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """One named sweep. ``marketing`` sweeps obey opt-out, quiet hours and caps at delivery."""
-
-    name: str
-    run: SweepFunc
-    marketing: bool = True
-    description: str = ""
-
-
-SWEEPS: list[Sweep] = []
-
-
-def _register_transactional_sweeps() -> None:
-    from scheduler import transactional_sweeps as t
-
-    SWEEPS.extend([
-        Sweep("shipping_notices", t.shipping_notices, marketing=False,
-              description="Shipping notice for orders shipped in the last 7 days (catch-up for the ship hook)"),
-        Sweep("payment_reminders", t.payment_reminders, marketing=False,
-              description="One reminder for orders unpaid PAYMENT_REMINDER_DELAY_HOURS after they were placed"),
-        Sweep("draft_digest", t.draft_digest, marketing=False,
-              description="The seller's daily digest of drafts to send by hand"),
-    ])
-
-
-_register_transactional_sweeps()
-
-
-def _register_retention_sweeps() -> None:
-    # scheduler/__init__.py imports this module first, so scheduler.retention (which imports
-    # Sweep from here) is always loaded from this line and never starts an import cycle.
-    from scheduler.retention import RETENTION_SWEEPS
-
-    SWEEPS.extend(RETENTION_SWEEPS)
-
-
-_register_retention_sweeps()
+SWEEPS: list[Sweep] = [
+    Sweep("shipping_notices", t.shipping_notices, marketing=False,
+          description="Shipping notice for orders shipped in the last 7 days (catch-up for the ship hook)"),
+    Sweep("payment_reminders", t.payment_reminders, marketing=False,
+          description="One reminder for orders unpaid PAYMENT_REMINDER_DELAY_HOURS after they were placed"),
+    Sweep("draft_digest", t.draft_digest, marketing=False,
+          description="The seller's daily digest of drafts to send by hand"),
+    *RETENTION_SWEEPS,
+]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot import texts
 from config import parse_list
 from scheduler import calendar
-from scheduler.registry import Sweep
+from scheduler.sweep import Sweep
 from storage import outbox, segments
 from storage import retention_queries as q
 from storage.models import KeyValue, Order

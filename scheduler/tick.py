@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,22 +60,14 @@ class TickSummary:
         return data
 
 
-def _as_app(app_or_config: Flask | Mapping[str, Any]) -> Flask:
-    if isinstance(app_or_config, Flask):
-        return app_or_config
-    from app import create_app
-
-    return create_app(app_or_config)
-
-
 def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
-def run_tick(app_or_config: Flask | Mapping[str, Any], at: dt.datetime | None = None, dry_run: bool = False,
+def run_tick(app: Flask, at: dt.datetime | None = None, dry_run: bool = False,
              *, transport: Transport | None = None) -> TickSummary:
-    """Run every sweep and then one drain as of ``at`` (naive means UTC; default: now)."""
-    app = _as_app(app_or_config)
+    """Run every sweep and then one drain as of ``at`` (naive means UTC; default: now) for ``app``
+    (built by ``app.create_app``: its config and database)."""
     database, config = get_db(app), app.config
     now = _naive_utc(at) if at is not None else utcnow()
     aware_now = now.replace(tzinfo=dt.UTC)

@@ -8,11 +8,12 @@ import json
 import pytest
 import time_machine
 
+from app import create_app
 from scheduler import registry
 from scheduler.leader import Leadership
 from scheduler.runner import JOB_ID, build_scheduler, leader_tick
 from scheduler.tick import run_tick
-from storage.db import Database
+from storage.db import Database, get_db
 from storage.models import Order
 from storage.orders import transition
 from tests.clock import wall_clock_utc
@@ -104,9 +105,14 @@ def test_a_failing_sweep_is_reported_and_the_others_still_run(app, db, monkeypat
     assert one(db, "ship").status == "sent"
 
 
-def test_run_tick_accepts_a_config_mapping(app_config, db):
+def test_run_tick_runs_for_an_app_built_from_a_config_mapping(app_config, db):
+    # The scheduler is given an app (it never builds one: scheduler/ does not import app.py).
     ship_new_order(db, customer(db), NOW)
-    summary = run_tick(app_config, at=NOW.replace(tzinfo=dt.UTC))
+    other = create_app(app_config)
+    try:
+        summary = run_tick(other, at=NOW.replace(tzinfo=dt.UTC))
+    finally:
+        get_db(other).dispose()
     assert summary.at == NOW and summary.drain.total("sent") == 1
 
 
