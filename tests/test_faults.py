@@ -131,3 +131,50 @@ def test_postgresql_gone_for_a_moment_asks_to_resend_then_processes_once(app_con
         keys = s.scalars(select(InboundMessage.msg_key)).all()
     database.dispose()
     assert "msg:7000000003" in keys
+
+
+CONTACT_TEXT = "张三 13800138000 广东省深圳市南山区科技园路1号"
+
+
+@pytest.mark.slow
+def test_one_customers_two_messages_racing_in_gunicorn_workers_complete_the_order(database_url):
+    """An order text and the name/phone/address, sent together by one customer (known customers, and
+    a new follower whose customer row does not exist yet), land in different workers at once.
+    Either one is processed first and the other after it sees its effects, so the order always ends
+    complete. SQLite's write lock already serialises the two; PostgreSQL needs the customer's lock."""
+    if is_sqlite(database_url):
+        pytest.skip("SQLite serialises every write transaction")
+    add_mask_product(database_url)
+    rounds, customers_per_round = 6, 4
+    with GunicornServer(database_url, workers=4) as server:
+        for round_no in range(rounds):
+            openids = [f"o_pair_{round_no}_{i}" for i in range(customers_per_round)]
+            for openid in openids[1:]:  # known customers; the first of each round writes for the first time
+                assert WeChatPlatform(server.client(), mode="safe").post_text(openid, "你好").status == 200
+            barrier = threading.Barrier(2 * customers_per_round)
+            statuses: list[int] = []
+
+            def send(openid: str, text: str) -> None:
+                platform = WeChatPlatform(server.client(), mode="safe")
+                xml = platform.text_xml(openid, text)
+                barrier.wait()
+                statuses.append(platform.post_xml(xml).status)
+
+            threads = [threading.Thread(target=send, args=(openid, text))
+                       for openid in openids for text in (ORDER_TEXT.split(" ")[0], CONTACT_TEXT)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert statuses == [200] * len(threads)
+
+    database = Database(database_url)
+    try:
+        with database.read_session() as s:
+            rows = s.execute(select(Customer.openid, Order.recipient_name, Order.phone, Order.address_detail)
+                             .join(Order, Order.customer_id == Customer.id).order_by(Customer.openid)).all()
+    finally:
+        database.dispose()
+    assert len(rows) == rounds * customers_per_round  # one order per customer
+    incomplete = [row.openid for row in rows if not (row.recipient_name and row.phone and row.address_detail)]
+    assert incomplete == []
