@@ -150,10 +150,10 @@ def receive() -> Response:
 
     try:
         answer = _process_once(msg, encrypted, crypto, arrived)
-    except OperationalError as exc:
+    except OperationalError:
         # The database is unavailable: tell the customer to resend, store (and claim) nothing.
-        log.warning("database unavailable while handling %s: %s", log_ref(bot_inbound.message_key(msg)),
-                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        # (the engine hides statement parameters, so the traceback names no customer)
+        log.warning("database unavailable while handling %s", log_ref(bot_inbound.message_key(msg)), exc_info=True)
         return _render(texts.SYSTEM_BUSY, msg, encrypted, crypto)
     return _respond(answer)
 
