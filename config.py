@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_REPLAY_WINDOW_SECONDS": 300,
     # Past this much processing time the passive reply is abandoned and sent via the outbox.
     "WEBHOOK_REPLY_BUDGET_SECONDS": 4.0,
+    # A passive reply is also queued in the outbox, due this long after the platform sent the message
+    # (it has given up on the request and its retries by then); withdrawn once the reply was written.
+    "WEBHOOK_REPLY_FALLBACK_SECONDS": 20.0,
     # Where the app is reachable from the seller's phone (download links).
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "EXPORT_LINK_MAX_AGE_SECONDS": 24 * 3600,

@@ -7,23 +7,47 @@ module is the conversation side and runs inside the webhook's transaction.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot import texts
-from storage.customers import get_or_create_by_openid
+from storage.customers import find_by_openid, get_or_create_by_openid
 from storage.models import Customer, InboundMessage
 
 # Message types the platform sends that carry no text for the conversation.
 NON_TEXT_TYPES = ("image", "voice", "video", "shortvideo", "location", "link")
 
+# The events the platform counts as the user's own action, which let the account answer with
+# customer-service messages (its "客服消息" rules: the user sends a message, clicks a custom menu of
+# the click / scancode_push / scancode_waitmsg kinds, follows the account, scans a QR code). Every
+# other event (VIEW, LOCATION reports, TEMPLATESENDJOBFINISH, MASSSENDJOBFINISH, unsubscribe …) is
+# sent by the platform on its own: it opens no window, clears no ``unreachable``, creates no customer.
+USER_ACTION_EVENTS = frozenset({"subscribe", "subscribe_scan_product", "scan", "click", "scancode_push",
+                                "scancode_waitmsg"})
+# A template message's delivery report for a customer who blocked the account.
+TEMPLATE_BLOCKED = "failed:user block"
+
+
+def is_user_action(msg: Any) -> bool:
+    """Whether the platform counts ``msg`` as the user's action (every message; some events)."""
+    return msg.type != "event" or event_name(msg) in USER_ACTION_EVENTS
+
 
 def message_key(msg: Any) -> str:
-    """The dedupe key: MsgId for messages, FromUserName+CreateTime+Event for events."""
+    """The dedupe key: MsgId for messages; for events FromUserName, CreateTime, Event and what tells two
+    events of one second apart (EventKey, e.g. two menu clicks; MsgID of a template report)."""
     if msg.type == "event":
-        return f"event:{msg.source}:{msg._data.get('CreateTime', '')}:{event_name(msg)}"
+        key = f"event:{msg.source}:{msg._data.get('CreateTime', '')}:{event_name(msg)}"
+        parts = [str(msg._data.get(name) or "") for name in ("EventKey", "MsgID")]
+        detail = ":".join(parts).rstrip(":")
+        if not detail:
+            return key  # as before: a plain subscribe / unsubscribe / report without id
+        if len(key) + len(detail) > 100:  # msg_key holds 128 characters
+            detail = "h" + hashlib.sha256(detail.encode()).hexdigest()[:32]
+        return f"{key}:{detail}"
     if msg.id:
         return f"msg:{msg.id}"
     # Some message types from some clients arrive without MsgId; fall back to the event-style key.
@@ -65,19 +89,23 @@ def _platform_time(msg: Any) -> dt.datetime | None:
         return None
 
 
-def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tuple[InboundMessage, Customer]:
-    """The message's row and its customer (created on first contact).
+def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tuple[InboundMessage, Customer | None]:
+    """The message's row and its customer (created on first contact; None for a platform event
+    about an openid we do not know).
 
     The row is returned *unsaved*: the webhook adds it last (:func:`finish_inbound`), with its
     intent and response body, so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides,
     at commit, which of two racing deliveries of one message wins (the loser's whole transaction
     is rolled back).
     """
-    customer, _created = get_or_create_by_openid(session, msg.source, now)
+    if is_user_action(msg):
+        customer, _created = get_or_create_by_openid(session, msg.source, now)
+    else:  # the platform's own report or event: about a customer we know, or about nobody
+        customer = find_by_openid(session, msg.source)
     event = event_name(msg) or None if msg.type == "event" else None
     inbound = InboundMessage(
         msg_key=key,
-        customer_id=customer.id,
+        customer_id=customer.id if customer is not None else None,
         openid=msg.source,
         msg_type=msg.type,
         event=event,
@@ -88,18 +116,21 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
     return inbound, customer
 
 
-def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer, now: dt.datetime) -> None:
-    """Add the message's row and open the customer's 48 h service window (last, so that the
-    customer's changes of the whole message are written in as few UPDATEs as possible)."""
-    if inbound.event != "unsubscribe":
+def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer | None, now: dt.datetime) -> None:
+    """Add the message's row and, for the user's own action, open the customer's service window
+    (last, so that the customer's changes of the whole message are written in as few UPDATEs as
+    possible)."""
+    if customer is not None and (inbound.msg_type != "event" or inbound.event in USER_ACTION_EVENTS):
         customer.last_inbound_at = now
         customer.unreachable = False  # they just wrote to us: the API can reach them again
     session.add(inbound)
 
 
-def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Customer,
+def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Customer | None,
               config: Mapping[str, Any], now: dt.datetime) -> str | None:
     """The passive reply text for a stored message, or None for no reply ("success")."""
+    if customer is None:
+        return None  # a platform event about nobody we know
     if msg.type == "event":
         return _reply_for_event(session, msg, customer, config, now)
     if msg.type == "text" or (msg.type == "voice" and getattr(msg, "recognition", None)):
@@ -108,9 +139,9 @@ def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Cus
     return texts.NON_TEXT_RECEIVED.get(msg.type, texts.NON_TEXT_DEFAULT)
 
 
-def fallback_reply(msg: Any, customer: Customer, config: Mapping[str, Any]) -> str | None:
+def fallback_reply(msg: Any, customer: Customer | None, config: Mapping[str, Any]) -> str | None:
     """The answer stored when working out the real one failed: safe, and true whatever went wrong."""
-    if msg.type == "event":
+    if msg.type == "event" or customer is None:
         return texts.WELCOME if event_name(msg) == "subscribe" else None
     if customer.openid in config.get("SELLER_OPENIDS", ()):
         return texts.SELLER_COMMAND_FAILED
@@ -155,6 +186,11 @@ def _reply_for_event(session: Session, msg: Any, customer: Customer, config: Map
     if event == "unsubscribe":
         customer.subscribed = False
         customer.unsubscribed_at = now
+        return None
+    if event == "templatesendjobfinish":
+        status = str(msg._data.get("Status") or "").replace(" ", "").lower()
+        if status == TEMPLATE_BLOCKED.replace(" ", ""):
+            customer.unreachable = True  # the API cannot reach them until they act again
         return None
     return None
 

@@ -1,16 +1,45 @@
-"""Customer lookups and creation."""
+"""Customer lookups and creation, and the per-customer lock a message's transaction takes first."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import Customer
 from storage.upsert import insert_ignore
 
 _BY_OPENID = select(Customer).where(Customer.openid == bindparam("openid"))  # built once: every message uses it
+
+# The advisory-lock namespace of customers (first key of the two-key form, so it never meets the
+# one-key locks of the scheduler leader and the token refresh).
+CUSTOMER_LOCK_NAMESPACE = 724_053_100
+_LOCK_CUSTOMER = text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+
+
+def customer_lock_key(openid: str) -> int:
+    """The second advisory-lock key of ``openid``: a stable signed 32-bit hash (collisions only make
+    two customers wait for each other now and then)."""
+    return int.from_bytes(hashlib.blake2b(openid.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def lock_customer(session: Session, openid: str) -> None:
+    """Serialise the work of one customer's messages: call first thing in the message's transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock on a hash of the openid (it needs no customer
+    row, so a new follower's first two messages queue too, and it is released at commit or
+    rollback); messages of other customers go on in parallel. On SQLite the write transaction
+    already holds the database's single write lock, so there is nothing to add.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_CUSTOMER, {"namespace": CUSTOMER_LOCK_NAMESPACE, "key": customer_lock_key(openid)})
+
+
+def find_by_openid(session: Session, openid: str) -> Customer | None:
+    """The customer with this openid, or None (never creates one)."""
+    return session.scalar(_BY_OPENID, {"openid": openid})
 
 
 def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> tuple[Customer, bool]:

@@ -47,13 +47,16 @@ def make_engine(url: str, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECON
     ``sqlite_busy_timeout``: how long a SQLite writer waits for the write lock before giving up
     with "database is locked" (the webhook then asks the customer to resend).
     """
+    # hide_parameters: a logged database error never shows the statement's values (openids,
+    # phones, addresses), only the SQL.
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, future=True)
+        return create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
 
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_on_connect(dbapi_connection, _record):

@@ -25,6 +25,10 @@ from tests.wechat_platform import AES_KEY, APP_ID, TOKEN, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The worker options of the README's production command (threads, so slow clients do not hold
+# every worker; see "Running on PostgreSQL with several workers").
+PRODUCTION_OPTIONS = ("--worker-class", "gthread", "--threads", "8")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -70,14 +74,14 @@ class HttpClient:
 class GunicornServer:
     """``gunicorn -w workers 'app:create_app()'`` on a free port, stopped (whole group) on exit."""
 
-    def __init__(self, database_url: str, workers: int = 3, env: dict | None = None):
+    def __init__(self, database_url: str, workers: int = 3, env: dict | None = None, options: tuple[str, ...] = ()):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
                         HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
                         WECHAT_APP_ID=APP_ID, PYTHONPATH=str(ROOT), **(env or {}))
         self.command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-                        "--chdir", str(ROOT), "--log-level", "warning", "app:create_app()"]
+                        "--chdir", str(ROOT), "--log-level", "warning", *options, "app:create_app()"]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> GunicornServer:
