@@ -1,8 +1,10 @@
 """The local simulator at ``/simulator``: chat as a customer or as the seller without WeChat.
 
-Enabled by default only on a development machine: never in production mode (``HUITOU_ENV=production``
-or real app credentials, i.e. ``WECHAT_APP_ID`` and ``WECHAT_APP_SECRET`` both set), where the
-blueprint is not even registered (404). ``HUITOU_SIMULATOR=false`` switches it off elsewhere too.
+Enabled only in development mode (``huitou serve`` on loopback, or ``HUITOU_ENV=development``), and
+never with real app credentials (``WECHAT_APP_ID`` and ``WECHAT_APP_SECRET`` both set): in production
+mode the blueprint is not even registered (404). ``HUITOU_SIMULATOR=false`` switches it off in
+development mode too. Every route checks ``Host`` and ``Origin`` against the serving address
+(loopback names, ``HUITOU_SIMULATOR_HOSTS``, ``serve --host``): a DNS-rebinding page gets 403.
 
 Every message typed here goes through the real webhook (signed, encrypted in safe mode) via
 ``handlers.simulator_platform``; the page only reads back what the bot stored. The JSON endpoints
@@ -42,10 +44,8 @@ MAX_NICKNAME_LENGTH = 30
 # --- enabling ----------------------------------------------------------------------------------
 
 def production_mode(cfg: Mapping[str, Any]) -> bool:
-    """Production: ``HUITOU_ENV=production``, or real WeChat app credentials configured."""
-    if str(cfg.get("ENV") or "").strip().lower() == "production":
-        return True
-    return bool(cfg.get("WECHAT_APP_ID") and cfg.get("WECHAT_APP_SECRET"))
+    """Production unless ``ENV`` is development; real WeChat app credentials are production anyway."""
+    return huitou_config.production_mode(cfg)
 
 
 def simulator_enabled(cfg: Mapping[str, Any]) -> bool:

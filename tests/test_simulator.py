@@ -162,14 +162,16 @@ def test_actions_accept_json_only(client, db):
 # --- enabled only outside production ---------------------------------------------------------
 
 @pytest.mark.parametrize(("cfg", "enabled"), [
-    ({}, True),
-    ({"WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
-    ({"SIMULATOR": "false"}, False),
-    ({"SIMULATOR": "true"}, True),
-    ({"WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
-    ({"WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"}, False),
+    ({}, False),  # production unless development is explicit
+    ({"ENV": "development"}, True),
+    ({"ENV": "Development", "WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
+    ({"ENV": "development", "SIMULATOR": "false"}, False),
+    ({"ENV": "development", "SIMULATOR": "true"}, True),
+    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
+    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"}, False),
     ({"ENV": "production"}, False),
     ({"ENV": "Production", "SIMULATOR": True}, False),
+    ({"SIMULATOR": True}, False),
 ])
 def test_when_the_simulator_is_enabled(cfg, enabled):
     assert simulator_enabled(cfg) is enabled
@@ -194,9 +196,9 @@ def test_simulator_is_404_in_production_mode(app_config, extra):
 
 
 def test_production_mode_definition():
-    assert production_mode({"ENV": "production"})
-    assert production_mode({"WECHAT_APP_ID": "wx", "WECHAT_APP_SECRET": "s"})
-    assert not production_mode({"WECHAT_APP_ID": "wx"})
+    assert production_mode({"ENV": "production"}) and production_mode({})
+    assert production_mode({"ENV": "development", "WECHAT_APP_ID": "wx", "WECHAT_APP_SECRET": "s"})
+    assert not production_mode({"ENV": "development", "WECHAT_APP_ID": "wx"})
 
 
 def test_root_redirects_to_the_simulator(client):
