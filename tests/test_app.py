@@ -19,7 +19,6 @@ from storage import migrate
 from storage.db import get_db
 from storage.models import Base
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
