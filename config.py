@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     WEBHOOK_MAX_BODY_BYTES: PositiveInt = 64 * 1024
     WEBHOOK_REPLAY_WINDOW_SECONDS: Seconds = 300
     # Past this much processing time the passive reply is abandoned and sent via the outbox.
-    WEBHOOK_REPLY_BUDGET_SECONDS: Seconds = 4.0
+    WEBHOOK_REPLY_BUDGET_SECONDS: NonNegative = 4.0
     # Where the seller's phone reaches this server (download links). Unset: the address the request
     # came in on (the webhook's Host), so the link matches the port the server really serves.
     PUBLIC_URL: str | None = None
