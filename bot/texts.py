@@ -455,6 +455,7 @@ RFM_SEGMENT_LABELS = {
 # --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
 
 SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_HOST_REFUSED = "模拟器只接受本机地址（127.0.0.1 或 localhost）的访问。"
 SIM_EMPTY_TEXT = "消息不能为空～"
 SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
 SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"
