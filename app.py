@@ -58,9 +58,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _check_domain_settings(app: Flask) -> None:
     """Run the packages' own settings readers once, so what they refuse stops the start, not a tick."""
     from bot.delivery.rules import DeliverySettings
-    from scheduler.retention import settings_from
+    from scheduler.retention import load_texts, settings_from
 
-    for reader in (DeliverySettings.from_config, settings_from):
+    readers = (("RETENTION_TEXTS", lambda cfg: load_texts(cfg.get("RETENTION_TEXTS"))),
+               ("DELIVERY_*", DeliverySettings.from_config), ("RETENTION_*", settings_from))
+    for fallback, reader in readers:
         try:
             reader(app.config)
         except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -68,6 +70,8 @@ def _check_domain_settings(app: Flask) -> None:
             name = message.split(":", 1)[0].split("[", 1)[0]
             if name in huitou_config.Settings.model_fields:
                 message = huitou_config.env_name(name) + message[len(name):]
+            else:  # the reader did not name it (a missing file, JSON that does not parse …)
+                message = f"HUITOU_{fallback}: {message}"
             raise huitou_config.ConfigError(f"configuration error: {message}") from None
 
 

@@ -178,6 +178,8 @@ def test_the_cli_refuses_production_without_secrets_in_one_line(tmp_path, args):
     ("HUITOU_ENV", "staging", "HUITOU_ENV: expected one of development, production"),
     ("HUITOU_RETENTION_FESTIVALS", "spring-festival,halloween", "HUITOU_RETENTION_FESTIVALS: unknown festivals"),
     ("HUITOU_RETENTION_TEXTS", '{"nope": "x"}', "HUITOU_RETENTION_TEXTS: unknown text names"),
+    ("HUITOU_RETENTION_TEXTS", '{"nope": ', "HUITOU_RETENTION_TEXTS: Expecting value"),
+    ("HUITOU_RETENTION_TEXTS", "/nonexistent/texts.json", "HUITOU_RETENTION_TEXTS: [Errno 2]"),
     ("WECHAT_ENCODING_AES_KEY", "short", "WECHAT_ENCODING_AES_KEY: expected the 43-character EncodingAESKey"),
     ("HUITOU_PUBLIC_URL", "shop.example.com", "HUITOU_PUBLIC_URL: expected an http:// or https:// URL"),
 ])
