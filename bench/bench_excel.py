@@ -38,7 +38,7 @@ ADDRESSES = [
 def _app(url: str):
     from app import create_app
 
-    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "AUTO_MIGRATE": True})
+    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench", "AUTO_MIGRATE": True})
 
 
 def seed(url: str, customers: int) -> None:

@@ -343,7 +343,7 @@ SELLER_FIGURES_STAGES = "　阶段：{stages}"
 SELLER_FIGURES_CLASSES = "　等级：{classes}"
 SELLER_FIGURES_UNCLASSIFIED = "未分级{count}"
 
-SELLER_EXPORT_LINK = "📥 客户资料 Excel 下载链接（{hours}小时内有效，仅限本账号）：\n{url}"
+SELLER_EXPORT_LINK = '📥 <a href="{url}">下载客户资料表格（Excel）</a>\n{minutes}分钟内有效，只能下载一次，仅限本账号。'
 
 SELLER_DRAFTS_HEADER = "✉️ 待您手动发送（{total}条），复制后用个人微信发给客户，发完回复“已发 #编号”："
 SELLER_DRAFTS_EMPTY = "没有需要手动发送的消息👍"
@@ -391,6 +391,24 @@ TEMPLATE_DEFAULT_FIELDS = {
 # --- Excel export/import ---
 EXPORT_FILENAME = "回头客户池-{date}.xlsx"
 EXPORT_LINK_REFUSED_TITLE = "无法下载"
+EXPORT_DOWNLOAD_TITLE = "下载客户资料表格"
+# The token is in the link's fragment (never sent in a request line, so never in an access log):
+# the script copies it into the form, and drops it from the address bar when the button is pressed.
+EXPORT_DOWNLOAD_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+    '<body style="font-family:sans-serif;padding:2em;line-height:1.6"><h1>{title}</h1>'
+    '<form method="post" action="" id="download"><input type="hidden" name="token" id="token">'
+    '<button type="submit" style="font-size:1.2em;padding:.5em 1.5em">下载表格</button></form>'
+    "<p>链接只能下载一次，几分钟内有效。如果在微信里无法下载，请点右上角“…”，选择“在浏览器打开”后再点按钮。</p>"
+    '<p id="missing" hidden>这个地址缺少下载凭证，请直接点开对话里的链接。</p>'
+    "<noscript><p>请允许网页运行脚本后再下载。</p></noscript>"
+    "<script>(function(){{var t=decodeURIComponent(location.hash.slice(1));"
+    'var f=document.getElementById("download");document.getElementById("token").value=t;'
+    'if(!t){{f.hidden=true;document.getElementById("missing").hidden=false;}}'
+    'f.addEventListener("submit",function(){{history.replaceState(null,"",location.pathname);}});}})();</script>'
+    "</body></html>"
+)
 EXPORT_LINK_PAGE = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
@@ -437,6 +455,7 @@ RFM_SEGMENT_LABELS = {
 # --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
 
 SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"
+SIM_HOST_REFUSED = "模拟器只接受本机地址（127.0.0.1 或 localhost）的访问。"
 SIM_EMPTY_TEXT = "消息不能为空～"
 SIM_TEXT_TOO_LONG = "消息太长了（最多 {limit} 个字），请分几条发。"
 SIM_UNKNOWN_CONTACT = "没有找到这个聊天对象，请先在左侧选择或新建客户。"

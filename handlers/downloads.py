@@ -1,8 +1,11 @@
-"""Signed export downloads: GET /downloads/export/<token> streams the pool as an .xlsx attachment.
+"""Export downloads: the seller's link ``/downloads/export#<token>`` opens a page whose button posts
+the token to ``POST /downloads/export``, which uses it up and streams the pool as an .xlsx attachment.
 
-The token (storage.export_links) names the seller it was made for and expires; a forged, expired
-or revoked link gets a 403 page in Chinese. The workbook is built in an anonymous temporary file
-(unlinked at once, so nothing is left readable on disk) and streamed from there.
+The token (storage.export_links) is signed, names the seller, lives minutes and works once. It
+travels in the URL fragment and then in the POST body, never in a request line, so access logs
+never hold it; opening the page (or a link preview fetching it) does not use it up. A forged,
+expired, used or revoked link gets a 403 page in Chinese. The workbook is built in an anonymous
+temporary file (unlinked at once, so nothing is left readable on disk) and streamed from there.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ import logging
 import tempfile
 from html import escape
 
-from flask import Blueprint, Response, current_app, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
 from bot import texts
 from storage.db import get_db
 from storage.excel_export import export_workbook
 from storage.excel_sheets import LocalTime
-from storage.export_links import ExportLinkError, verify_export_token
+from storage.export_links import ExportLinkError, redeem_export_token
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -25,19 +28,29 @@ log = logging.getLogger(__name__)
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
 def _refusal(message: str) -> Response:
     page = texts.EXPORT_LINK_PAGE.format(title=escape(texts.EXPORT_LINK_REFUSED_TITLE), message=escape(message))
-    return Response(page, status=403, mimetype="text/html", headers={"Cache-Control": "no-store"})
+    return Response(page, status=403, mimetype="text/html", headers=PAGE_HEADERS)
 
 
-@bp.get("/export/<token>")
-def export_download(token: str) -> Response:
+@bp.get("/export")
+def export_page() -> Response:
+    """The page the seller's link opens: one button; the token stays in the fragment until pressed."""
+    page = texts.EXPORT_DOWNLOAD_PAGE.format(title=escape(texts.EXPORT_DOWNLOAD_TITLE))
+    return Response(page, mimetype="text/html", headers=PAGE_HEADERS)
+
+
+@bp.post("/export")
+def export_download() -> Response:
     config = current_app.config
     now = utcnow()
+    token = request.form.get("token", "").strip()
     try:
-        verify_export_token(config, token, now=now)
+        with get_db().session() as session:
+            redeem_export_token(session, config, token, now=now)
     except ExportLinkError as exc:
         log.info("export link refused: %s", exc)
         return _refusal(str(exc))

@@ -1,8 +1,10 @@
 """The local simulator at ``/simulator``: chat as a customer or as the seller without WeChat.
 
-Enabled by default only on a development machine: never in production mode (``HUITOU_ENV=production``
-or real app credentials, i.e. ``WECHAT_APP_ID`` and ``WECHAT_APP_SECRET`` both set), where the
-blueprint is not even registered (404). ``HUITOU_SIMULATOR=false`` switches it off elsewhere too.
+Enabled only in development mode (``huitou serve`` on loopback, or ``HUITOU_ENV=development``), and
+never with real app credentials (``WECHAT_APP_ID`` and ``WECHAT_APP_SECRET`` both set): in production
+mode the blueprint is not even registered (404). ``HUITOU_SIMULATOR=false`` switches it off in
+development mode too. Every route checks ``Host`` and ``Origin`` against the serving address
+(loopback names, ``HUITOU_SIMULATOR_HOSTS``, ``serve --host``): a DNS-rebinding page gets 403.
 
 Every message typed here goes through the real webhook (signed, encrypted in safe mode) via
 ``handlers.simulator_platform``; the page only reads back what the bot stored. The JSON endpoints
@@ -25,6 +27,7 @@ from bot import texts
 from handlers import simulator_clock as clock
 from handlers.simulator_chat import chat_entries, contacts, outbox_rows
 from handlers.simulator_platform import event_xml, new_msg_id, post_to_webhook, read_reply_text, text_xml
+from handlers.simulator_privacy import Masker, request_is_local, with_links
 from storage.db import get_db
 from storage.demo import load_demo_shop
 from storage.models import Customer, OutboxMessage
@@ -42,10 +45,8 @@ MAX_NICKNAME_LENGTH = 30
 # --- enabling ----------------------------------------------------------------------------------
 
 def production_mode(cfg: Mapping[str, Any]) -> bool:
-    """Production: ``HUITOU_ENV=production``, or real WeChat app credentials configured."""
-    if str(cfg.get("ENV") or "").strip().lower() == "production":
-        return True
-    return bool(cfg.get("WECHAT_APP_ID") and cfg.get("WECHAT_APP_SECRET"))
+    """Production unless ``ENV`` is development; real WeChat app credentials are production anyway."""
+    return huitou_config.production_mode(cfg)
 
 
 def simulator_enabled(cfg: Mapping[str, Any]) -> bool:
@@ -64,11 +65,23 @@ def init_simulator(app: Flask) -> bool:
         # Somebody has to be the seller: a simulated account gets the seller console.
         app.config["SELLER_OPENIDS"] = [SIM_SELLER_OPENID]
     clock.install_clock(app, get_db(app))
+    app.add_template_filter(with_links, "sim_links")
     app.register_blueprint(bp)
     if "/" not in {rule.rule for rule in app.url_map.iter_rules()}:
         app.add_url_rule("/", "simulator_home", lambda: redirect(url_for("simulator.index")))
     app.extensions["huitou_simulator"] = True
     return True
+
+
+# --- who may drive it --------------------------------------------------------------------------
+
+@bp.before_request
+def _serving_address_only():
+    """Every route: ``Host`` and ``Origin`` must name the serving address (DNS rebinding → 403)."""
+    if not request_is_local(request.host, request.headers.get("Origin"), current_app.config):
+        log.warning("simulator refused a request for another host or origin")
+        return _error(texts.SIM_HOST_REFUSED, 403)
+    return None
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -152,11 +165,12 @@ def _outbox_since(last_id: int) -> dict[str, int]:
 def index():
     sellers = current_app.config["SELLER_OPENIDS"]
     with get_db().read_session() as session:
-        people = contacts(session, sellers)
+        mask = Masker.from_database(session)
+        people = mask.rows(contacts(session, sellers), "label")
         openid = request.args.get("openid") or (people[0].openid if people else None)
         current = next((p for p in people if p.openid == openid), None)
-        entries = chat_entries(session, openid, _read_reply) if current else []
-        outbox = outbox_rows(session)
+        entries = mask.rows(chat_entries(session, openid, _read_reply), "text") if current else []
+        outbox = mask.rows(outbox_rows(session), "text", "recipient")
     return render_template("simulator.html", people=people, current=current, entries=entries, outbox=outbox,
                            clock=_clock_state(), local=_local_text)
 
@@ -165,14 +179,14 @@ def index():
 def chat_fragment():
     openid = request.args.get("openid", "")
     with get_db().read_session() as session:
-        entries = chat_entries(session, openid, _read_reply)
+        entries = Masker.from_database(session).rows(chat_entries(session, openid, _read_reply), "text")
     return render_template("_chat.html", entries=entries, local=_local_text)
 
 
 @bp.get("/outbox")
 def outbox_fragment():
     with get_db().read_session() as session:
-        outbox = outbox_rows(session)
+        outbox = Masker.from_database(session).rows(outbox_rows(session), "text", "recipient")
     return render_template("_outbox.html", outbox=outbox, local=_local_text)
 
 
@@ -200,7 +214,9 @@ def send_message():
     if huitou_config.parse_bool(current_app.config.get("SIMULATOR_AUTO_TICK")):
         # As of just after the message, so the tick sees what it changed (a shipped order ...).
         _result, tick_error = run_scheduler_at(_now())
-    return jsonify(ok=True, reply=reply.text, encrypted=reply.encrypted, tick_error=tick_error)
+    with get_db().read_session() as session:
+        shown = Masker.from_database(session)(reply.text)
+    return jsonify(ok=True, reply=shown, encrypted=reply.encrypted, tick_error=tick_error)
 
 
 @bp.post("/api/customers")

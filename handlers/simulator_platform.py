@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 import xmltodict
-from flask import Flask
+from flask import Flask, has_request_context, request
 from wechatpy.crypto import WeChatCrypto
 
 ACCOUNT = "gh_huitou_simulator"
@@ -88,8 +88,11 @@ def post_to_webhook(app: Flask, xml: str) -> WebhookReply:
         params.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
         body = (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
                 f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>")
+    # The simulator's own address stands in for the platform's Host, so links the bot builds from
+    # the request (the seller's export link) point where the simulator is served.
+    base_url = request.host_url if has_request_context() else None
     response = app.test_client().post("/wechat", query_string=params, data=body.encode(),
-                                      content_type="text/xml")
+                                      content_type="text/xml", base_url=base_url)
     return WebhookReply(response.status_code, read_reply_text(app, response.get_data(as_text=True)),
                         crypto is not None)
 

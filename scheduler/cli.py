@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 
 @click.group("scheduler", cls=AppGroup, invoke_without_command=True,
@@ -18,9 +18,12 @@ def scheduler_cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         from scheduler.runner import run_foreground
 
-        app = current_app._get_current_object()
-        click.echo(f"Scheduler running every {app.config.get('SCHEDULER_INTERVAL_SECONDS')} s (Ctrl+C stops it).")
-        run_foreground(app)
+        # The app is built here, not for `--help` (the group parses that before calling this).
+        app = current_app._get_current_object() if current_app else ctx.ensure_object(ScriptInfo).load_app()
+        click.echo(f"Scheduler running every {app.config.get('SCHEDULER_INTERVAL_SECONDS')} s "
+                   "(Ctrl+C or SIGTERM stops it and gives up the leadership).")
+        with app.app_context():
+            run_foreground(app)
 
 
 def parse_at(value: str, timezone: str) -> dt.datetime:

@@ -3,7 +3,9 @@
 APScheduler 3 does not coordinate several scheduler processes, so each tick first makes sure this
 process leads: on PostgreSQL it holds a session advisory lock on a dedicated connection (released
 when the process or connection dies); on SQLite it holds a lease row in ``kv_store`` that it renews
-every tick and that expires ``SCHEDULER_LEASE_SECONDS`` after the leader stops renewing it.
+every tick and, between ticks, from a renewing thread (every third of the lease), so the lease can
+be short (``SCHEDULER_LEASE_SECONDS``, 60 s): it expires that long after the leader stopped renewing
+it (SIGKILL, a crash). A leader that is stopped (SIGINT, SIGTERM) releases it at once.
 A second scheduler simply waits, checking again every interval.
 """
 
@@ -13,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import uuid
 
 from sqlalchemy import Connection, text
@@ -30,11 +33,14 @@ LEASE_KEY = "scheduler:leader"
 class Leadership:
     """``ensure()`` before each tick: True while this process is the leader."""
 
-    def __init__(self, database: Database, lease_seconds: float = 900, owner: str | None = None):
+    def __init__(self, database: Database, lease_seconds: float = 60, owner: str | None = None):
         self.database = database
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._connection: Connection | None = None
+        self._leading = False
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     @property
     def uses_advisory_lock(self) -> bool:
@@ -44,7 +50,30 @@ class Leadership:
         if self.uses_advisory_lock:
             return self._ensure_advisory_lock()
         with self.database.session() as session:
-            return kv.acquire_lease(session, LEASE_KEY, self.owner, now or utcnow(), self.lease)
+            self._leading = kv.acquire_lease(session, LEASE_KEY, self.owner, now or utcnow(), self.lease)
+        return self._leading
+
+    def start_renewing(self) -> None:
+        """SQLite: renew the lease from a thread every third of its length while this process leads,
+        so a short lease survives ticks far apart (``SCHEDULER_INTERVAL_SECONDS`` > lease)."""
+        if self.uses_advisory_lock or self._renewer is not None:
+            return
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name="huitou-leader-lease", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        every = max(self.lease.total_seconds() / 3, 0.1)
+        while not self._stop.wait(every):
+            if not self._leading:
+                continue
+            try:
+                with self.database.session() as session:
+                    self._leading = kv.acquire_lease(session, LEASE_KEY, self.owner, utcnow(), self.lease)
+            except Exception:  # noqa: BLE001 - a busy database: try again at the next renewal
+                log.warning("could not renew the scheduler lease; trying again", exc_info=True)
+            if not self._leading:
+                log.warning("lost the scheduler lease to another scheduler")
 
     def _ensure_advisory_lock(self) -> bool:
         if self._connection is not None:
@@ -72,6 +101,11 @@ class Leadership:
                 self._connection = None
 
     def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=30)
+            self._renewer = None
+        self._leading = False
         if self.uses_advisory_lock:
             if self._connection is not None:
                 try:

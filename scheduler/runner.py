@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
+import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -37,7 +39,8 @@ def leader_tick(app: Flask, leadership: Leadership) -> None:
 def build_scheduler(app: Flask, *, background: bool = False) -> tuple[BaseScheduler, Leadership]:
     """A scheduler with the tick job (first run at once, then every ``SCHEDULER_INTERVAL_SECONDS``)."""
     interval = float(app.config.get("SCHEDULER_INTERVAL_SECONDS", 300))
-    leadership = Leadership(get_db(app), lease_seconds=float(app.config.get("SCHEDULER_LEASE_SECONDS", 900)))
+    leadership = Leadership(get_db(app), lease_seconds=float(app.config.get("SCHEDULER_LEASE_SECONDS", 60)))
+    leadership.start_renewing()
     scheduler = (BackgroundScheduler if background else BlockingScheduler)(timezone=dt.UTC)
     scheduler.add_job(leader_tick, "interval", seconds=interval, args=[app, leadership], id=JOB_ID,
                       coalesce=True, max_instances=1, misfire_grace_time=int(interval),
@@ -45,15 +48,33 @@ def build_scheduler(app: Flask, *, background: bool = False) -> tuple[BaseSchedu
     return scheduler, leadership
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise SystemExit(0)
+
+
 def run_foreground(app: Flask) -> None:
-    """``huitou scheduler``: block until interrupted, then give up leadership."""
+    """``huitou scheduler``: block until SIGINT or SIGTERM, let a running tick finish, give up leadership.
+
+    SIGTERM (systemd, supervisor, docker stop) stops it like Ctrl+C: without the handler Python
+    would die on the spot and the SQLite lease would be kept until it expires.
+    """
     scheduler, leadership = build_scheduler(app)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        leadership.release()
+        try:
+            if scheduler.running:
+                scheduler.shutdown(wait=True)  # a tick in flight finishes before another leads
+        finally:
+            leadership.release()
+            log.info("scheduler stopped; leadership released")
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def start_background(app: Flask) -> BackgroundScheduler:

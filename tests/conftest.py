@@ -81,6 +81,8 @@ def app_config(database_url, tmp_path) -> dict:
     """Configuration for the app under test; tests may edit it before using ``app``."""
     return {
         "TESTING": True,
+        # Development mode (the simulator, the demo loader); create_app() alone is production.
+        "ENV": "development",
         "DATABASE_URL": database_url,
         "AUTO_MIGRATE": False,
         "SECRET_KEY": "test-secret",

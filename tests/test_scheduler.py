@@ -253,7 +253,8 @@ def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
     wall_now = wall_clock_utc()
     ship_new_order(db, customer(db, inbound=wall_now - dt.timedelta(hours=1)), wall_now)
     env = {**os.environ, "HUITOU_DATABASE_URL": database_url, "HUITOU_SCHEDULER_INTERVAL_SECONDS": "1",
-           "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
+           "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1",
+           "WECHAT_TOKEN": "test-token"}
     for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET"):
         env.pop(name, None)
     root = Path(__file__).resolve().parent.parent
@@ -278,3 +279,90 @@ def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
             proc.wait(timeout=30)
     assert sorted(tuple(sorted(s)) for s in seen.values()) == [("tick",), ("wait",)]
     assert one(db, "ship").status == "sent"
+
+
+# --- the leader lease on SQLite: short, renewed, released on SIGTERM -------------------------------
+
+class SchedulerProcess:
+    """``huitou scheduler`` in a subprocess; ``wait_for(text)`` reads its log until a line has ``text``."""
+
+    def __init__(self, database_url: str, **settings: str):
+        import os
+        import queue
+        import subprocess
+        import sys
+        import threading
+        from pathlib import Path
+
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_"))},
+               "HUITOU_DATABASE_URL": database_url, "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test",
+               "WECHAT_TOKEN": "test-token", "PYTHONUNBUFFERED": "1",
+               **{f"HUITOU_{k}": v for k, v in settings.items()}}
+        root = Path(__file__).resolve().parent.parent
+        self.proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], cwd=root, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stderr], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 60) -> list[str]:
+        import queue
+        import time
+
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s; saw {seen[-5:]}") from None
+            seen.append(line)
+            if text in line:
+                return seen
+
+    def stop(self, signum=None) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum or signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_scheduler_stopped_with_sigterm_hands_over_at_once(database_url, db):
+    import signal
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the lease is SQLite's; PostgreSQL's advisory lock dies with the connection")
+    # A long lease: if SIGTERM did not release it, the standby would wait ten minutes.
+    first = SchedulerProcess(database_url, SCHEDULER_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="600")
+    second = None
+    try:
+        first.wait_for("tick: sweeps")
+        second = SchedulerProcess(database_url, SCHEDULER_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="600")
+        second.wait_for("another scheduler is the leader")
+        assert first.stop(signal.SIGTERM) == 0
+        assert any("leadership released" in line for line in first.wait_for("leadership released", timeout=5))
+        second.wait_for("tick: sweeps", timeout=10)  # its next tick, a second later
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+@pytest.mark.slow
+def test_the_leader_renews_its_short_lease_between_ticks(database_url, db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the lease is SQLite's; PostgreSQL's advisory lock dies with the connection")
+    # Ticks 30 s apart, a 1.5 s lease: only the renewing thread keeps the leader in place.
+    leader = SchedulerProcess(database_url, SCHEDULER_INTERVAL_SECONDS="30", SCHEDULER_LEASE_SECONDS="1.5")
+    standby = None
+    try:
+        leader.wait_for("tick: sweeps")
+        standby = SchedulerProcess(database_url, SCHEDULER_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="1.5")
+        for _ in range(5):  # five standby ticks over more than three lease lengths: still waiting
+            lines = standby.wait_for("another scheduler is the leader")
+            assert not any("tick: sweeps" in line for line in lines)
+    finally:
+        leader.stop()
+        if standby is not None:
+            standby.stop()

@@ -122,8 +122,8 @@ def test_no_drafts(platform):
 
 def test_export_link_is_signed_for_this_seller(platform, app):
     reply = say(platform, "导出")
-    url = re.search(r"https?://\S+", reply).group()
-    assert url.startswith("http://127.0.0.1:5000/downloads/export/") and "24小时" in reply
-    token = url.rsplit("/", 1)[1]
+    url = re.search(r'<a href="(https?://[^"]+)">', reply).group(1)
+    assert url.startswith("http://localhost/downloads/export#") and "10分钟内有效" in reply
+    token = url.rsplit("#", 1)[1]
     assert verify_export_token(app.config, token) == SELLER_OPENID
     assert "不需要加内容" in say(platform, "导出 全部")

@@ -20,6 +20,7 @@ from storage.models import Customer, InboundMessage, Order, OrderEvent, OutboxMe
 from tests.conftest import SELLER_OPENID
 
 ORDER_TEXT = "要两盒面膜 张三 13800138000 广东省深圳市南山区科技园路1号"
+MASKED_ORDER_TEXT = "要两盒面膜 张三 138****8000 广东省深圳市南山区****"
 NOW = dt.datetime(2026, 11, 23, 4, 0)  # 12:00 in Shanghai
 
 
@@ -36,8 +37,8 @@ def new_customer(client, nickname="小美") -> str:
     return response.json["openid"]
 
 
-def say(client, openid, text):
-    return client.post("/simulator/api/message", json={"openid": openid, "text": text})
+def say(client, openid, text, **kwargs):
+    return client.post("/simulator/api/message", json={"openid": openid, "text": text}, **kwargs)
 
 
 # --- through the webhook -------------------------------------------------------------------------
@@ -78,9 +79,9 @@ def test_chat_page_shows_the_conversation_from_the_database(client, demo):
     say(client, openid, ORDER_TEXT)
 
     page = client.get(f"/simulator/?openid={openid}").get_data(as_text=True)
-    assert "阿花" in page and ORDER_TEXT in page and "已为您登记订单" in page and "欢迎关注" in page
+    assert "阿花" in page and MASKED_ORDER_TEXT in page and "已为您登记订单" in page and "欢迎关注" in page
     fragment = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
-    assert fragment.index(ORDER_TEXT) < fragment.index("已为您登记订单")
+    assert fragment.index(MASKED_ORDER_TEXT) < fragment.index("已为您登记订单")
 
 
 def test_replies_stay_under_their_message_at_the_same_instant(client, demo):
@@ -162,14 +163,16 @@ def test_actions_accept_json_only(client, db):
 # --- enabled only outside production ---------------------------------------------------------
 
 @pytest.mark.parametrize(("cfg", "enabled"), [
-    ({}, True),
-    ({"WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
-    ({"SIMULATOR": "false"}, False),
-    ({"SIMULATOR": "true"}, True),
-    ({"WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
-    ({"WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"}, False),
+    ({}, False),  # production unless development is explicit
+    ({"ENV": "development"}, True),
+    ({"ENV": "Development", "WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
+    ({"ENV": "development", "SIMULATOR": "false"}, False),
+    ({"ENV": "development", "SIMULATOR": "true"}, True),
+    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
+    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"}, False),
     ({"ENV": "production"}, False),
     ({"ENV": "Production", "SIMULATOR": True}, False),
+    ({"SIMULATOR": True}, False),
 ])
 def test_when_the_simulator_is_enabled(cfg, enabled):
     assert simulator_enabled(cfg) is enabled
@@ -194,9 +197,9 @@ def test_simulator_is_404_in_production_mode(app_config, extra):
 
 
 def test_production_mode_definition():
-    assert production_mode({"ENV": "production"})
-    assert production_mode({"WECHAT_APP_ID": "wx", "WECHAT_APP_SECRET": "s"})
-    assert not production_mode({"WECHAT_APP_ID": "wx"})
+    assert production_mode({"ENV": "production"}) and production_mode({})
+    assert production_mode({"ENV": "development", "WECHAT_APP_ID": "wx", "WECHAT_APP_SECRET": "s"})
+    assert not production_mode({"ENV": "development", "WECHAT_APP_ID": "wx"})
 
 
 def test_root_redirects_to_the_simulator(client):
@@ -341,3 +344,58 @@ def test_huitou_serve_serves_the_simulator(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --- only for the serving address; no full phones or addresses on screen ---------------------------
+
+@pytest.mark.parametrize("headers", [
+    {"Host": "evil.example:5000"},  # DNS rebinding: the attacker's name resolved to 127.0.0.1
+    {"Host": "127.0.0.1:5000", "Origin": "http://evil.example:5000"},
+    {"Host": "localhost", "Origin": "null"},
+])
+def test_the_simulator_refuses_other_hosts_and_origins(client, db, headers):
+    for path in ("/simulator/", "/simulator/chat?openid=sim_seller", "/simulator/outbox",
+                 "/simulator/static/simulator.js"):
+        assert client.get(path, headers=headers).status_code == 403, path
+    for path in ("message", "customers", "clock", "tick", "clock/reset", "demo"):
+        response = client.post(f"/simulator/api/{path}", json={"openid": SELLER_OPENID, "text": "导出"},
+                               headers=headers)
+        assert response.status_code == 403 and "本机地址" in response.json["error"], path
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+@pytest.mark.parametrize("headers", [
+    {"Host": "127.0.0.1:5000"}, {"Host": "localhost:8080", "Origin": "http://localhost:8080"},
+    {"Host": "[::1]:5000", "Origin": "http://[::1]:5000"}, {"Host": "127.0.0.2"},
+])
+def test_the_simulator_answers_its_serving_address(client, headers):
+    assert client.get("/simulator/", headers=headers).status_code == 200
+    assert client.post("/simulator/api/tick", json={}, headers=headers).status_code == 200
+
+
+def test_configured_simulator_hosts_are_accepted(app, client):
+    app.config["SIMULATOR_HOSTS"] = ["devbox.lan"]
+    assert client.get("/simulator/", headers={"Host": "devbox.lan:5000"}).status_code == 200
+    assert client.get("/simulator/", headers={"Host": "other.lan:5000"}).status_code == 403
+
+
+def test_phones_and_addresses_are_masked_everywhere_the_simulator_shows_them(client, demo):
+    openid = new_customer(client, "阿花")
+    reply = say(client, openid, ORDER_TEXT).json["reply"]
+    assert "13800138000" not in reply and "科技园路1号" not in reply
+    seller = say(client, SELLER_OPENID, "客户 张三").json["reply"]
+    assert "13800138000" not in seller and "138****8000" in seller
+    views = [client.get(f"/simulator/?openid={openid}"), client.get(f"/simulator/chat?openid={openid}"),
+             client.get(f"/simulator/chat?openid={SELLER_OPENID}"), client.get("/simulator/outbox")]
+    for view in views:
+        text = re.sub(r'placeholder="[^"]*"', "", view.get_data(as_text=True))  # the input's example text
+        assert "13800138000" not in text and "科技园路1号" not in text
+    assert "138****8000" in views[1].get_data(as_text=True)
+
+
+def test_the_export_link_is_clickable_and_points_at_the_simulator(client):
+    say(client, SELLER_OPENID, "导出", base_url="http://127.0.0.1:5123/")
+    chat = client.get(f"/simulator/chat?openid={SELLER_OPENID}", base_url="http://127.0.0.1:5123/")
+    page = chat.get_data(as_text=True)
+    assert '<a href="http://127.0.0.1:5123/downloads/export#' in page and 'rel="noopener noreferrer"' in page

@@ -19,6 +19,7 @@ from storage.models import InboundMessage, Order
 
 CHROMIUM = os.environ.get("HUITOU_TEST_CHROMIUM", "/usr/bin/chromium")
 ORDER_TEXT = "要两盒面膜 张三 13800138000 广东省深圳市南山区科技园路1号"
+MASKED_ORDER_TEXT = "要两盒面膜 张三 138****8000 广东省深圳市南山区****"
 WAIT_MS = 60_000  # an upper bound: a month's jump is 31 ticks, slow on a busy CI machine
 
 pytestmark = [
@@ -68,10 +69,11 @@ def new_customer(page, nickname: str) -> None:
     expect(page.locator("#chat")).to_contain_text("欢迎关注")
 
 
-def type_message(page, text: str) -> None:
+def type_message(page, text: str, shown: str | None = None) -> None:
+    """Type ``text``; the chat shows it as ``shown`` (phones and addresses masked)."""
     page.fill("#message", text)
     page.click("#composer button")
-    expect(page.locator("#chat .msg.me").last).to_contain_text(text)
+    expect(page.locator("#chat .msg.me").last).to_contain_text(shown or text)
 
 
 def open_chat(page, label: str) -> None:
@@ -86,7 +88,7 @@ def test_customer_orders_in_the_browser(browser, live_url, db, artifacts_dir):
     expect(page.locator(".contact", has_text="王芳")).to_be_visible()  # the page reloads with the demo customers
 
     new_customer(page, "小美")
-    type_message(page, ORDER_TEXT)
+    type_message(page, ORDER_TEXT, MASKED_ORDER_TEXT)
     expect(page.locator("#chat .msg.bot").last).to_contain_text("已为您登记订单")
     expect(page.locator("#outbox")).to_contain_text("seller_notice")  # the seller is told, via the outbox
     page.screenshot(path=str(artifacts_dir / "simulator-desktop.png"), full_page=True)
@@ -112,7 +114,7 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     expect(page.locator(".contact", has_text="王芳")).to_be_visible()
 
     new_customer(page, "小美")
-    type_message(page, ORDER_TEXT)
+    type_message(page, ORDER_TEXT, MASKED_ORDER_TEXT)
     confirmation = page.locator("#chat .msg.bot").last
     expect(confirmation).to_contain_text("已为您登记订单")
     order_id = re.search(r"#(\d+)", confirmation.inner_text()).group(1)
