@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from handlers import register_blueprints
     from handlers.downloads import bp as downloads_bp
-    from handlers.simulator import init_simulator
+    from handlers.simulator.views import init_simulator
 
     register_blueprints(app)
     app.register_blueprint(downloads_bp)
@@ -91,7 +91,7 @@ def _warm_up() -> None:
 def _register_cli(app: Any) -> None:
     """Add every ``huitou`` command to ``app.cli`` (an app, or anything with a click group there)."""
     from bot.referral_cli import register_cli as register_referral_cli
-    from handlers.simulator_cli import demo_command
+    from handlers.simulator.cli import demo_command
     from scheduler.cli import register_cli as register_scheduler_cli
     from storage.cli import register_cli as register_storage_cli
 

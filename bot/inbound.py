@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import texts
+from bot import referrals, texts
+from bot.customer_replies import handle_customer_text
+from bot.seller_commands import handle_seller_text
 from storage.customers import find_by_openid, get_or_create_by_openid
 from storage.models import Customer, InboundMessage
 
@@ -154,12 +156,10 @@ def reply_for_text(session: Session, customer: Customer, text: str, inbound: Inb
                    config: Mapping[str, Any], now: dt.datetime) -> str | None:
     """Route a text to the seller console (for seller openids) or the customer conversation."""
     if customer.openid in config.get("SELLER_OPENIDS", ()):
-        from bot.seller_commands import handle_seller_text
 
         reply = handle_seller_text(session, customer, text, config, now)
         if reply is not None:
             return reply
-    from bot.customer_replies import handle_customer_text
 
     return handle_customer_text(session, customer, text, inbound, config, now)
 
@@ -198,6 +198,5 @@ def _reply_for_event(session: Session, msg: Any, customer: Customer, config: Map
 def on_scene(session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any],
              now: dt.datetime) -> str | None:
     """Hook for parametric QR scenes (referral codes use ``ref_<code>``); returns extra reply text."""
-    from bot import referrals
 
     return referrals.on_scene(session, customer, scene, config, now)

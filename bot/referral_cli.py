@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from bot.referrals import create_missing_qr_codes
 from storage.db import get_db
 from storage.models import utcnow
 
@@ -17,7 +18,6 @@ referral_cli = AppGroup("referral", help="Referral programme commands.")
               help="At most this many QR codes per run (the API has a daily quota).")
 def qr_command(limit: int) -> None:
     """Create the missing referral QR codes (scene ref_<code>) through the WeChat API."""
-    from bot.referrals import create_missing_qr_codes
 
     run = create_missing_qr_codes(get_db(), current_app.config, utcnow(), limit=limit)
     if run.reason == "no_credentials":

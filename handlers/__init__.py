@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from handlers.wechat import bp as wechat_bp
+
 
 def register_blueprints(app: Flask) -> None:
-    from handlers.wechat import bp as wechat_bp
 
     app.register_blueprint(wechat_bp)

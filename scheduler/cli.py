@@ -10,13 +10,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
+from scheduler.runner import run_foreground
+from scheduler.tick import run_tick
+
 
 @click.group("scheduler", cls=AppGroup, invoke_without_command=True,
              help="Run the scheduler in the foreground (sweeps + outbox drain every interval).")
 @click.pass_context
 def scheduler_cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        from scheduler.runner import run_foreground
 
         # The app is built here, not for `--help` (the group parses that before calling this).
         app = current_app._get_current_object() if current_app else ctx.ensure_object(ScriptInfo).load_app()
@@ -44,7 +46,6 @@ def parse_at(value: str, timezone: str) -> dt.datetime:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def tick_command(at: str | None, dry_run: bool, as_json: bool) -> None:
     """Run every sweep and one outbox drain once."""
-    from scheduler.tick import run_tick
 
     app = current_app._get_current_object()
     timezone = str(app.config.get("TIMEZONE") or "Asia/Shanghai")

@@ -12,10 +12,10 @@ import time_machine
 from sqlalchemy import func, select
 
 from app import create_app
-from handlers import simulator_clock as clock
-from handlers.simulator import SIM_SELLER_OPENID, production_mode, simulator_enabled
+from handlers.simulator import clock
+from handlers.simulator.demo import CUSTOMERS, PRODUCTS, load_demo_shop
+from handlers.simulator.views import SIM_SELLER_OPENID, production_mode, simulator_enabled
 from storage.db import get_db
-from storage.demo import CUSTOMERS, PRODUCTS, load_demo_shop
 from storage.models import Customer, InboundMessage, Order, OrderEvent, OutboxMessage, Product
 from tests.conftest import SELLER_OPENID
 

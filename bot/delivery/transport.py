@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from bot.delivery.client import HuitouWeChatClient
+from bot.delivery.sandbox import SandboxTransport
+from bot.delivery.token_store import DatabaseSessionStorage
 from storage.db import Database
 
 
@@ -47,8 +50,6 @@ def has_credentials(config: Mapping[str, Any]) -> bool:
 
 def make_client(config: Mapping[str, Any], database: Database):
     """A WeChat API client sharing its token through the database."""
-    from bot.delivery.client import HuitouWeChatClient
-    from bot.delivery.token_store import DatabaseSessionStorage
 
     return HuitouWeChatClient(
         str(config["WECHAT_APP_ID"]), str(config["WECHAT_APP_SECRET"]),
@@ -63,6 +64,5 @@ def make_transport(config: Mapping[str, Any], database: Database) -> Transport:
     """The WeChat API when credentials are configured, else the sandbox."""
     if has_credentials(config):
         return WeChatTransport(make_client(config, database))
-    from bot.delivery.sandbox import SandboxTransport
 
     return SandboxTransport()

@@ -24,12 +24,12 @@ from sqlalchemy import func, select
 
 import config as huitou_config
 from bot import texts
-from handlers import simulator_clock as clock
-from handlers.simulator_chat import chat_entries, contacts, outbox_rows
-from handlers.simulator_platform import event_xml, new_msg_id, post_to_webhook, read_reply_text, text_xml
-from handlers.simulator_privacy import Masker, request_is_local, with_links
+from handlers.simulator import clock
+from handlers.simulator.chat import chat_entries, contacts, outbox_rows
+from handlers.simulator.demo import load_demo_shop
+from handlers.simulator.platform import app_platform, epoch, new_msg_id, post_to_webhook, read_reply_text
+from handlers.simulator.privacy import Masker, request_is_local, with_links
 from storage.db import get_db
-from storage.demo import load_demo_shop
 from storage.models import Customer, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,8 @@ def send_message():
     if not openid or not _known_openid(openid):
         return _error(texts.SIM_UNKNOWN_CONTACT, 404)
     now = _now()
-    reply = post_to_webhook(current_app._get_current_object(), text_xml(openid, text, now, new_msg_id()))
+    reply = post_to_webhook(current_app._get_current_object(), app_platform(current_app._get_current_object())
+                            .text_xml(openid, text, msg_id=new_msg_id(), create_time=epoch(now)))
     if reply.status != 200:
         return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
     tick_error = None
@@ -229,7 +230,8 @@ def create_customer():
     if len(nickname) > MAX_NICKNAME_LENGTH:
         return _error(texts.SIM_NICKNAME_TOO_LONG.format(limit=MAX_NICKNAME_LENGTH))
     openid = f"sim_{secrets.token_hex(6)}"
-    reply = post_to_webhook(current_app._get_current_object(), event_xml(openid, "subscribe", _now()))
+    reply = post_to_webhook(current_app._get_current_object(), app_platform(current_app._get_current_object())
+                            .event_xml(openid, "subscribe", create_time=epoch(_now())))
     if reply.status != 200:
         return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
     if nickname:

@@ -7,10 +7,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bot import texts
-from handlers.simulator import production_mode
-from handlers.simulator_clock import simulated_now
+from handlers.simulator.clock import simulated_now
+from handlers.simulator.demo import load_demo_shop
+from handlers.simulator.views import production_mode
 from storage.db import get_db
-from storage.demo import load_demo_shop
 
 
 @click.command("demo")
