@@ -42,6 +42,28 @@ ORDER_NOTHING_TO_CANCEL = "好的，已取消～有需要随时找我。"
 ORDER_ACKNOWLEDGED = "好的👌 订单 #{order_id} 已记下，店主确认后会尽快安排～"
 ORDER_NOTE_FROM_PROFILE = "收件信息取自客户资料"  # stored on the order: the seller sees it
 ORDER_FROM_PROFILE_NOTE = "（收件信息用的是您上次留的，如需更改直接发新的给我）"
+# A paid or shipped order is not rewritten by the customer: the change is recorded (order event)
+# and forwarded to the seller (bot/customer_replies.py ``_forward_request``).
+ORDER_REQUEST_PAID = {
+    "change": "订单 #{order_id} 已付款，收件信息要由店主来改：已转告店主，TA 会核对后尽快联系您🙏（发货前都来得及）",
+    "cancel": "订单 #{order_id} 已付款，取消和退款要由店主处理：已转告店主，TA 会尽快联系您🙏",
+}
+ORDER_REQUEST_SHIPPED = {
+    "change": ("订单 #{order_id} 已经发出了{tracking}，收件信息改不了了🙏 已转告店主，TA 会联系快递看能否改派；"
+               "实在改不了的话可以拒收，或收到后联系我们处理～"),
+    "cancel": ("订单 #{order_id} 已经发出了{tracking}，没法直接取消🙏 已转告店主：您可以拒收包裹，"
+               "或收到后联系我们办理退换，店主会尽快联系您～"),
+}
+ORDER_REQUEST_RECEIVED = {
+    "change": "订单 #{order_id} 已经签收啦～如有问题请直接说明情况，已转告店主，TA 会尽快联系您🙏",
+    "cancel": "订单 #{order_id} 已经签收啦，需要退换的话已转告店主，TA 会尽快联系您处理🙏",
+}
+ORDER_REQUEST_TRACKING = "（{courier} {tracking_no}）"
+ORDER_ALREADY_CANCELLED = "订单 #{order_id} 之前已经取消了～有需要随时找我。"
+SELLER_ORDER_REQUEST = {
+    "change": "✏️ 客户要改订单 #{order_id}（{customer}，{status}）：{text}\n订单信息没有改动，请您核对后处理。",
+    "cancel": "🚫 客户要取消订单 #{order_id}（{customer}，{status}）：{text}\n订单没有取消，请您联系客户处理（需要时用“取消 #{order_id}”）。",
+}
 CONTACT_CONFLICT = "您这次留的{label}（{new}）和之前资料里的（{old}）不一样，本单按这次的发。以后也都用新的吗？回复“更新”或“不用”。"
 CONTACT_CONFLICT_LABELS = {"phone": "电话", "address": "地址", "name": "姓名"}
 CONTACT_UPDATED = "好的，资料已更新为新的✅"
@@ -281,7 +303,8 @@ SELLER_ORDER_ITEMS = "{items} 合计{total}"
 SELLER_ORDER_TRACKING = "快递：{courier} {tracking_no}"
 SELLER_ORDER_HISTORY = "处理记录："
 SELLER_ORDER_EVENT = "{time} {action}（{actor}）{detail}"
-SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消"}
+SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消",
+                       "change_request": "客户要求修改", "cancel_request": "客户要求取消"}
 SELLER_ACTOR_ME = "您"
 SELLER_ACTOR_LABELS = {"customer": "客户", "system": "系统", "cli": "命令行", "import": "导入"}
 SELLER_ACTOR_OTHER_SELLER = "其他店主账号"
