@@ -606,10 +606,11 @@ def _handle_opt_out(turn: Turn) -> str:
     customer = turn.customer
     customer.opted_out = True
     customer.opted_out_at = turn.now
-    # Marketing already queued for this customer stops now (transactional notices still go out).
+    # Marketing already queued for this customer stops now, and what was drafted for the seller to
+    # send by hand leaves their 待发 list (transactional notices still go out).
     turn.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.customer_id == customer.id, OutboxMessage.status == "pending",
+        .where(OutboxMessage.customer_id == customer.id, OutboxMessage.status.in_(("pending", "drafted")),
                OutboxMessage.transactional.is_(False))
         .values(status="skipped", skip_reason="opted_out", updated_at=turn.now)
     )
