@@ -457,6 +457,32 @@ RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
 }
+# --- outbox rows as the seller reads them (simulator views; the stored values stay English) -----
+
+OUTBOX_KIND_LABELS = {
+    "experience": "使用指导", "care": "使用关怀", "repurchase": "回购提醒", "lapse": "断货提醒",
+    "followup": "咨询跟进", "festival": "节日祝福", "birthday": "生日祝福", "winback": "老客召回",
+    "ship": "发货通知", "payment_reminder": "付款提醒", "referral_reward": "推荐奖励通知",
+    "inquiry_answer": "咨询回复", "reply": "聊天回复", "seller_notice": "店主通知", "draft_digest": "待发汇总",
+}
+OUTBOX_CHANNEL_LABELS = {"service": "客服消息", "template": "模板消息", "draft": "店主草稿", "sandbox": "沙箱投递",
+                         None: "—"}
+OUTBOX_STATUS_LABELS = {
+    "pending": "待发送", "claimed": "待发送", "sending": "发送中", "sent": "已发送", "drafted": "已转草稿",
+    "skipped": "已跳过", "failed": "失败", "cancelled": "已取消",
+}
+OUTBOX_SKIP_REASON_LABELS = {
+    "opted_out": "客户已退订", "unsubscribed": "客户已取消关注", "capped": "已达营销条数上限",
+    "unreachable": "联系不上客户", "out_of_window": "超过48小时互动窗口", "complaint_open": "客户有未处理的售后",
+    "customer_replied": "客户已回复，召回停止", "order_pay": "订单已付款", "order_ship": "订单已发货",
+    "order_cancel": "订单已取消", "new_order": "客户又下了新单", "newer_order": "同款有了更新的订单",
+}
+OUTBOX_KIND_OTHER = "其他消息"
+OUTBOX_SKIP_REASON_OTHER = "其他原因"
+OUTBOX_ERROR_LABEL = "接口返回：{error}"
+OUTBOX_DRAFT_SUFFIX = "（待店主手动发送）"
+OUTBOX_TAG = "{channel} · {kind}"
+
 # --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
 
 SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"

@@ -126,7 +126,7 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     open_chat(page, "小美")
     chat = page.locator("#chat")
     # The shipping notice: transactional, delivered by the tick that follows the seller's message.
-    notice = chat.locator(".msg.bot", has=page.locator(".tag", has_text="ship"))
+    notice = chat.locator(".msg.bot", has=page.locator(".tag", has_text="发货通知"))
     expect(notice).to_contain_text("SF1234567890")
     expect(notice).to_contain_text("已发货")
     page.click("[data-days='30']")
@@ -136,5 +136,5 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     # 面膜 lasts 30 days per box: two boxes = 60 days; jump on to the end of the supply.
     page.click("[data-days='30']")
     expect(page.locator("#status")).to_contain_text("调度器运行了")
-    expect(chat.locator(".tag", has_text="repurchase")).to_have_count(1)
+    expect(chat.locator(".tag", has_text="回购提醒")).to_have_count(1)
     page.screenshot(path=str(artifacts_dir / "simulator-nudge.png"), full_page=True)
