@@ -15,7 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, CustomerStage, Order, OrderItem, OrderStatus, Referral, RetentionClock
@@ -310,7 +323,8 @@ def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | No
     stage = func.coalesce(Customer.stage, "")
     lost_cut = now - dt.timedelta(days=LOST_MIN_DAYS)
     clock = RetentionClock
-    asleep_clock = exists().where(clock.customer_id == Customer.id, clock.kind == "sleeping", clock.at <= now)
+    # The customer's sleeping clock by its unique key (an index probe per customer).
+    own_clock = clock.key == literal("sleeping:customer:", String) + cast(Customer.id, String)
     has_orders = exists().where(Order.customer_id == Customer.id, Order.status != OrderStatus.CANCELLED)
     not_distributor = stage != CustomerStage.DISTRIBUTOR
     columns = (Customer.id, Customer.stage, Customer.tags, Customer.openid)
@@ -322,7 +336,8 @@ def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | No
         select(*columns).where(Customer.stage == CustomerStage.SLEEPING, Customer.last_order_at <= lost_cut),
         select(*columns).where(Customer.stage == CustomerStage.LOST, Customer.last_order_at > lost_cut),
         # stored sleeping or lost while the clock says not yet (computed at a later time)
-        select(*columns).where(Customer.stage.in_(_TIMED), ~asleep_clock),
+        select(*columns).outerjoin(clock, own_clock)
+        .where(Customer.stage.in_(_TIMED), or_(clock.id.is_(None), clock.at > now)),
         # orders the stored fields do not know yet (imported, before the first recompute)
         select(*columns).where(Customer.last_order_at.is_(None), not_distributor, has_orders),
         # a distributor tag set after the stage was stored
