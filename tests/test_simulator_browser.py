@@ -88,7 +88,7 @@ def test_customer_orders_in_the_browser(browser, live_url, db, artifacts_dir):
     new_customer(page, "小美")
     type_message(page, ORDER_TEXT)
     expect(page.locator("#chat .msg.bot").last).to_contain_text("已为您登记订单")
-    expect(page.locator("#outbox")).to_contain_text("seller_notice")  # the seller is told, via the outbox
+    expect(page.locator("#outbox")).to_contain_text("店主通知")  # the seller is told, via the outbox
     page.screenshot(path=str(artifacts_dir / "simulator-desktop.png"), full_page=True)
 
     with db.read_session() as s:
