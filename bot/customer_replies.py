@@ -35,7 +35,7 @@ from storage.models import (
     OutboxMessage,
     Product,
 )
-from storage.orders import ItemSpec, OrderError, create_order, format_yuan, transition
+from storage.orders import ItemSpec, OrderError, create_order, format_yuan, record_event, transition
 from storage.outbox import enqueue
 
 STATE_ORDER = "order"  # an order (or draft) waiting for missing pieces
@@ -48,6 +48,10 @@ NO = re.compile(r"^\W*(?:不用|不要|不更新|用原来的|用旧的|不是|�
 BARE_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,4}$")
 STREET_DETAIL = re.compile(r"\d+\s*(?:号|栋|幢|室|楼|单元)|路|街|巷|弄|村|小区|大厦")
 HOW_TO_ORDER = re.compile(r"怎么(?:买|下单|购买)|如何(?:下单|购买)")
+# Without a conversation in progress, only an explicit request names the customer's last order.
+CANCEL_ORDER = re.compile(r"^\W*(?:取消订单|撤单|退单|订单不要了)\W*$")
+CHANGE_ORDER = re.compile(r"改成|改为|改到|换成|换到|改一下|改下|写错|填错|更正|重新寄")
+REQUEST_ORDER_DAYS = 30  # how old the last order may be for such a request to name it
 
 
 @dataclass
@@ -90,6 +94,10 @@ def _handle(turn: Turn) -> str | None:
         reply = _continue(turn, state)
         if reply is not None:
             return reply
+    else:
+        reply = _request_on_last_order(turn)
+        if reply is not None:
+            return reply
     reply = referrals.take_testimonial(session, customer, turn.text, result.normalized, result.intent, now)
     if reply is not None:
         return reply
@@ -124,10 +132,12 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
     data = dict(state.data or {})
     norm = turn.result.normalized
     order = turn.session.get(Order, data["order_id"]) if data.get("order_id") else None
+    if order is not None and order.status != OrderStatus.PENDING:
+        return _continue_after_payment(turn, state, data, order)
 
     if CANCEL.match(norm):
         conversation_state.clear(turn.session, turn.customer.id)
-        if order is not None and order.status in (OrderStatus.PENDING, OrderStatus.PAID):
+        if order is not None:
             try:
                 transition(turn.session, order, "cancel", actor="customer", now=turn.now)
             except OrderError:
@@ -173,6 +183,78 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
     if turn.result.intent == Intent.OTHER:
         return _progress(turn, data, parsed)  # nothing new: ask again for what is missing
     return None
+
+
+def _continue_after_payment(turn: Turn, state: ConversationState, data: dict[str, Any], order: Order) -> str | None:
+    """The order in ``state`` was paid, shipped or cancelled since: the customer no longer edits it.
+
+    A cancellation or a new address/phone becomes a request to the seller (:func:`_forward_request`);
+    anything else ends the order's conversation and is answered by its intent.
+    """
+    norm = turn.result.normalized
+    if CANCEL.match(norm):
+        conversation_state.clear(turn.session, turn.customer.id)
+        return _forward_request(turn, order, "cancel")
+    if data.get("conflicts") and (YES.match(norm) or NO.match(norm)):
+        reply = _resolve_conflicts(turn, data, accept=bool(YES.match(norm)))  # the customer's record, not the order
+        data["conflicts"] = []
+        conversation_state.save(turn.session, turn.customer.id, state.kind, data, turn.config, turn.now)
+        return reply
+    parsed = turn.parsed
+    if (turn.result.intent in (Intent.ORDER, Intent.OTHER) and parsed.has_contact
+            and not (parsed.items or parsed.ambiguous)):
+        return _forward_request(turn, order, "change")
+    if state.kind == STATE_REVIEW and YES.match(norm):
+        return texts.ORDER_ACKNOWLEDGED.format(order_id=order.id)
+    conversation_state.clear(turn.session, turn.customer.id)
+    return None
+
+
+def _request_on_last_order(turn: Turn) -> str | None:
+    """No order in conversation: "取消订单" or "地址改成…" about the last order once it was paid.
+
+    A pending order keeps today's rules (it is corrected within its conversation); None lets the
+    intent decide.
+    """
+    norm, parsed = turn.result.normalized, turn.parsed
+    if CANCEL_ORDER.match(norm):
+        what = "cancel"
+    elif (CHANGE_ORDER.search(norm) and parsed.has_contact and not (parsed.items or parsed.ambiguous)
+          and turn.result.intent in (Intent.ORDER, Intent.OTHER)):
+        what = "change"
+    else:
+        return None
+    order = turn.session.scalar(
+        select(Order).where(Order.customer_id == turn.customer.id,
+                            Order.created_at >= turn.now - dt.timedelta(days=REQUEST_ORDER_DAYS))
+        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
+    if order is None or order.status == OrderStatus.PENDING:
+        return None
+    return _forward_request(turn, order, what)
+
+
+def _forward_request(turn: Turn, order: Order, what: str) -> str:
+    """Record the customer's ``what`` ("change" or "cancel") request on a paid, shipped or received
+    order (an order event), forward it to the sellers, and tell the customer what happens next.
+    The order itself is left as it is."""
+    if order.status == OrderStatus.CANCELLED:
+        return texts.ORDER_ALREADY_CANCELLED.format(order_id=order.id)
+    from storage.orders import STATUS_LABELS
+
+    event = record_event(turn.session, order, f"{what}_request", "customer", turn.now, detail=turn.text[:500])
+    turn.session.flush()
+    text = texts.SELLER_ORDER_REQUEST[what].format(order_id=order.id, customer=turn.customer.display_name,
+                                                   status=STATUS_LABELS.get(order.status, order.status),
+                                                   text=turn.text[:300])
+    notify_sellers(turn, f"order-request:{event.id}", text,
+                   {"order_id": order.id, "customer_id": turn.customer.id, "request": what})
+    if order.status == OrderStatus.PAID:
+        return texts.ORDER_REQUEST_PAID[what].format(order_id=order.id)
+    if order.status == OrderStatus.SHIPPED:
+        tracking = (texts.ORDER_REQUEST_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no)
+                    if order.tracking_no else "")
+        return texts.ORDER_REQUEST_SHIPPED[what].format(order_id=order.id, tracking=tracking)
+    return texts.ORDER_REQUEST_RECEIVED[what].format(order_id=order.id)
 
 
 def _handle_order(turn: Turn) -> str:
@@ -524,10 +606,11 @@ def _handle_opt_out(turn: Turn) -> str:
     customer = turn.customer
     customer.opted_out = True
     customer.opted_out_at = turn.now
-    # Marketing already queued for this customer stops now (transactional notices still go out).
+    # Marketing already queued for this customer stops now, and what was drafted for the seller to
+    # send by hand leaves their 待发 list (transactional notices still go out).
     turn.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.customer_id == customer.id, OutboxMessage.status == "pending",
+        .where(OutboxMessage.customer_id == customer.id, OutboxMessage.status.in_(("pending", "drafted")),
                OutboxMessage.transactional.is_(False))
         .values(status="skipped", skip_reason="opted_out", updated_at=turn.now)
     )

@@ -85,7 +85,10 @@ def has_open_complaint(session: Session, customer_id: int) -> bool:
 
 
 def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime) -> bool:
-    """Whether a referral ask is allowed now: not opted out, no open complaint, not asked lately."""
+    """Whether a referral ask is allowed now: not opted out, no open complaint, not asked lately, and
+    not the seller's own account (HUITOU_SELLER_OPENIDS)."""
+    if customer.openid and customer.openid in parse_list(config.get("SELLER_OPENIDS")):
+        return False
     if customer.opted_out or has_open_complaint(session, customer.id):
         return False
     interval = dt.timedelta(days=_int(config, "REFERRAL_ASK_INTERVAL_DAYS", 14))

@@ -42,6 +42,28 @@ ORDER_NOTHING_TO_CANCEL = "好的，已取消～有需要随时找我。"
 ORDER_ACKNOWLEDGED = "好的👌 订单 #{order_id} 已记下，店主确认后会尽快安排～"
 ORDER_NOTE_FROM_PROFILE = "收件信息取自客户资料"  # stored on the order: the seller sees it
 ORDER_FROM_PROFILE_NOTE = "（收件信息用的是您上次留的，如需更改直接发新的给我）"
+# A paid or shipped order is not rewritten by the customer: the change is recorded (order event)
+# and forwarded to the seller (bot/customer_replies.py ``_forward_request``).
+ORDER_REQUEST_PAID = {
+    "change": "订单 #{order_id} 已付款，收件信息要由店主来改：已转告店主，TA 会核对后尽快联系您🙏（发货前都来得及）",
+    "cancel": "订单 #{order_id} 已付款，取消和退款要由店主处理：已转告店主，TA 会尽快联系您🙏",
+}
+ORDER_REQUEST_SHIPPED = {
+    "change": ("订单 #{order_id} 已经发出了{tracking}，收件信息改不了了🙏 已转告店主，TA 会联系快递看能否改派；"
+               "实在改不了的话可以拒收，或收到后联系我们处理～"),
+    "cancel": ("订单 #{order_id} 已经发出了{tracking}，没法直接取消🙏 已转告店主：您可以拒收包裹，"
+               "或收到后联系我们办理退换，店主会尽快联系您～"),
+}
+ORDER_REQUEST_RECEIVED = {
+    "change": "订单 #{order_id} 已经签收啦～如有问题请直接说明情况，已转告店主，TA 会尽快联系您🙏",
+    "cancel": "订单 #{order_id} 已经签收啦，需要退换的话已转告店主，TA 会尽快联系您处理🙏",
+}
+ORDER_REQUEST_TRACKING = "（{courier} {tracking_no}）"
+ORDER_ALREADY_CANCELLED = "订单 #{order_id} 之前已经取消了～有需要随时找我。"
+SELLER_ORDER_REQUEST = {
+    "change": "✏️ 客户要改订单 #{order_id}（{customer}，{status}）：{text}\n订单信息没有改动，请您核对后处理。",
+    "cancel": "🚫 客户要取消订单 #{order_id}（{customer}，{status}）：{text}\n订单没有取消，请您联系客户处理（需要时用“取消 #{order_id}”）。",
+}
 CONTACT_CONFLICT = "您这次留的{label}（{new}）和之前资料里的（{old}）不一样，本单按这次的发。以后也都用新的吗？回复“更新”或“不用”。"
 CONTACT_CONFLICT_LABELS = {"phone": "电话", "address": "地址", "name": "姓名"}
 CONTACT_UPDATED = "好的，资料已更新为新的✅"
@@ -281,7 +303,8 @@ SELLER_ORDER_ITEMS = "{items} 合计{total}"
 SELLER_ORDER_TRACKING = "快递：{courier} {tracking_no}"
 SELLER_ORDER_HISTORY = "处理记录："
 SELLER_ORDER_EVENT = "{time} {action}（{actor}）{detail}"
-SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消"}
+SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消",
+                       "change_request": "客户要求修改", "cancel_request": "客户要求取消"}
 SELLER_ACTOR_ME = "您"
 SELLER_ACTOR_LABELS = {"customer": "客户", "system": "系统", "cli": "命令行", "import": "导入"}
 SELLER_ACTOR_OTHER_SELLER = "其他店主账号"
@@ -452,6 +475,32 @@ RFM_SEGMENT_LABELS = {
     "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
     "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
 }
+# --- outbox rows as the seller reads them (simulator views; the stored values stay English) -----
+
+OUTBOX_KIND_LABELS = {
+    "experience": "使用指导", "care": "使用关怀", "repurchase": "回购提醒", "lapse": "断货提醒",
+    "followup": "咨询跟进", "festival": "节日祝福", "birthday": "生日祝福", "winback": "老客召回",
+    "ship": "发货通知", "payment_reminder": "付款提醒", "referral_reward": "推荐奖励通知",
+    "inquiry_answer": "咨询回复", "reply": "聊天回复", "seller_notice": "店主通知", "draft_digest": "待发汇总",
+}
+OUTBOX_CHANNEL_LABELS = {"service": "客服消息", "template": "模板消息", "draft": "店主草稿", "sandbox": "沙箱投递",
+                         None: "—"}
+OUTBOX_STATUS_LABELS = {
+    "pending": "待发送", "claimed": "待发送", "sending": "发送中", "sent": "已发送", "drafted": "已转草稿",
+    "skipped": "已跳过", "failed": "失败", "cancelled": "已取消",
+}
+OUTBOX_SKIP_REASON_LABELS = {
+    "opted_out": "客户已退订", "unsubscribed": "客户已取消关注", "capped": "已达营销条数上限",
+    "unreachable": "联系不上客户", "out_of_window": "超过48小时互动窗口", "complaint_open": "客户有未处理的售后",
+    "customer_replied": "客户已回复，召回停止", "order_pay": "订单已付款", "order_ship": "订单已发货",
+    "order_cancel": "订单已取消", "new_order": "客户又下了新单", "newer_order": "同款有了更新的订单",
+}
+OUTBOX_KIND_OTHER = "其他消息"
+OUTBOX_SKIP_REASON_OTHER = "其他原因"
+OUTBOX_ERROR_LABEL = "接口返回：{error}"
+OUTBOX_DRAFT_SUFFIX = "（待店主手动发送）"
+OUTBOX_TAG = "{channel} · {kind}"
+
 # --- simulator (handlers/simulator.py, storage/demo.py) ----------------------------------------
 
 SIM_NEED_JSON = "请求格式不对：模拟器只接受 JSON。"

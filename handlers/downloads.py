@@ -57,7 +57,11 @@ def export_download() -> Response:
     buffer = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - send_file closes it after streaming
     try:
         with get_db().read_session() as session:
-            export_workbook(session, buffer, timezone=config["TIMEZONE"], now=now)
+            # Stages as of the app's clock (the simulator's when it runs), like the seller's 客户 and 统计.
+            clock = current_app.extensions.get("huitou_clock")
+            as_of = clock(session) if clock is not None else now
+            export_workbook(session, buffer, timezone=config["TIMEZONE"], now=as_of,
+                            seller_openids=config.get("SELLER_OPENIDS") or ())
     except Exception:
         buffer.close()
         raise

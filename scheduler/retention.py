@@ -69,6 +69,8 @@ class RetentionSettings:
     texts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
     offer_classes: tuple[str, ...] = ("A",)
     segments_hour: int = 4
+    # The seller's own accounts (HUITOU_SELLER_OPENIDS): never marketing recipients.
+    seller_openids: tuple[str, ...] = ()
 
     @property
     def catchup(self) -> dt.timedelta:
@@ -129,6 +131,7 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
         texts={**DEFAULT_TEXTS, **load_texts(config.get("RETENTION_TEXTS"))},
         offer_classes=tuple(parse_list(config.get("RETENTION_OFFER_CLASSES") or "A")),
         segments_hour=int(number("RETENTION_SEGMENTS_HOUR", 4)),
+        seller_openids=tuple(parse_list(config.get("SELLER_OPENIDS"))),
     )
 
 
@@ -199,14 +202,15 @@ def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, An
     s, now = settings_from(config), _naive_utc(now)
     due_to = now - dt.timedelta(days=s.experience_days)
     rows = q.shipped_orders_due(session, shipped_from=due_to - s.catchup, shipped_to=due_to,
-                                key_prefix="experience:order:")
+                                key_prefix="experience:order:", exclude_openids=s.seller_openids)
     return _cycle_sweep(session, "experience", rows, now, s)
 
 
 def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Care: at mid-supply, how is it going."""
     s, now = settings_from(config), _naive_utc(now)
-    rows = q.supply_clocks_due(session, "supply_mid", at_from=now - s.catchup, at_to=now, key_prefix="care:order:")
+    rows = q.supply_clocks_due(session, "supply_mid", at_from=now - s.catchup, at_to=now, key_prefix="care:order:",
+                                exclude_openids=s.seller_openids)
     return _cycle_sweep(session, "care", rows, now, s)
 
 
@@ -215,7 +219,7 @@ def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, An
     s, now = settings_from(config), _naive_utc(now)
     lead = dt.timedelta(days=s.repurchase_lead_days)
     rows = q.supply_clocks_due(session, "supply_end", at_from=now + lead - s.catchup, at_to=now + lead,
-                               key_prefix="repurchase:order:")
+                               key_prefix="repurchase:order:", exclude_openids=s.seller_openids)
     return _cycle_sweep(session, "repurchase", rows, now, s)
 
 
@@ -224,7 +228,7 @@ def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -
     s, now = settings_from(config), _naive_utc(now)
     after = dt.timedelta(days=s.lapse_days)
     rows = q.supply_clocks_due(session, "supply_end", at_from=now - after - s.catchup, at_to=now - after,
-                               key_prefix="lapse:order:")
+                               key_prefix="lapse:order:", exclude_openids=s.seller_openids)
     return _cycle_sweep(session, "lapse", rows, now, s)
 
 
@@ -234,7 +238,8 @@ def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[s
     """Follow-up: an inquiry with no order after ``RETENTION_FOLLOWUP_HOURS``, once."""
     s, now = settings_from(config), _naive_utc(now)
     made_to = now - dt.timedelta(hours=s.followup_hours)
-    rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:")
+    rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:",
+                           exclude_openids=s.seller_openids)
     names = q.product_names(session, [r.product_id for r in rows])
     batch = Batch(session, now)
     for due in rows:
@@ -261,7 +266,7 @@ def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any
     for slug in s.festivals:
         for occasion in calendar.festival_occasions(calendar.FESTIVALS_BY_SLUG[slug], start, end):
             prefix = f"festival:{occasion.key_year}-{slug}:customer:"
-            for due in q.customers_for_greeting(session, key_prefix=prefix):
+            for due in q.customers_for_greeting(session, key_prefix=prefix, exclude_openids=s.seller_openids):
                 text = _with_offer(s, _render(s, f"festival:{slug}", name=_name(due)), "festival_offer", due)
                 batch.add(due, key=f"{prefix}{due.customer_id}", kind="festival", text=text,
                           payload={"festival": slug, "date": occasion.date.isoformat()})
@@ -280,7 +285,8 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
     matches = {(lunar, month): [] for lunar, month, _ in occasions}
     for lunar, month, day in occasions:
         matches[(lunar, month)].append(day)
-    rows = q.birthdays_due(session, [(lunar, month, days) for (lunar, month), days in matches.items()])
+    rows = q.birthdays_due(session, [(lunar, month, days) for (lunar, month), days in matches.items()],
+                           exclude_openids=s.seller_openids)
     keyed = []
     for due, lunar, month, day in rows:
         key_year, date = occasions[(lunar, month, day)]
@@ -310,7 +316,8 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     if not offsets:
         return 0
     # One query over the union of the steps' windows; each row then tells which step is due.
-    rows = q.sleeping_due(session, at_from=now - max(offsets) - s.catchup, at_to=now - min(offsets))
+    rows = q.sleeping_due(session, at_from=now - max(offsets) - s.catchup, at_to=now - min(offsets),
+                          exclude_openids=s.seller_openids)
     due_steps = [(due, step) for due in rows for step, offset in enumerate(offsets, start=1)
                  if now - offset - s.catchup < due.at <= now - offset]
     keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}

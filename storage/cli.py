@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from config import parse_list
 from storage import migrate
 from storage.db import get_db
 from storage.models import utcnow
@@ -43,7 +44,8 @@ def export_command(path: Path) -> None:
     try:
         with get_db().read_session() as session:
             summary = export_workbook(session, partial, timezone=current_app.config["TIMEZONE"], now=utcnow(),
-                                      progress=_progress)
+                                      progress=_progress,
+                                      seller_openids=parse_list(current_app.config.get("SELLER_OPENIDS")))
         partial.replace(path)  # readers never see a half-written workbook
     except OSError as exc:
         partial.unlink(missing_ok=True)

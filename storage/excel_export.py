@@ -10,8 +10,10 @@ interval, expected next purchase). Where a sweep has not filled them yet:
 - expected next purchase: last order + median interval, else last order + the supply of the last
   order (the first line to run out: quantity × usage days), else blank;
 - A/B/C/D class and RFM: blank (they rank customers against each other: the sweep's job).
-The stage is always read off the orders as of the export with the sweep's own rule
-(``storage.segments.stage_for``); only the decided stages (fan, distributor) are kept as stored.
+The stage is always read off the orders as of the export's ``now`` with the sweep's own rule
+(``storage.segments.stage_as_of``: the seller's 客户 and 统计 use it too, with the same clock).
+The seller's own accounts (``seller_openids``) are not customers: they are left out of the 客户
+sheet and of every customer figure, as in 统计.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import datetime as dt
 import statistics
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +33,7 @@ from openpyxl.chart import BarChart, PieChart, Reference
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from bot import texts
 from storage.excel_sheets import KIND_FORMATS, MONEY_FORMAT, Column, LocalTime, MergeCursor, TypedSheet
 from storage.models import (
     Customer,
@@ -45,7 +48,15 @@ from storage.models import (
     RewardEntry,
 )
 from storage.orders import STATUS_LABELS
-from storage.segments import LOST_FACTOR, LOST_MIN_DAYS, SLEEPING_FACTOR, SLEEPING_MIN_DAYS, stage_for
+from storage.segments import (
+    LOST_FACTOR,
+    LOST_MIN_DAYS,
+    SLEEPING_FACTOR,
+    SLEEPING_MIN_DAYS,
+    OrderFacts,
+    stage_as_of,
+    stage_for,
+)
 
 STREAM = {"stream_results": True, "yield_per": 2000}
 PROGRESS_EVERY = 5000
@@ -177,6 +188,7 @@ class _Totals:
         self.revenue = 0
         self.first_order_revenue = 0
         self.opted_out = 0
+        self.sellers = 0  # the seller's own accounts, left out
         self.stages: Counter[str] = Counter()
         self.intervals = array("d")
         # month -> [new revenue, returning revenue, new orders, returning orders]
@@ -184,8 +196,11 @@ class _Totals:
 
 
 def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezone: str, now: dt.datetime,
-                    progress: Progress | None = None) -> ExportSummary:
-    """Write the whole pool to ``target`` (a path or a binary file object); ``now`` is naive UTC."""
+                    progress: Progress | None = None, seller_openids: Iterable[str] = ()) -> ExportSummary:
+    """Write the whole pool to ``target`` (a path or a binary file object); ``now`` is naive UTC.
+
+    ``seller_openids``: the seller's own accounts, left out of the customers (HUITOU_SELLER_OPENIDS).
+    """
     local = LocalTime(timezone)
     report = progress or (lambda _sheet, _done, _total: None)
     workbook = Workbook(write_only=True)
@@ -194,7 +209,7 @@ def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezon
 
     customers = _count(session, Customer)
     sheet = TypedSheet(workbook, SHEET_CUSTOMERS, CUSTOMER_COLUMNS, local, expected_rows=customers)
-    _write_customers(session, sheet, totals, local, now, customers, report)
+    _write_customers(session, sheet, totals, local, now, customers, report, frozenset(seller_openids))
     summary.rows[SHEET_CUSTOMERS] = sheet.rows
     for title, columns, model, writer in (
         (SHEET_ORDERS, ORDER_COLUMNS, Order, _write_orders),
@@ -227,6 +242,8 @@ def _customer_rows(session: Session):
             .where(Referral.status.in_(COUNTED_REFERRAL_STATUSES)).group_by(Referral.referrer_id).subquery())
     points = (select(RewardEntry.customer_id.label("cid"), func.sum(RewardEntry.points).label("points"))
               .group_by(RewardEntry.customer_id).subquery())
+    rewarded = (select(Referral.referrer_id.label("cid"), func.count().label("n"))
+                .where(Referral.status == "rewarded").group_by(Referral.referrer_id).subquery())
     notes = (select(CustomerNote.customer_id.label("cid"),
                     func.aggregate_strings(CustomerNote.text, NOTE_SEPARATOR).label("text"))
              .group_by(CustomerNote.customer_id).subquery())
@@ -236,21 +253,24 @@ def _customer_rows(session: Session):
                c.tags, c.birthday_year, c.birthday_month, c.birthday_day, c.birthday_is_lunar, c.source,
                c.stage, c.customer_class, c.rfm_r, c.rfm_f, c.rfm_m, c.rfm_segment, c.median_interval_days,
                c.expected_next_purchase_at, c.referral_code, c.opted_out,
-               referrer.id, referrer.name, referrer.nickname, made.c.n, points.c.points, notes.c.text)
+               referrer.id, referrer.name, referrer.nickname, made.c.n, points.c.points, notes.c.text,
+               rewarded.c.n)
         .outerjoin(referrer, referrer.id == c.referrer_id)
         .outerjoin(made, made.c.cid == c.id)
         .outerjoin(points, points.c.cid == c.id)
         .outerjoin(notes, notes.c.cid == c.id)
+        .outerjoin(rewarded, rewarded.c.cid == c.id)
         .order_by(c.id)
     )
     return session.execute(stmt.execution_options(**STREAM))
 
 
 def _purchase_rows(session: Session):
-    """Active orders by customer and time, with the supply (days) each one bought."""
+    """Active orders by customer and time, with the supply (days) each one bought: the first line to
+    run out among those with usage days (as ``storage.segments.active_orders``)."""
     supply = (select(OrderItem.order_id.label("oid"),
                      func.min(OrderItem.quantity * OrderItem.usage_days).label("days"))
-              .group_by(OrderItem.order_id).subquery())
+              .where(OrderItem.usage_days > 0).group_by(OrderItem.order_id).subquery())
     stmt = (select(Order.customer_id, Order.created_at, Order.amount_cents, supply.c.days)
             .outerjoin(supply, supply.c.oid == Order.id)
             .where(Order.status != OrderStatus.CANCELLED)
@@ -263,13 +283,16 @@ def _count(session: Session, model) -> int:
 
 
 def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local: LocalTime, now: dt.datetime,
-                     total: int, report: Progress) -> None:
+                     total: int, report: Progress, sellers: frozenset[str] = frozenset()) -> None:
     purchases = MergeCursor(_purchase_rows(session))
     for row in _customer_rows(session):
         (cid, openid, nickname, name, phone, province, city, district, detail, tags, b_year, b_month, b_day,
          b_lunar, source, stage, klass, rfm_r, rfm_f, rfm_m, segment, stored_median, stored_next, code,
-         opted_out, ref_id, ref_name, ref_nick, made, points, notes) = row
+         opted_out, ref_id, ref_name, ref_nick, made, points, notes, rewarded) = row
         orders = purchases.take(cid)
+        if openid in sellers:
+            totals.sellers += 1
+            continue
         count = len(orders)
         spent = sum(o[2] for o in orders)
         first = orders[0][1] if orders else None
@@ -281,8 +304,8 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
                 expected = last + dt.timedelta(days=median)
             elif orders[-1][3]:
                 expected = last + dt.timedelta(days=orders[-1][3])
-        cycle = (expected - last).days if expected is not None and last is not None else median
-        effective_stage = fallback_stage(stage, count, last, now, cycle)
+        facts = [OrderFacts(o[1], None, o[3] or None, o[2]) for o in orders]
+        effective_stage = stage_as_of(facts, now, referred=bool(rewarded), tags=tags, current=stage)
 
         totals.customers += 1
         totals.stages[effective_stage] += 1
@@ -305,7 +328,8 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
             cid, openid, nickname, name, phone, province, city, district, detail, tags,
             birthday_text(b_year, b_month, b_day), ("农历" if b_lunar else "公历") if b_month else None, source,
             first, last, count, spent, spent // count if count else None, median, expected,
-            STAGE_LABELS.get(effective_stage, effective_stage), klass, rfm_r, rfm_f, rfm_m, segment, code,
+            STAGE_LABELS.get(effective_stage, effective_stage), klass, rfm_r, rfm_f, rfm_m,
+            texts.RFM_SEGMENT_LABELS.get(segment, segment), code,
             display_name(ref_name, ref_nick, ref_id), made or 0, points or 0, bool(opted_out), notes,
         ))
         if sheet.rows % PROGRESS_EVERY == 0:
@@ -488,7 +512,7 @@ def _indicators(session: Session, totals: _Totals) -> dict[str, Any]:
 INDICATOR_KINDS = {"销售额": "money", "客单价": "money", "首单客单价": "money", "回购率": "percent",
                    "咨询转化率": "percent"}
 INDICATOR_NOTES = {
-    "客户总数": "客户池里的全部客户",
+    "客户总数": "客户池里的全部客户（店主自己的账号不算）",
     "下单客户数": "至少有一笔未取消订单的客户",
     "购买频次": "平均每位下单客户的订单数",
     "回购率": "下单2次及以上的客户 ÷ 下单客户",

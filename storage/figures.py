@@ -9,7 +9,9 @@ Definitions (the README's seller cheat sheet repeats them):
 - repurchase rate: of the customers who ordered in the period, the share with another
   non-cancelled order up to the period's end (bought before, or again within it);
 - referrals: referral rows created in the period that were not rejected or reversed;
-- the pool: customers by stage and by A/B/C/D class; sleeping and lost are those stages.
+- the pool: customers by stage and by A/B/C/D class; sleeping and lost are those stages, as of
+  ``now`` (``storage.segments.stale_stages`` corrects the stored stages time has moved since the
+  last recompute, so the counts equal the export's, which reads the stage off the orders).
 
 Each function is a few aggregate queries over indexed columns (``customer.created_at``,
 ``orders(status, created_at)``, ``orders(customer_id, created_at)``, ``customer.stage``,
@@ -27,6 +29,7 @@ from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Customer, CustomerStage, Order, OrderStatus, Referral
+from storage.segments import stale_stages
 
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.RECEIVED)
 UNCOUNTED_REFERRALS = ("rejected", "reversed")
@@ -128,15 +131,22 @@ def period_figures(session: Session, start: dt.datetime, end: dt.datetime,
                          int(repeat_buyers), int(referrals))
 
 
-def pool_figures(session: Session, seller_openids: Iterable[str] = ()) -> PoolFigures:
-    """The whole pool by stage and by class (two GROUP BY queries on covering indexes)."""
+def pool_figures(session: Session, seller_openids: Iterable[str] = (), now: dt.datetime | None = None) -> PoolFigures:
+    """The whole pool by stage (as of ``now`` when given) and by class (two GROUP BY queries on
+    covering indexes, plus the stages time has moved since they were stored)."""
     by_stage = {stage or "": int(count) for stage, count in session.execute(
         select(Customer.stage, func.count()).group_by(Customer.stage))}
     by_class = {klass or "": int(count) for klass, count in session.execute(
         select(Customer.customer_class, func.count()).group_by(Customer.customer_class))}
-    for _created, stage, klass in _seller_rows(session, seller_openids):
+    sellers = list(seller_openids)
+    for _created, stage, klass in _seller_rows(session, sellers):
         by_stage[stage or ""] -= 1
         by_class[klass or ""] -= 1
+    if now is not None:
+        for stored, actual, openid in stale_stages(session, now).values():
+            if openid not in sellers:
+                by_stage[stored or ""] -= 1
+                by_stage[actual] = by_stage.get(actual, 0) + 1
     by_stage = {k: v for k, v in by_stage.items() if v}
     by_class = {k: v for k, v in by_class.items() if v}
     return PoolFigures(sum(by_stage.values()), by_stage, by_class)
@@ -148,4 +158,4 @@ def business_figures(session: Session, now: dt.datetime, timezone: str,
     sellers = list(seller_openids)
     end = now + dt.timedelta(microseconds=1)
     periods = {key: period_figures(session, start, end, sellers) for key, start in period_starts(now, timezone).items()}
-    return periods, pool_figures(session, sellers)
+    return periods, pool_figures(session, sellers, now)

@@ -3,7 +3,8 @@
 Every query ranges over an indexed timestamp (``orders.shipped_at``, ``retention_clock (kind, at)``,
 ``inquiry (status, created_at)``, ``customer (birthday_month, birthday_day)``) bounded on both
 sides by the sweep's window, so its cost grows with the messages due, not with the pool. The
-customers are filtered in the same query: not opted out, no open complaint, and (where the
+customers are filtered in the same query: not opted out, no open complaint, not a seller account
+(``exclude_openids``: HUITOU_SELLER_OPENIDS are not marketing recipients), and (where the
 dedupe key is ``prefix || id``) no outbox row with that key yet, so a repeated tick only probes
 the outbox's unique index.
 """
@@ -50,10 +51,14 @@ def _customer_columns():
     return (Customer.id, Customer.openid, Customer.name, Customer.nickname, Customer.customer_class)
 
 
-def _reachable() -> ColumnElement[bool]:
-    """Marketing may go to this customer: not opted out, no after-sales complaint still open."""
+def _reachable(exclude_openids: Sequence[str] = ()) -> ColumnElement[bool]:
+    """Marketing may go to this customer: not opted out, no after-sales complaint still open, and
+    not one of ``exclude_openids`` (the seller's own accounts)."""
     open_complaint = exists().where(Complaint.customer_id == Customer.id, Complaint.status == "open")
-    return and_(Customer.opted_out.is_(False), ~open_complaint)
+    condition = and_(Customer.opted_out.is_(False), ~open_complaint)
+    if exclude_openids:
+        condition = and_(condition, or_(Customer.openid.is_(None), Customer.openid.not_in(list(exclude_openids))))
+    return condition
 
 
 def not_enqueued(prefix: str, id_column) -> ColumnElement[bool]:
@@ -68,34 +73,35 @@ def _due(row, **extra) -> Due:
 
 
 def shipped_orders_due(session: Session, *, shipped_from: dt.datetime, shipped_to: dt.datetime,
-                       key_prefix: str) -> list[Due]:
+                       key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
     """Orders shipped in ``(shipped_from, shipped_to]`` still shipped or received (experience)."""
     rows = session.execute(
         select(*_customer_columns(), Order.id.label("order_id"), Order.shipped_at)
         .join(Order, Order.customer_id == Customer.id)
         .where(Order.shipped_at > shipped_from, Order.shipped_at <= shipped_to,
                Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
-               _reachable(), not_enqueued(key_prefix, Order.id))
+               _reachable(exclude_openids), not_enqueued(key_prefix, Order.id))
         .order_by(Order.shipped_at, Order.id)
     ).all()
     return [_due(r, subject_id=r.order_id, at=r.shipped_at) for r in rows]
 
 
 def supply_clocks_due(session: Session, kind: str, *, at_from: dt.datetime, at_to: dt.datetime,
-                      key_prefix: str) -> list[Due]:
+                      key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
     """Orders whose supply clock ``kind`` lies in ``(at_from, at_to]`` and was not superseded."""
     rows = session.execute(
         select(*_customer_columns(), RetentionClock.order_id, RetentionClock.at)
         .join(RetentionClock, RetentionClock.customer_id == Customer.id)
         .where(RetentionClock.kind == kind, RetentionClock.at > at_from, RetentionClock.at <= at_to,
-               RetentionClock.superseded_at.is_(None), _reachable(),
+               RetentionClock.superseded_at.is_(None), _reachable(exclude_openids),
                not_enqueued(key_prefix, RetentionClock.order_id))
         .order_by(RetentionClock.at, RetentionClock.id)
     ).all()
     return [_due(r, subject_id=r.order_id, at=r.at) for r in rows]
 
 
-def inquiries_due(session: Session, *, made_from: dt.datetime, made_to: dt.datetime, key_prefix: str) -> list[Due]:
+def inquiries_due(session: Session, *, made_from: dt.datetime, made_to: dt.datetime, key_prefix: str,
+                  exclude_openids: Sequence[str] = ()) -> list[Due]:
     """Inquiries made in ``(made_from, made_to]`` that no order followed (咨询不下单)."""
     ordered_since = exists().where(Order.customer_id == Inquiry.customer_id, Order.created_at >= Inquiry.created_at,
                                    Order.status != OrderStatus.CANCELLED)
@@ -104,22 +110,23 @@ def inquiries_due(session: Session, *, made_from: dt.datetime, made_to: dt.datet
         .join(Inquiry, Inquiry.customer_id == Customer.id)
         .where(Inquiry.status.in_(("open", "answered")), Inquiry.created_at > made_from,
                Inquiry.created_at <= made_to, Inquiry.converted_order_id.is_(None), ~ordered_since,
-               _reachable(), not_enqueued(key_prefix, Inquiry.id))
+               _reachable(exclude_openids), not_enqueued(key_prefix, Inquiry.id))
         .order_by(Inquiry.created_at, Inquiry.id)
     ).all()
     return [_due(r, subject_id=r.inquiry_id, at=r.created_at, product_id=r.product_id) for r in rows]
 
 
-def customers_for_greeting(session: Session, *, key_prefix: str) -> list[Due]:
+def customers_for_greeting(session: Session, *, key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
     """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool)."""
     rows = session.execute(
-        select(*_customer_columns()).where(_reachable(), not_enqueued(key_prefix, Customer.id)).order_by(Customer.id)
+        select(*_customer_columns()).where(_reachable(exclude_openids), not_enqueued(key_prefix, Customer.id))
+        .order_by(Customer.id)
     ).all()
     return [_due(r) for r in rows]
 
 
-def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[int]]]
-                  ) -> list[tuple[Due, bool, int, int]]:
+def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[int]]], *,
+                  exclude_openids: Sequence[str] = ()) -> list[tuple[Due, bool, int, int]]:
     """Reachable customers whose birthday is one of ``matches`` (lunar?, month, days): one query.
 
     Returns each customer with their stored (lunar?, month, day) so the caller can tell which
@@ -131,12 +138,13 @@ def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[
                         Customer.birthday_day.in_(list(days))) for lunar, month, days in matches))
     rows = session.execute(
         select(*_customer_columns(), Customer.birthday_is_lunar, Customer.birthday_month, Customer.birthday_day)
-        .where(wanted, _reachable()).order_by(Customer.id)
+        .where(wanted, _reachable(exclude_openids)).order_by(Customer.id)
     ).all()
     return [(_due(r), bool(r.birthday_is_lunar), r.birthday_month, r.birthday_day) for r in rows]
 
 
-def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime) -> list[Due]:
+def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime,
+                 exclude_openids: Sequence[str] = ()) -> list[Due]:
     """Customers who fell asleep in ``(at_from, at_to]`` and have not written since (win-back).
 
     The sleeping clock moves with every order, so an order stops the sequence; an inbound
@@ -148,7 +156,7 @@ def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime) 
         .where(RetentionClock.kind == "sleeping", RetentionClock.at > at_from, RetentionClock.at <= at_to,
                Customer.last_order_at.is_not(None),
                or_(Customer.last_inbound_at.is_(None), Customer.last_inbound_at < RetentionClock.at),
-               _reachable())
+               _reachable(exclude_openids))
         .order_by(RetentionClock.at, Customer.id)
     ).all()
     return [_due(r, at=r.at, last_order_at=r.last_order_at) for r in rows]

@@ -15,7 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, func, select, text, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import Customer, CustomerStage, Order, OrderItem, OrderStatus, Referral, RetentionClock
@@ -123,6 +136,16 @@ def stage_for(order_count: int, last_order_at: dt.datetime | None, cycle: float 
     if order_count == 2:
         return CustomerStage.RETURNING
     return CustomerStage.NEW
+
+
+def stage_as_of(orders: Sequence[OrderFacts], now: dt.datetime, *, referred: bool = False, tags: str | None = None,
+                current: str | None = None) -> str:
+    """The stage at ``now`` from the customer's active orders (oldest first): :func:`stage_for` with the
+    cycle the sweeps use. Every reader (the seller's 客户 and 统计, the export) and every writer
+    (:func:`refresh_customer`, :func:`recompute_all`) go through this rule."""
+    last_order_at = orders[-1].created_at if orders else None
+    return stage_for(len(orders), last_order_at, cycle_days(orders), now, referred=referred, tags=tags,
+                     current=current)
 
 
 def classes_by_spend(spend: Mapping[int, int]) -> dict[int, str]:
@@ -271,9 +294,89 @@ def refresh_customer(session: Session, customer: Customer, now: dt.datetime,
     customer.last_order_at = last_order_at
     customer.median_interval_days = median_interval_days([o.created_at for o in facts])
     customer.expected_next_purchase_at = expected_next_purchase(facts)
-    customer.stage = stage_for(len(facts), last_order_at, cycle, now, referred=referred, tags=customer.tags,
-                               current=customer.stage)
+    customer.stage = stage_as_of(facts, now, referred=referred, tags=customer.tags, current=customer.stage)
     _set_sleeping_clock(session, customer.id, last_order_at, cycle)
+
+
+def current_stage(session: Session, customer: Customer, now: dt.datetime) -> str:
+    """The customer's stage at ``now`` read off their orders (the stored one is only as fresh as the
+    last order change or daily recompute)."""
+    facts = [order.facts for order in active_orders(session, customer.id)]
+    return stage_as_of(facts, now, referred=has_referred(session, customer.id), tags=customer.tags,
+                       current=customer.stage)
+
+
+_TIMED = (CustomerStage.SLEEPING, CustomerStage.LOST)
+STALE_CHUNK = 500
+
+
+def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | None, str, str | None]]:
+    """Customers whose stored stage is not their stage at ``now``: ``{id: (stored, at now, openid)}``.
+
+    The stored stage moves with order changes and the daily recompute; in between, time alone
+    moves customers to sleeping and lost. The customers who may have moved are found on indexes
+    (the sleeping clock has passed, the lost boundary may have, the clock is later than a stored
+    sleeping/lost stage, orders without a stored last order yet, a distributor tag), then the rule
+    (:func:`stage_as_of`) is applied to their orders: the figures stay a few queries, and equal to
+    what the export reads off the orders.
+    """
+    stage = func.coalesce(Customer.stage, "")
+    lost_cut = now - dt.timedelta(days=LOST_MIN_DAYS)
+    clock = RetentionClock
+    # The customer's sleeping clock by its unique key (an index probe per customer).
+    own_clock = clock.key == literal("sleeping:customer:", String) + cast(Customer.id, String)
+    has_orders = exists().where(Order.customer_id == Customer.id, Order.status != OrderStatus.CANCELLED)
+    not_distributor = stage != CustomerStage.DISTRIBUTOR
+    columns = (Customer.id, Customer.stage, Customer.tags, Customer.openid)
+    queries = (
+        # fell asleep since the stage was stored
+        select(*columns).join(clock, and_(clock.customer_id == Customer.id, clock.kind == "sleeping"))
+        .where(clock.at <= now, stage.not_in((*_TIMED, CustomerStage.DISTRIBUTOR))),
+        # sleeping long enough to be lost, or stored lost too early
+        select(*columns).where(Customer.stage == CustomerStage.SLEEPING, Customer.last_order_at <= lost_cut),
+        select(*columns).where(Customer.stage == CustomerStage.LOST, Customer.last_order_at > lost_cut),
+        # stored sleeping or lost while the clock says not yet (computed at a later time)
+        select(*columns).outerjoin(clock, own_clock)
+        .where(Customer.stage.in_(_TIMED), or_(clock.id.is_(None), clock.at > now)),
+        # orders the stored fields do not know yet (imported, before the first recompute)
+        select(*columns).where(Customer.last_order_at.is_(None), not_distributor, has_orders),
+        # a distributor tag set after the stage was stored
+        select(*columns).where(not_distributor, or_(*(Customer.tags.contains(tag) for tag in DISTRIBUTOR_TAGS))),
+    )
+    candidates: dict[int, tuple[str | None, str | None, str | None]] = {}
+    for query in queries:
+        for cid, stored, tags, openid in session.execute(query):
+            candidates[cid] = (stored, tags, openid)
+    result: dict[int, tuple[str | None, str, str | None]] = {}
+    ids = sorted(candidates)
+    for start in range(0, len(ids), STALE_CHUNK):
+        chunk = ids[start:start + STALE_CHUNK]
+        orders = _active_orders_of(session, chunk)
+        referred = set(session.scalars(select(Referral.referrer_id).where(
+            Referral.referrer_id.in_(chunk), Referral.status == "rewarded")))
+        for cid in chunk:
+            stored, tags, openid = candidates[cid]
+            actual = stage_as_of(orders.get(cid, []), now, referred=cid in referred, tags=tags, current=stored)
+            if actual != stored:
+                result[cid] = (stored, actual, openid)
+    return result
+
+
+def _active_orders_of(session: Session, customer_ids: Sequence[int]) -> dict[int, list[OrderFacts]]:
+    """:func:`active_orders`' facts for several customers at once (one query)."""
+    lines = (select(Order.customer_id, Order.id, Order.created_at, Order.shipped_at, Order.amount_cents,
+                    OrderItem.quantity, OrderItem.usage_days)
+             .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+             .where(Order.customer_id.in_(list(customer_ids)), Order.status != OrderStatus.CANCELLED)
+             .order_by(Order.customer_id, Order.created_at, Order.id))
+    grouped: dict[int, dict[int, tuple[Any, list[int]]]] = {}
+    for row in session.execute(lines):
+        _order, supplies = grouped.setdefault(row.customer_id, {}).setdefault(row.id, (row, []))
+        if row.usage_days and row.usage_days > 0:
+            supplies.append(row.quantity * row.usage_days)
+    return {cid: [OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None, row.amount_cents)
+                  for row, supplies in orders.values()]
+            for cid, orders in grouped.items()}
 
 
 def _set_sleeping_clock(session: Session, customer_id: int, last_order_at: dt.datetime | None,
@@ -621,6 +724,7 @@ __all__ = [
     "OrderFacts",
     "Rfm",
     "classes_by_spend",
+    "current_stage",
     "cycle_days",
     "expected_next_purchase",
     "median_interval_days",
@@ -629,5 +733,7 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "sleeping_at",
+    "stage_as_of",
     "stage_for",
+    "stale_stages",
 ]

@@ -388,3 +388,77 @@ def test_two_order_messages_racing_for_one_customer_both_get_answers(app, shop):
     with shop.read_session() as s:
         assert len(s.scalars(select(ConversationState)).all()) == 1
     assert 1 <= len(orders_of(shop, "o_race")) <= 2
+
+
+# --- A paid or shipped order is the seller's to change (issue 15, item 8) ----------------------
+
+def _ordered_and_paid(platform, db, openid):
+    platform.say(openid, "要两盒面膜 张三 13800138000 " + ADDRESS)
+    [order] = orders_of(db, openid)
+    assert "已标记付款" in platform.say(SELLER_OPENID, f"付款 #{order.id}")
+    return order.id
+
+
+def _order_events(db, order_id):
+    with db.read_session() as s:
+        return [(e.action, e.actor, e.detail) for e in s.get(Order, order_id).events]
+
+
+def test_address_change_after_shipping_is_a_request_to_the_seller(platform, shop):
+    order_id = _ordered_and_paid(platform, shop, "o_ship1")
+    assert "已发货" in platform.say(SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1000000001")
+    reply = platform.say("o_ship1", "地址改成北京市北京市朝阳区建国路88号")
+
+    [order] = orders_of(shop, "o_ship1")  # what left is not rewritten
+    assert (order.status, order.phone, order.address) == ("shipped", "13800138000", ADDRESS)
+    assert "已更新" not in reply and "本单按这次的发" not in reply
+    assert "已经发出" in reply and "已转告店主" in reply and "拒收" in reply and "SF1000000001" in reply
+    assert _order_events(shop, order_id)[-1] == ("change_request", "customer", "地址改成北京市北京市朝阳区建国路88号")
+    [notice] = [n for n in seller_notices(shop) if n.payload.get("request") == "change"]
+    assert notice.openid == SELLER_OPENID and f"#{order_id}" in notice.text and "建国路88号" in notice.text
+    assert "已发货" in notice.text and notice.transactional
+    # The seller sees the request in the order's history.
+    assert "客户要求修改" in platform.say(SELLER_OPENID, f"订单 #{order_id}")
+
+
+def test_cancelling_a_shipped_order_says_what_happens_next(platform, shop):
+    order_id = _ordered_and_paid(platform, shop, "o_ship2")
+    platform.say(SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1000000002")
+    reply = platform.say("o_ship2", "取消订单")
+    assert orders_of(shop, "o_ship2")[0].status == "shipped"
+    assert "已取消" not in reply and "没法直接取消" in reply and "拒收" in reply and "已转告店主" in reply
+    assert _order_events(shop, order_id)[-1][:2] == ("cancel_request", "customer")
+    assert any(n.payload.get("request") == "cancel" and f"#{order_id}" in n.text for n in seller_notices(shop))
+
+
+def test_after_payment_a_change_or_cancellation_is_forwarded_not_applied(platform, shop):
+    order_id = _ordered_and_paid(platform, shop, "o_paid")
+    reply = platform.say("o_paid", "电话写错了，是13900139000")
+    [order] = orders_of(shop, "o_paid")
+    assert order.phone == "13800138000" and "已更新" not in reply and "已转告店主" in reply
+    reply = platform.say("o_paid", "取消订单")
+    assert orders_of(shop, "o_paid")[0].status == "paid"
+    assert "已转告店主" in reply and "已取消" not in reply
+    assert [e[0] for e in _order_events(shop, order_id)] == ["create", "pay", "change_request", "cancel_request"]
+    assert {n.payload.get("request") for n in seller_notices(shop) if n.payload.get("order_id") == order_id} >= {
+        "change", "cancel"}
+
+
+def test_a_request_about_the_last_order_after_the_conversation_ended(platform, shop, app_config):
+    order_id = _ordered_and_paid(platform, shop, "o_late")
+    platform.say(SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1000000003")
+    with shop.session() as s:  # the order's conversation timed out long ago
+        s.query(ConversationState).delete()
+    reply = platform.say("o_late", "取消订单")
+    assert orders_of(shop, "o_late")[0].status == "shipped" and "没法直接取消" in reply
+    reply = platform.say("o_late", "地址改成北京市北京市朝阳区建国路88号")
+    assert orders_of(shop, "o_late")[0].address == ADDRESS and "已转告店主" in reply
+    assert [e[0] for e in _order_events(shop, order_id)][-2:] == ["cancel_request", "change_request"]
+
+
+def test_a_pending_order_is_still_corrected_and_cancelled_by_the_customer(platform, shop):
+    platform.say("o_pend", "要两盒面膜 张三 13800138000 " + ADDRESS)
+    assert "已更新订单" in platform.say("o_pend", "电话写错了，是13900139000")
+    assert "已取消" in platform.say("o_pend", "取消订单")
+    [order] = orders_of(shop, "o_pend")
+    assert order.status == "cancelled" and order.phone == "13900139000"

@@ -66,9 +66,10 @@ def test_customer_sheet_has_typed_analysis_columns(exported, pool):
     assert zhang["客单价"].value == 198 and "¥" in zhang["客单价"].number_format
     assert zhang["回购间隔中位数(天)"].value == 30
     assert zhang["预计下次购买"].value == dt.datetime(2026, 4, 10, 10, 30)
-    assert zhang["阶段"].value == "忠诚客户"  # stored by the retention sweep
+    # Stored "loyal", but Zhang's referee has paid: a fan, by the sweep's own rule as of NOW.
+    assert zhang["阶段"].value == "粉丝"
     assert (zhang["客户等级"].value, zhang["R"].value, zhang["F"].value, zhang["M"].value) == ("A", 5, 4, 5)
-    assert zhang["RFM分群"].value == "champions"
+    assert zhang["RFM分群"].value == "重要价值客户"  # champions, in the seller's words (bot/texts.py)
     assert zhang["推荐码"].value == "ZS8K2Q"
     assert zhang["推荐人数"].value == 1
     assert zhang["积分余额"].value == 70
@@ -152,7 +153,7 @@ def test_overview_indicators_and_charts(exported):
     charts = ws._charts
     assert {type(c) for c in charts} == {BarChart, PieChart}
     stage_rows = {row[0].value: row[1].value for row in ws.iter_rows(min_row=20, max_row=27)}
-    assert stage_rows["忠诚客户"] == 1 and stage_rows["潜客"] == 1 and stage_rows["沉睡客户"] == 1
+    assert stage_rows["粉丝"] == 1 and stage_rows["潜客"] == 1 and stage_rows["沉睡客户"] == 1
 
 
 @pytest.mark.parametrize("name", ["pool.csv", "pool.xls", "pool"])
@@ -203,3 +204,29 @@ def test_text_typed_by_customers_never_becomes_a_formula(db, runner, tmp_path):
     nickname, text = wb["客户"]["C2"], wb["咨询"]["D2"]
     assert (nickname.value, nickname.data_type) == ("=1+1", "s")
     assert (text.value, text.data_type) == ('=HYPERLINK("http://evil.example","点我")', "s")
+
+
+def test_the_sellers_own_account_is_not_exported_as_a_customer(runner, db, pool, tmp_path):
+    """HUITOU_SELLER_OPENIDS are counted apart: not a row of 客户, not in 客户总数 (统计 leaves them out too)."""
+    from storage.models import Customer
+    from tests.conftest import SELLER_OPENID
+
+    with db.session() as s:
+        s.add(Customer(openid=SELLER_OPENID, nickname="店主", created_at=NOW))
+    path = tmp_path / "客户池.xlsx"
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC), tick=False):
+        assert runner.invoke(args=["export", str(path)]).exit_code == 0
+    wb = openpyxl.load_workbook(path)
+    openids = [row[1] for row in wb["客户"].iter_rows(min_row=2, values_only=True)]
+    assert SELLER_OPENID not in openids and len(openids) == 3
+    indicators = {row[0]: row[1] for row in wb["概览"].iter_rows(min_row=2, max_row=17, values_only=True)}
+    assert indicators["客户总数"] == 3
+
+
+def test_rfm_segments_are_exported_in_chinese(exported):
+    from bot import texts
+
+    _result, wb = exported
+    _headers, rows = rows_by_header(wb["客户"])
+    segments = {row["RFM分群"].value for row in rows} - {None}
+    assert segments and segments <= set(texts.RFM_SEGMENT_LABELS.values())

@@ -183,3 +183,22 @@ def test_reward_notices_go_out_with_the_scheduler_tick(platform, shop, runner, f
     assert "200积分+¥15优惠券" in next(m.text for m in notices if m.openid == "o_a")
     runner.invoke(args=["scheduler", "tick"])  # a second tick sends nothing again
     assert [m.attempts for m in all_rows(shop, OutboxMessage) if m.kind == "referral_reward"] == [1, 1]
+
+
+def test_the_sellers_own_account_is_never_a_referral_candidate(platform, shop):
+    """The seller tries the shop with their own account (two paid orders, like a good customer):
+    they are not among the customers to ask for a referral."""
+    from tests.seller_support import add_order
+
+    seller(platform, "帮助")  # the seller's own customer row
+    me = person(shop, SELLER_OPENID)
+    with shop.session() as s:
+        s.get(Customer, me.id).name = "店主自己"
+    for _ in range(2):
+        add_order(shop, me.id, "补水面膜", status="paid", now=utcnow())
+    platform.say("o_a", ORDER_A)
+    seller(platform, f"付款 #{last_order_id(shop, 'o_a')}")
+    platform.say("o_a", "再来一盒面膜")
+    seller(platform, f"付款 #{last_order_id(shop, 'o_a')}")
+    reply = seller(platform, "推荐")
+    assert f"#{person(shop, 'o_a').id} 张三" in reply and "店主自己" not in reply and f"#{me.id} " not in reply

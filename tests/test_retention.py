@@ -432,3 +432,30 @@ def test_winback_catch_up_may_send_two_due_steps_in_order(shop):
     assert run(shop, retention.sweep_winback, T0 + 68 * DAY, config) == 2
     assert [row.dedupe_key[-6:] for row in outbox(shop, "winback")] == ["step:1", "step:2"]
     assert run(shop, retention.sweep_winback, T0 + 68 * DAY, config) == 0
+
+
+def test_the_sellers_own_account_gets_no_marketing(shop):
+    """HUITOU_SELLER_OPENIDS are not marketing recipients: no greeting, cycle message, follow-up or win-back,
+    even when the seller's account has ordered, asked and has a birthday like a customer."""
+    from storage.inquiries import record_inquiry
+
+    config = {**CONFIG, "SELLER_OPENIDS": "o_seller_own,o_seller_two", "RETENTION_FESTIVALS": "womens-day"}
+    seller = add_customer(shop, "o_seller_own", "店主")
+    buyer = add_customer(shop, "o_buyer_own", "张三")
+    for customer in (seller, buyer):
+        with shop.session() as s:
+            s.get(Customer, customer).birthday_month, s.get(Customer, customer).birthday_day = 3, 6
+            record_inquiry(s, customer, "面膜怎么用", topic="usage", product_id=None, now=naive_at(T0))
+        place_order(shop, customer, {"补水面膜": 2}, T0, ship_after=dt.timedelta(0))
+        place_order(shop, customer, {"定制礼盒": 1}, T0 + DAY)
+    for moment in [T0 + n * DAY for n in range(0, 130)]:  # 03-06: the 03-08 greeting is due
+        for sweep in retention.RETENTION_SWEEPS:
+            run(shop, sweep.run, moment, config)
+    rows = outbox(shop)
+    kinds = {row.kind for row in rows if row.customer_id == buyer}
+    assert {"experience", "care", "repurchase", "birthday", "winback", "festival"} <= kinds
+    assert [row for row in rows if row.customer_id == seller] == []
+
+
+def naive_at(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -42,7 +42,8 @@ def test_profile_by_id_shows_everything_with_phone_masked(platform, pool):
     reply = say(platform, f"客户 #{zhang}")
     assert f"#{zhang} 张三（小张） 138****8000" in reply
     assert "13800138000" not in reply
-    assert "阶段：忠诚客户" in reply and "等级：A" in reply  # three orders (storage/segments.py)
+    # Three orders and a paid referral: a fan, read off the orders and referrals as of now (segments.stage_as_of).
+    assert "阶段：粉丝" in reply and "等级：A" in reply
     assert "订单：3笔" in reply and "累计消费：¥297" in reply
     with db.read_session() as s:
         expected = s.get(Customer, zhang).expected_next_purchase_at  # kept by storage/segments.py

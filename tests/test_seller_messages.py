@@ -127,3 +127,31 @@ def test_export_link_is_signed_for_this_seller(platform, app):
     token = url.rsplit("#", 1)[1]
     assert verify_export_token(app.config, token) == SELLER_OPENID
     assert "不需要加内容" in say(platform, "导出 全部")
+
+
+def test_opting_out_withdraws_the_customers_drafts_from_the_sellers_list(platform, db):
+    """A customer who sends TD has their drafted marketing withdrawn (skipped, opted out) so the seller
+    cannot send it by mistake; a transactional draft (a shipping notice) stays on the list."""
+    customer = add_customer(db, openid="o_buyer", name="张三")
+    other = add_customer(db, openid="o_other", name="李四")
+    greeting = add_draft(db, customer, "张三，春节快乐🧧")
+    kept = add_draft(db, other, "李四，春节快乐🧧")
+    now = utcnow()
+    with db.session() as s:
+        notice = OutboxMessage(dedupe_key="ship:order:test", customer_id=customer, kind="ship", text="您的订单已发货",
+                               transactional=True, channel="draft", status="drafted", created_at=now, updated_at=now,
+                               next_attempt_at=now)
+        s.add(notice)
+        s.flush()
+        notice_id = notice.id
+    assert f"#{greeting} " in say(platform, "待发")
+
+    assert "退订" in platform.say("o_buyer", "TD")
+
+    withdrawn = fetch(db, OutboxMessage, greeting)
+    assert (withdrawn.status, withdrawn.skip_reason) == ("skipped", "opted_out")
+    assert fetch(db, OutboxMessage, notice_id).status == "drafted"
+    listing = say(platform, "待发")
+    assert f"#{greeting} " not in listing and f"#{kept} " in listing and f"#{notice_id} " in listing
+    assert "可能已经标记过了" in say(platform, f"已发 #{greeting}")
+    assert fetch(db, OutboxMessage, greeting).status == "skipped"

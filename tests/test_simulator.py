@@ -111,16 +111,50 @@ def test_delivered_outbox_rows_appear_in_the_customers_chat(client, db):
         ])
 
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
-    assert "您的订单已发货📦" in chat and "沙箱投递 · ship" in chat
-    assert "面膜快用完了吧？" in chat and "店主草稿（待店主手动发送） · repurchase" in chat
+    assert "您的订单已发货📦" in chat and "沙箱投递 · 发货通知" in chat
+    assert "面膜快用完了吧？" in chat and "店主草稿（待店主手动发送） · 回购提醒" in chat
     assert "还没送出的关怀" not in chat  # not delivered yet: not on the phone
     assert "给店主的通知" not in chat  # addressed to the seller
     assert "给店主的通知" in client.get(f"/simulator/chat?openid={SELLER_OPENID}").get_data(as_text=True)
 
     outbox = client.get("/simulator/outbox").get_data(as_text=True)
-    for kind in ("ship", "repurchase", "care", "seller_notice"):
-        assert f"<code>{kind}</code>" in outbox
+    for label in ("发货通知", "回购提醒", "使用关怀", "店主通知"):
+        assert f"<td>{label}</td>" in outbox
     assert "待发送" in outbox and "已转草稿" in outbox and "已发送" in outbox
+
+
+def test_the_simulator_shows_kinds_channels_statuses_and_reasons_in_chinese(client, db):
+    """No internal English name reaches the seller: every kind, channel, status and skip reason the
+    code writes has a Chinese label (bot/texts.py), shown in the outbox table and the chat tags."""
+    import re
+
+    from bot import texts
+
+    openid = new_customer(client)
+    kinds = list(texts.OUTBOX_KIND_LABELS)
+    reasons = list(texts.OUTBOX_SKIP_REASON_LABELS)
+    with db.session() as s:
+        customer = s.scalar(select(Customer).where(Customer.openid == openid))
+        common = {"customer_id": customer.id, "payload": {}, "attempts": 1, "priority": 50,
+                  "created_at": NOW, "updated_at": NOW, "next_attempt_at": NOW}
+        for n, kind in enumerate(kinds):
+            s.add(OutboxMessage(dedupe_key=f"k:{n}", kind=kind, text=f"消息{n}", channel="service", status="sent",
+                                sent_at=NOW, **common))
+        for n, reason in enumerate(reasons):
+            s.add(OutboxMessage(dedupe_key=f"r:{n}", kind="draft_digest", text=f"跳过{n}", status="skipped",
+                                skip_reason=reason, **common))
+        s.add(OutboxMessage(dedupe_key="c:1", kind="festival", text="草稿", channel="draft", status="drafted", **common))
+        s.add(OutboxMessage(dedupe_key="c:2", kind="winback", text="模板", channel="template", status="cancelled",
+                            **common))
+    outbox = client.get("/simulator/outbox").get_data(as_text=True)
+    chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+    for label in (*texts.OUTBOX_KIND_LABELS.values(), *texts.OUTBOX_SKIP_REASON_LABELS.values()):
+        assert label in outbox, label
+    assert "客服消息" in outbox and "店主草稿" in outbox and "模板消息" in outbox and "已取消" in outbox
+    assert "店主草稿（待店主手动发送） · 节日祝福" in chat and "模板消息 · 老客召回" not in chat  # cancelled
+    visible = re.sub(r"<[^>]+>", " ", outbox + chat)  # the text a seller reads (not markup or classes)
+    for word in (*kinds, *reasons, "service", "template", "draft", "sandbox", "pending", "skipped", "drafted"):
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", visible), word
 
 
 def test_seller_account_gets_the_seller_console_path(client, app):
@@ -295,7 +329,7 @@ def test_shipping_notice_reaches_the_customers_chat_at_once(client, demo):
     assert reply["tick_error"] is None
 
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
-    assert "SF1234567890" in chat and "客服消息 · ship" in chat  # inside the 48 h window: service message
+    assert "SF1234567890" in chat and "客服消息 · 发货通知" in chat  # inside the 48 h window: service message
     with demo.read_session() as s:
         notice = s.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:order:{order_id}"))
     assert notice.status == "sent" and notice.channel == "service"
@@ -307,7 +341,7 @@ def test_a_week_ahead_the_demo_customer_gets_her_repurchase_nudge(client, demo):
         response = client.post("/simulator/api/clock", json={"at": "2026-11-30T12:00"})
     assert response.json["ok"], response.json
     chat = client.get("/simulator/chat?openid=demo_wangfang").get_data(as_text=True)
-    assert "眼霜" in chat and "· repurchase" in chat
+    assert "眼霜" in chat and "· 回购提醒" in chat
     with demo.read_session() as s:
         nudges = s.scalars(select(OutboxMessage).join(Customer, Customer.id == OutboxMessage.customer_id)
                            .where(Customer.openid == "demo_wangfang", OutboxMessage.kind == "repurchase")).all()

@@ -90,7 +90,7 @@ def test_customer_orders_in_the_browser(browser, live_url, db, artifacts_dir):
     new_customer(page, "小美")
     type_message(page, ORDER_TEXT, MASKED_ORDER_TEXT)
     expect(page.locator("#chat .msg.bot").last).to_contain_text("已为您登记订单")
-    expect(page.locator("#outbox")).to_contain_text("seller_notice")  # the seller is told, via the outbox
+    expect(page.locator("#outbox")).to_contain_text("店主通知")  # the seller is told, via the outbox
     page.screenshot(path=str(artifacts_dir / "simulator-desktop.png"), full_page=True)
 
     with db.read_session() as s:
@@ -129,7 +129,7 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     open_chat(page, "小美")
     chat = page.locator("#chat")
     # The shipping notice: transactional, delivered by the tick that follows the seller's message.
-    notice = chat.locator(".msg.bot", has=page.locator(".tag", has_text="ship"))
+    notice = chat.locator(".msg.bot", has=page.locator(".tag", has_text="发货通知"))
     expect(notice).to_contain_text("SF1234567890")
     expect(notice).to_contain_text("已发货")
     page.click("[data-days='30']")
@@ -139,5 +139,5 @@ def test_order_ship_jump_and_see_the_notices(browser, live_url, db, artifacts_di
     # 面膜 lasts 30 days per box: two boxes = 60 days; jump on to the end of the supply.
     page.click("[data-days='30']")
     expect(page.locator("#status")).to_contain_text("调度器运行了")
-    expect(chat.locator(".tag", has_text="repurchase")).to_have_count(1)
+    expect(chat.locator(".tag", has_text="回购提醒")).to_have_count(1)
     page.screenshot(path=str(artifacts_dir / "simulator-nudge.png"), full_page=True)

@@ -19,6 +19,7 @@ from bot.seller.common import (
 from bot.seller.registry import SellerContext, seller_command
 from storage.models import Customer, CustomerNote, Order, OrderStatus, Referral, RewardEntry
 from storage.orders import format_yuan
+from storage.segments import current_stage
 
 NOTES_SHOWN = 3
 NOTE_SHOWN_CHARS = 60  # a profile stays one screen; 备注 echoes a note in full when it is added
@@ -41,7 +42,8 @@ def profile(ctx: SellerContext, customer: Customer) -> str:
     points = session.scalar(select(func.coalesce(func.sum(RewardEntry.points), 0))
                             .where(RewardEntry.customer_id == customer.id)) or 0
     lines = [texts.SELLER_PROFILE_HEADER.format(line=customer_line(customer))]
-    stage = texts.SELLER_STAGE_LABELS.get(customer.stage, customer.stage or "")
+    current = current_stage(session, customer, ctx.now)  # as of now: the rule and clock the export uses
+    stage = texts.SELLER_STAGE_LABELS.get(current, current or "")
     lines.append(texts.SELLER_PROFILE_STAGE.format(stage=stage, klass=customer.customer_class or texts.SELLER_NONE))
     lines.append(texts.SELLER_PROFILE_ORDERS.format(orders=orders, spent=format_yuan(spent)))
     last = last_order or customer.last_order_at

@@ -15,6 +15,7 @@ from bot import referral_rewards, texts
 from bot.referrals import ledger_line
 from bot.seller.common import PAGE_SIZE, customer_line, get_customer, get_order, parse_ref
 from bot.seller.registry import SellerContext, seller_command
+from config import parse_list
 from storage import referrals as store
 from storage.contact import to_halfwidth
 from storage.models import Customer, Referral
@@ -38,7 +39,10 @@ def referral_figures(ctx: SellerContext) -> str:
     session = ctx.session
     total = store.figures(session, ctx.now)
     recent = store.figures(session, ctx.now, since=ctx.now - dt.timedelta(days=30), top=0)
-    candidates = store.referral_candidates(session, ctx.now, exclude=tuple(f.customer.id for f in total.top))
+    # The seller's own accounts are never referral candidates (they are not customers to ask).
+    sellers = tuple(session.scalars(select(Customer.id).where(
+        Customer.openid.in_(parse_list(ctx.config.get("SELLER_OPENIDS"))))))
+    candidates = store.referral_candidates(session, ctx.now, exclude=(*(f.customer.id for f in total.top), *sellers))
     if not total.made and not candidates:
         return texts.SELLER_REFERRALS_NONE
     lines = [texts.SELLER_REFERRALS_HEADER,

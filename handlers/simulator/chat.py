@@ -13,26 +13,14 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from bot import texts
 from storage.models import Customer, InboundMessage, OutboxMessage
 
-# How a proactive message reached (or would reach) the phone.
-CHANNEL_LABELS = {
-    "service": "客服消息",
-    "template": "模板消息",
-    "draft": "店主草稿",
-    "sandbox": "沙箱投递",
-    None: "—",
-}
-STATUS_LABELS = {
-    "pending": "待发送",
-    "claimed": "待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "drafted": "已转草稿",
-    "skipped": "已跳过",
-    "failed": "失败",
-    "cancelled": "已取消",
-}
+# Display labels (bot/texts.py): how a message reached the phone, how it ended, what it was, why skipped.
+CHANNEL_LABELS = texts.OUTBOX_CHANNEL_LABELS
+STATUS_LABELS = texts.OUTBOX_STATUS_LABELS
+KIND_LABELS = texts.OUTBOX_KIND_LABELS
+REASON_LABELS = texts.OUTBOX_SKIP_REASON_LABELS
 # Rows that reached the chat: sent by the bot, or handed to the seller to send by hand.
 SHOWN_IN_CHAT = ("sent", "drafted")
 CHAT_LIMIT = 200
@@ -77,19 +65,35 @@ def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None
     ).all()
     for row in outbox:
         at = row.sent_at or row.updated_at or row.created_at
-        channel = CHANNEL_LABELS.get(row.channel, row.channel)
+        channel = channel_label(row.channel)
         if row.status == "drafted":
-            channel += "（待店主手动发送）"
-        tag = f"{channel} · {row.kind}"
+            channel += texts.OUTBOX_DRAFT_SUFFIX
+        tag = texts.OUTBOX_TAG.format(channel=channel, kind=kind_label(row.kind))
         entries.append(((at, 1, row.id, 0), ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted")))
     entries.sort(key=lambda item: item[0])
     return [entry for _key, entry in entries[-CHAT_LIMIT:]]
 
 
+def kind_label(kind: str | None) -> str:
+    """The message's kind in Chinese (a kind without a label shows as a generic one, never English)."""
+    return KIND_LABELS.get(kind or "", texts.OUTBOX_KIND_OTHER)
+
+
+def channel_label(channel: str | None) -> str:
+    return CHANNEL_LABELS.get(channel, CHANNEL_LABELS[None])
+
+
+def reason_label(skip_reason: str | None, last_error: str | None) -> str | None:
+    """Why a row was skipped or cancelled, in Chinese; an API error is shown as the API wrote it."""
+    if skip_reason:
+        return REASON_LABELS.get(skip_reason, texts.OUTBOX_SKIP_REASON_OTHER)
+    return texts.OUTBOX_ERROR_LABEL.format(error=last_error) if last_error else None
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
-    kind: str
+    kind: str  # label
     channel: str  # label
     status: str  # raw status (pending, sent, ...)
     status_label: str
@@ -112,8 +116,9 @@ def outbox_rows(session: Session, limit: int = OUTBOX_LIMIT) -> list[OutboxRow]:
         if row.openid and customer is not None and row.openid != customer.openid:
             recipient = row.openid  # a seller notice about this customer
         result.append(OutboxRow(
-            id=row.id, kind=row.kind, channel=CHANNEL_LABELS.get(row.channel, row.channel or ""),
-            status=row.status, status_label=STATUS_LABELS.get(row.status, row.status), reason=row.skip_reason or row.last_error,
+            id=row.id, kind=kind_label(row.kind), channel=channel_label(row.channel),
+            status=row.status, status_label=STATUS_LABELS.get(row.status, row.status),
+            reason=reason_label(row.skip_reason, row.last_error),
             recipient=recipient, text=row.text, created_at=row.created_at,
             done_at=row.sent_at or (row.updated_at if row.status != "pending" else None),
         ))

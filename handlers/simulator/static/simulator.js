@@ -54,8 +54,9 @@
   }
 
   function describeNew(counts) {
-    const labels = { pending: "待发送", sent: "已发送", drafted: "转草稿", skipped: "跳过", failed: "失败" };
-    const parts = Object.keys(counts || {}).map(function (k) { return (labels[k] || k) + " " + counts[k]; });
+    const labels = { pending: "待发送", claimed: "待发送", sending: "发送中", sent: "已发送", drafted: "转草稿",
+                     skipped: "跳过", failed: "失败", cancelled: "已取消" };
+    const parts = Object.keys(counts || {}).map(function (k) { return (labels[k] || "其他") + " " + counts[k]; });
     return parts.length ? "新增主动消息：" + parts.join("，") : "没有新的主动消息";
   }
 
