@@ -111,8 +111,8 @@ def _export(platform, client):
     import openpyxl
 
     reply = platform.say(SELLER_OPENID, "导出")
-    path = re.search(r"/downloads/export/[\w.\-]+", reply).group()
-    response = client.get(path)
+    token = re.search(r'/downloads/export#([^"]+)"', reply).group(1)  # the link's token (in its fragment)
+    response = client.post("/downloads/export", data={"token": token})
     assert response.status_code == 200
     wb = openpyxl.load_workbook(io.BytesIO(response.get_data()))
     rows = list(wb["客户"].iter_rows(values_only=True))
