@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot import texts
 from config import parse_list
 from storage import referrals as store
+from storage.clock import shop_zone, to_local
 from storage.models import Complaint, Customer, KeyValue, Testimonial
 from storage.orders import format_yuan
 from storage.outbox import enqueue
@@ -249,9 +250,7 @@ def account_reply(session: Session, customer: Customer, config: Mapping[str, Any
 
 
 def ledger_line(entry: store.RewardEntry, config: Mapping[str, Any]) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = entry.created_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")))
+    local = to_local(entry.created_at, shop_zone(config))
     change = []
     if entry.points:
         change.append(f"{entry.points:+d}积分")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -12,6 +11,7 @@ from flask.cli import AppGroup, ScriptInfo
 
 from scheduler.runner import run_foreground
 from scheduler.tick import run_tick
+from storage.clock import local_to_utc, shop_zone, to_local, zone
 
 
 @click.group("scheduler", cls=AppGroup, invoke_without_command=True,
@@ -34,9 +34,7 @@ def parse_at(value: str, timezone: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"not an ISO date-time: {value!r} (e.g. 2026-11-24T09:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return local_to_utc(moment, zone(timezone))
 
 
 @scheduler_cli.command("tick")
@@ -48,7 +46,7 @@ def tick_command(at: str | None, dry_run: bool, as_json: bool) -> None:
     """Run every sweep and one outbox drain once."""
 
     app = current_app._get_current_object()
-    timezone = str(app.config.get("TIMEZONE") or "Asia/Shanghai")
+    timezone = shop_zone(app.config).key
     moment = parse_at(at, timezone) if at else None
     summary = run_tick(app, at=moment, dry_run=dry_run)
     if as_json:
@@ -60,7 +58,7 @@ def tick_command(at: str | None, dry_run: bool, as_json: bool) -> None:
 
 
 def _render(summary, timezone: str) -> str:
-    local = summary.at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    local = to_local(summary.at, zone(timezone))
     lines = [f"Tick at {local:%Y-%m-%d %H:%M} ({timezone}){' - dry run, nothing changed' if summary.dry_run else ''}"]
     lines.append("Sweeps: " + (", ".join(f"{name} +{n}" for name, n in summary.sweeps.items()) or "none"))
     if summary.dry_run:

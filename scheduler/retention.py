@@ -29,6 +29,7 @@ from scheduler import calendar
 from scheduler.sweep import Sweep
 from storage import outbox, segments
 from storage import retention_queries as q
+from storage.clock import naive_utc, shop_zone, to_local
 from storage.models import KeyValue, Order
 from storage.retention_clock import backfill_supply_clocks
 
@@ -119,7 +120,7 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
         raise ValueError(f"RETENTION_FESTIVALS: unknown festivals {sorted(unknown)}")
     steps = config.get("RETENTION_WINBACK_STEP_DAYS")
     return RetentionSettings(
-        timezone=ZoneInfo(config.get("TIMEZONE") or "Asia/Shanghai"),
+        timezone=shop_zone(config),
         experience_days=number("RETENTION_EXPERIENCE_DAYS", 2),
         repurchase_lead_days=number("RETENTION_REPURCHASE_LEAD_DAYS", 3),
         lapse_days=number("RETENTION_LAPSE_DAYS", 7),
@@ -136,11 +137,6 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def _naive_utc(now: dt.datetime) -> dt.datetime:
-    """Storage compares naive UTC; sweeps receive aware UTC."""
-    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-
 
 def _name(due: q.Due) -> str:
     return due.name or due.nickname or texts.RETENTION_DEFAULT_NAME
@@ -199,7 +195,7 @@ def _cycle_sweep(session: Session, kind: str, rows: list[q.Due], now: dt.datetim
 
 def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Experience: ``RETENTION_EXPERIENCE_DAYS`` after shipping, how to use the product."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     due_to = now - dt.timedelta(days=s.experience_days)
     rows = q.shipped_orders_due(session, shipped_from=due_to - s.catchup, shipped_to=due_to,
                                 key_prefix="experience:order:", exclude_openids=s.seller_openids)
@@ -208,7 +204,7 @@ def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, An
 
 def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Care: at mid-supply, how is it going."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     rows = q.supply_clocks_due(session, "supply_mid", at_from=now - s.catchup, at_to=now, key_prefix="care:order:",
                                 exclude_openids=s.seller_openids)
     return _cycle_sweep(session, "care", rows, now, s)
@@ -216,7 +212,7 @@ def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) ->
 
 def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Repurchase: ``RETENTION_REPURCHASE_LEAD_DAYS`` before the supply runs out."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     lead = dt.timedelta(days=s.repurchase_lead_days)
     rows = q.supply_clocks_due(session, "supply_end", at_from=now + lead - s.catchup, at_to=now + lead,
                                key_prefix="repurchase:order:", exclude_openids=s.seller_openids)
@@ -225,7 +221,7 @@ def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, An
 
 def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Lapse: ``RETENTION_LAPSE_DAYS`` after run-out with no newer order of the product."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     after = dt.timedelta(days=s.lapse_days)
     rows = q.supply_clocks_due(session, "supply_end", at_from=now - after - s.catchup, at_to=now - after,
                                key_prefix="lapse:order:", exclude_openids=s.seller_openids)
@@ -236,7 +232,7 @@ def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -
 
 def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Follow-up: an inquiry with no order after ``RETENTION_FOLLOWUP_HOURS``, once."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     made_to = now - dt.timedelta(hours=s.followup_hours)
     rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:",
                            exclude_openids=s.seller_openids)
@@ -260,7 +256,7 @@ def _with_offer(settings: RetentionSettings, text: str, offer_text: str, due: q.
 
 def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Festival greetings ``RETENTION_GREETING_LEAD_DAYS`` ahead (seller's timezone), class A with the offer."""
-    s, now_utc = settings_from(config), _naive_utc(now)
+    s, now_utc = settings_from(config), naive_utc(now)
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
     batch = Batch(session, now_utc)
     for slug in s.festivals:
@@ -275,7 +271,7 @@ def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any
 
 def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Birthday greetings (solar or lunar) ``RETENTION_GREETING_LEAD_DAYS`` ahead, class A with the offer."""
-    s, now_utc = settings_from(config), _naive_utc(now)
+    s, now_utc = settings_from(config), naive_utc(now)
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
     occasions = {}  # (lunar?, month, day) → (key year, date), for every day of the window
     for day in calendar.date_range(start, end):
@@ -304,13 +300,13 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
 
 def winback_key(due: q.Due, step: int, settings: RetentionSettings) -> str:
     """``winback:<local date of the last order>:customer:<id>:step:<n>`` — a new order starts a new cycle."""
-    start = due.last_order_at.replace(tzinfo=dt.UTC).astimezone(settings.timezone).date()
+    start = to_local(due.last_order_at, settings.timezone).date()
     return f"winback:{start.isoformat()}:customer:{due.customer_id}:step:{step}"
 
 
 def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Win-back for sleeping customers: three steps, stopped by any order or reply."""
-    s, now = settings_from(config), _naive_utc(now)
+    s, now = settings_from(config), naive_utc(now)
     q.cancel_stopped_winbacks(session, now)
     offsets = [dt.timedelta(days=days) for days in s.winback_step_days]
     if not offsets:
@@ -365,7 +361,7 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     marker = session.get(KeyValue, SEGMENTS_MARKER)
     if marker is not None and (marker.value == today or local.hour < s.segments_hour):
         return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
-    naive_now = _naive_utc(now)
+    naive_now = naive_utc(now)
     segments.recompute_all(session, naive_now)
     checked = session.get(KeyValue, BACKFILL_MARKER)
     newest = session.scalar(select(func.max(Order.id))) or 0

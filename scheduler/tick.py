@@ -19,6 +19,7 @@ from flask import Flask
 from bot.delivery.drain import DrainSummary, drain_outbox, preview_due
 from bot.delivery.transport import Transport
 from scheduler.registry import SWEEPS
+from storage.clock import naive_utc
 from storage.db import get_db
 from storage.models import utcnow
 
@@ -60,16 +61,12 @@ class TickSummary:
         return data
 
 
-def _naive_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
 def run_tick(app: Flask, at: dt.datetime | None = None, dry_run: bool = False,
              *, transport: Transport | None = None) -> TickSummary:
     """Run every sweep and then one drain as of ``at`` (naive means UTC; default: now) for ``app``
     (built by ``app.create_app``: its config and database)."""
     database, config = get_db(app), app.config
-    now = _naive_utc(at) if at is not None else utcnow()
+    now = naive_utc(at) if at is not None else utcnow()
     aware_now = now.replace(tzinfo=dt.UTC)
     summary = TickSummary(at=now, dry_run=dry_run)
     if dry_run:

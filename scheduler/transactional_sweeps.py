@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -19,6 +18,7 @@ from bot.delivery.order_notices import payment_reminder_key
 from bot.delivery.seller_draft import digest_text
 from bot.notices import enqueue_shipping_notice
 from config import parse_list
+from storage.clock import naive_utc, shop_zone, to_local
 from storage.models import Customer, Order, OrderStatus
 from storage.orders import format_yuan
 from storage.outbox import count_drafts, enqueue, list_drafts
@@ -27,17 +27,13 @@ from storage.outbox import count_drafts, enqueue, list_drafts
 SHIPPING_CATCH_UP = dt.timedelta(days=7)
 
 
-def _naive(now: dt.datetime) -> dt.datetime:
-    return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-
-
 def _items(order: Order) -> str:
     return "、".join(f"{item.product_name}×{item.quantity}" for item in order.items)
 
 
 def shipping_notices(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Shipping notice for every order shipped in the last 7 days (the ship hook usually did it)."""
-    now = _naive(now)
+    now = naive_utc(now)
     orders = session.scalars(
         select(Order).options(selectinload(Order.items), selectinload(Order.customer))
         .where(Order.status == OrderStatus.SHIPPED, Order.shipped_at >= now - SHIPPING_CATCH_UP)
@@ -47,7 +43,7 @@ def shipping_notices(session: Session, now: dt.datetime, config: Mapping[str, An
 
 def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """One reminder per order still unpaid ``PAYMENT_REMINDER_DELAY_HOURS`` after it was placed."""
-    now = _naive(now)
+    now = naive_utc(now)
     cutoff = now - dt.timedelta(hours=float(config.get("PAYMENT_REMINDER_DELAY_HOURS", 12)))
     oldest = now - dt.timedelta(days=float(config.get("PAYMENT_REMINDER_MAX_AGE_DAYS", 7)))
     orders = session.scalars(
@@ -67,7 +63,7 @@ def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, A
 
 def draft_digest(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Once a day from ``DRAFT_DIGEST_HOUR`` (seller's time): the open drafts, to every seller."""
-    local = now.astimezone(ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")))
+    local = to_local(now, shop_zone(config))
     if local.hour < int(config.get("DRAFT_DIGEST_HOUR", 9)):
         return 0
     total = count_drafts(session)
@@ -81,5 +77,5 @@ def draft_digest(session: Session, now: dt.datetime, config: Mapping[str, Any]) 
     for openid in parse_list(config.get("SELLER_OPENIDS")):
         created += enqueue(session, dedupe_key=f"digest:drafts:{local.date().isoformat()}:{openid}",
                            kind="draft_digest", text=text, openid=openid, transactional=True, priority=30,
-                           now=_naive(now), payload={"drafts": total})
+                           now=naive_utc(now), payload={"drafts": total})
     return created

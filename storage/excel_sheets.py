@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
+
+from storage.clock import to_local, zone
 
 MONEY_FORMAT = '"¥"#,##0.00'
 PERCENT_FORMAT = "0.0%"
@@ -56,12 +57,12 @@ class LocalTime:
     """Naive UTC from the database → naive local time in the seller's timezone (Excel has no zones)."""
 
     def __init__(self, timezone: str):
-        self.zone = ZoneInfo(timezone)
+        self.zone = zone(timezone)
 
     def __call__(self, value: dt.datetime | None) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC).astimezone(self.zone).replace(tzinfo=None)
+        return to_local(value, self.zone).replace(tzinfo=None)
 
 
 def literal_text(ws, value: Any) -> Any:

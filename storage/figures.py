@@ -23,11 +23,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from storage import clock
 from storage.models import Customer, CustomerStage, Order, OrderStatus, Referral
 from storage.segments import stale_stages
 
@@ -73,8 +73,8 @@ class PoolFigures:
 
 def period_starts(now: dt.datetime, timezone: str) -> dict[str, dt.datetime]:
     """Naive-UTC starts of today, this week (Monday) and this month in ``timezone``."""
-    zone = ZoneInfo(timezone)
-    local_now = now.replace(tzinfo=dt.UTC).astimezone(zone)
+    zone = clock.zone(timezone)
+    local_now = clock.to_local(now, zone)
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     starts = {
         "today": midnight,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.clock import naive_utc
 from storage.models import OutboxMessage
 from storage.upsert import insert_ignore
 
@@ -17,8 +18,8 @@ def outbox_row(*, dedupe_key: str, kind: str, text: str, now: dt.datetime, custo
                openid: str | None = None, transactional: bool = False, priority: int = 50,
                payload: dict[str, Any] | None = None, not_before: dt.datetime | None = None) -> dict[str, Any]:
     """The row :func:`enqueue` writes (``now``/``not_before`` may be aware; stored as naive UTC)."""
-    now = _naive_utc(now)
-    not_before = _naive_utc(not_before) if not_before is not None else None
+    now = naive_utc(now)
+    not_before = naive_utc(not_before) if not_before is not None else None
     return {
         "dedupe_key": dedupe_key,
         "customer_id": customer_id,
@@ -90,7 +91,3 @@ def mark_draft_done(session: Session, outbox_id: int, now: dt.datetime) -> bool:
     row.sent_at = now
     row.updated_at = now
     return True
-
-
-def _naive_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value

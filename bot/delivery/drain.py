@@ -55,6 +55,7 @@ from bot.delivery.errors import (
 from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
 from storage import kv
+from storage.clock import naive_utc
 from storage.db import Database
 from storage.models import Complaint, Customer, OutboxMessage, utcnow
 
@@ -527,7 +528,7 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
     """Deliver every row due at ``now`` (naive UTC; default: the live clock). See the module docstring."""
     # A drain "as of" a given moment (ticks in the past or future) uses it throughout; a live drain
     # reads the clock for every batch, so rows claimed late in a long drain never look stale.
-    fixed_now = _naive_utc(now) if now is not None else None
+    fixed_now = naive_utc(now) if now is not None else None
     now = fixed_now or utcnow()
     settings = DeliverySettings.from_config(config)
     summary = DrainSummary()
@@ -606,9 +607,3 @@ def _release_quietly(database: Database, jobs: list[_Job], until: dt.datetime, n
         _release(database, jobs, until, now)
     except Exception:  # noqa: BLE001 - the original error matters more; stale rows time out anyway
         log.exception("could not release %d claimed rows", len(jobs))
-
-
-def _naive_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value

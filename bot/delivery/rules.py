@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storage.clock import naive_utc, shop_zone, to_local
+
 SERVICE = "service"
 TEMPLATE = "template"
 DRAFT = "draft"
@@ -84,7 +86,7 @@ class DeliverySettings:
         if isinstance(templates, str):
             templates = json.loads(templates or "{}")
         return cls(
-            timezone=ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")),
+            timezone=shop_zone(config),
             quiet_start=start,
             quiet_end=end,
             marketing_cap=int(config.get("DELIVERY_MARKETING_CAP", 1)),
@@ -147,7 +149,7 @@ def quiet_until(now: dt.datetime, settings: DeliverySettings) -> dt.datetime | N
     start, end = settings.quiet_start, settings.quiet_end
     if start is None or end is None or start == end:
         return None
-    local = now.replace(tzinfo=dt.UTC).astimezone(settings.timezone)
+    local = to_local(now, settings.timezone)
     t = local.time()
     if start < end:
         quiet = start <= t < end
@@ -158,7 +160,7 @@ def quiet_until(now: dt.datetime, settings: DeliverySettings) -> dt.datetime | N
     if not quiet:
         return None
     end_local = dt.datetime.combine(end_day, end, tzinfo=settings.timezone)
-    return end_local.astimezone(dt.UTC).replace(tzinfo=None)
+    return naive_utc(end_local)
 
 
 def service_window_open(last_inbound_at: dt.datetime | None, now: dt.datetime, window: dt.timedelta) -> bool:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot import conversation_state, texts
 from bot.seller.registry import SellerContext
+from storage.clock import shop_zone, to_local
 from storage.contact import mask_phone, to_halfwidth
 from storage.customer_search import find_customers
 from storage.models import Customer, Order, OutboxMessage
@@ -96,7 +96,7 @@ def order_line(order: Order) -> str:
 
 def local(config, moment: dt.datetime) -> dt.datetime:
     """A stored naive-UTC time in the seller's timezone."""
-    return moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(str(config.get("TIMEZONE") or "Asia/Shanghai")))
+    return to_local(moment, shop_zone(config))
 
 
 def short_time(config, moment: dt.datetime | None) -> str:

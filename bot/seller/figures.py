@@ -7,6 +7,7 @@ from bot.referrals import seller_figures_line
 from bot.seller.common import local
 from bot.seller.registry import SellerContext, seller_command
 from config import parse_list
+from storage.clock import shop_zone
 from storage.figures import PeriodFigures, business_figures
 from storage.models import CustomerStage
 from storage.orders import format_yuan
@@ -30,7 +31,7 @@ def _period_lines(label: str, figures: PeriodFigures) -> list[str]:
 def figures(ctx: SellerContext) -> str:
     if ctx.args:
         raise ctx.fail(texts.SELLER_NO_ARGS)
-    timezone = str(ctx.config.get("TIMEZONE") or "Asia/Shanghai")
+    timezone = shop_zone(ctx.config).key
     periods, pool = business_figures(ctx.session, ctx.now, timezone, parse_list(ctx.config.get("SELLER_OPENIDS")))
     lines = [texts.SELLER_FIGURES_HEADER.format(date=local(ctx.config, ctx.now).strftime("%m-%d %H:%M"))]
     for key, label in texts.SELLER_FIGURES_PERIODS.items():

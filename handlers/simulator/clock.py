@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage import clock
+from storage.clock import local_to_utc, zone
 from storage.db import Database
 from storage.models import KeyValue, utcnow
 
@@ -83,15 +84,12 @@ def install_clock(app: Flask, database: Database) -> None:
 
 def parse_local(value: str, timezone: str) -> dt.datetime:
     """``2026-12-20T10:00`` in the seller's timezone → naive UTC. Raises ValueError."""
-    local = dt.datetime.fromisoformat(value.strip())
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=ZoneInfo(timezone))
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
+    return local_to_utc(dt.datetime.fromisoformat(value.strip()), zone(timezone))
 
 
 def to_local(moment: dt.datetime, timezone: str) -> dt.datetime:
     """Naive UTC → aware local time in ``timezone``."""
-    return moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    return clock.to_local(moment, zone(timezone))
 
 
 def tick_times(start: dt.datetime, end: dt.datetime, timezone: str) -> list[dt.datetime]:
@@ -102,13 +100,12 @@ def tick_times(start: dt.datetime, end: dt.datetime, timezone: str) -> list[dt.d
     """
     if end <= start:
         return [end]
-    zone = ZoneInfo(timezone)
+    tz = zone(timezone)
     local_start = to_local(start, timezone)
     day = local_start.date()
     times: list[dt.datetime] = []
     while True:
-        local_tick = dt.datetime.combine(day, dt.time(DAILY_TICK_HOUR), tzinfo=zone)
-        tick = local_tick.astimezone(dt.UTC).replace(tzinfo=None)
+        tick = local_to_utc(dt.datetime.combine(day, dt.time(DAILY_TICK_HOUR)), tz)
         if tick >= end:
             break
         if tick > start:
