@@ -60,6 +60,10 @@ def _finish_config(app: Flask) -> None:
     cfg = app.config
     # Values from the environment arrive as strings (or JSON-parsed); normalise the ones code relies on.
     cfg["SELLER_OPENIDS"] = huitou_config.parse_list(cfg.get("SELLER_OPENIDS"))
+    # --- WeCom: the listed members are sellers too, as "wecom:<userid>" (bot/wecom_events.py) ---
+    from bot.wecom_events import member_seller_openids
+
+    cfg["SELLER_OPENIDS"] += [o for o in member_seller_openids(cfg) if o not in cfg["SELLER_OPENIDS"]]
     for name in ("WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET"):
         if cfg.get(name) is not None:
             cfg[name] = str(cfg[name]).strip() or None

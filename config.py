@@ -20,6 +20,13 @@ WECHAT_ENV_NAMES = (
     "WECHAT_APP_ID",
     "WECHAT_APP_SECRET",
     "WECHAT_API_BASE_URL",
+    # --- WeCom (optional; handlers/wecom.py, bot/delivery/wecom_*.py) ---
+    "WECOM_CORP_ID",
+    "WECOM_AGENT_ID",
+    "WECOM_SECRET",
+    "WECOM_TOKEN",
+    "WECOM_ENCODING_AES_KEY",
+    "WECOM_API_BASE_URL",
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -118,6 +125,19 @@ DEFAULTS: dict[str, Any] = {
     # After each simulated message, run the scheduler once at the simulated time (as a running
     # scheduler would within minutes), so notices show up in the chat at once.
     "SIMULATOR_AUTO_TICK": True,
+    # --- WeCom customer contact (optional; README "Connecting WeCom") ---
+    "WECOM_CORP_ID": None,
+    "WECOM_AGENT_ID": None,
+    "WECOM_SECRET": None,
+    "WECOM_TOKEN": None,
+    "WECOM_ENCODING_AES_KEY": None,
+    "WECOM_API_BASE_URL": "https://qyapi.weixin.qq.com/cgi-bin/",
+    "SELLER_WECOM_USERIDS": "",
+    # A mass-send task not confirmed by the member within this many days: its rows become drafts.
+    "WECOM_TASK_CONFIRM_DAYS": 3,
+    # Mass messages one customer may receive per period (month, week or day); empty: the month's days.
+    "WECOM_CUSTOMER_LIMIT": "",
+    "WECOM_CUSTOMER_LIMIT_PERIOD": "month",
 }
 
 DEV_WECHAT_TOKEN = "huitou-dev-token"
