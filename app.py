@@ -93,6 +93,9 @@ def _register_cli(app: Flask) -> None:
     register_scheduler_cli(app)
     app.cli.add_command(demo_command)
     register_referral_cli(app)
+    from bot.wecom_cli import register_cli as register_wecom_cli  # huitou wecom contact-way
+
+    register_wecom_cli(app)
     app.cli.add_command(serve_command)
 
 

@@ -191,7 +191,7 @@ def on_contact_added(session: Session, event: ContactEvent, details: Mapping[str
     row = outbox_row(dedupe_key=f"{WELCOME_KIND}:{event.external_userid}:{event.userid}:{event.create_time}",
                      kind=WELCOME_KIND, text=text, customer_id=customer.id, transactional=True, priority=0, now=now,
                      payload={"welcome_code": event.welcome_code, "userid": event.userid})
-    row.update(status=WELCOME_WAITING, channel="wecom")
+    row.update(status=WELCOME_WAITING, channel="wecom_welcome")
     insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"])
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == row["dedupe_key"]))
 

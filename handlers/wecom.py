@@ -117,6 +117,11 @@ def receive() -> Response:
     return _response(response_body)
 
 
+def _type(msg: Any) -> str:
+    # wechatpy has no classes for the customer-contact events: they parse as UnknownMessage.
+    return str(msg._data.get("MsgType") or msg.type).lower()
+
+
 def _response(body: str) -> Response:
     return Response(body, mimetype="text/plain" if body == SUCCESS else "application/xml")
 
@@ -124,7 +129,7 @@ def _response(body: str) -> Response:
 def message_key(msg: Any) -> str:
     """The dedupe key: MsgId for messages; sender, time, event and the contact change for events."""
     data = msg._data
-    if msg.type != "event" and data.get("MsgId"):
+    if _type(msg) != "event" and data.get("MsgId"):
         key = f"wecom:msg:{data['MsgId']}"
     else:
         parts = [data.get(name) or "" for name in ("FromUserName", "CreateTime", "Event", "ChangeType", "UserID",
@@ -140,7 +145,7 @@ def _stored_response(database: Any, key: str) -> str | None:
 
 def _is_contact_add(msg: Any) -> bool:
     data = msg._data
-    return (msg.type == "event" and str(data.get("Event", "")).lower() == "change_external_contact"
+    return (_type(msg) == "event" and str(data.get("Event", "")).lower() == "change_external_contact"
             and str(data.get("ChangeType", "")).lower() in wecom_events.ADD_TYPES)
 
 
@@ -175,11 +180,11 @@ def _process_once(database: Any, msg: Any, key: str, details: dict[str, Any] | N
                     return seen, None, utcnow()
                 now = clock(session)
                 reply_text, welcome_id = (None, None) if fallback else _handle(session, msg, details, started, now)
-                if fallback and msg.type == "text":
+                if fallback and _type(msg) == "text":
                     reply_text = texts.SELLER_COMMAND_FAILED
                 body = _render(reply_text, msg, crypto)
                 session.add(InboundMessage(
-                    msg_key=key, openid=wecom_events.member_openid(str(msg.source)), msg_type=str(msg.type)[:20],
+                    msg_key=key, openid=wecom_events.member_openid(str(msg.source)), msg_type=_type(msg)[:20],
                     event=(str(msg._data.get("ChangeType") or msg._data.get("Event") or "")[:40] or None),
                     content=_describe(msg), received_at=now, response_body=body))
                 return body, welcome_id, now
@@ -201,18 +206,18 @@ def _process_once(database: Any, msg: Any, key: str, details: dict[str, Any] | N
 
 def _describe(msg: Any) -> str | None:
     data = msg._data
-    if msg.type == "text":
+    if _type(msg) == "text":
         return data.get("Content")
-    if msg.type == "event":
+    if _type(msg) == "event":
         return f"[企业微信事件] {data.get('Event', '')} {data.get('ChangeType', '')}".strip()
-    return f"[{msg.type}]"
+    return f"[{_type(msg)}]"
 
 
 def _handle(session: Any, msg: Any, details: dict[str, Any] | None, started: float,
             now: dt.datetime) -> tuple[str | None, int | None]:
     cfg = current_app.config
     data = msg._data
-    if msg.type == "event":
+    if _type(msg) == "event":
         if str(data.get("Event", "")).lower() != "change_external_contact":
             return None, None
         event = wecom_events.ContactEvent.from_data(data)
@@ -224,7 +229,7 @@ def _handle(session: Any, msg: Any, details: dict[str, Any] | None, started: flo
             wecom_events.on_contact_gone(session, event, cfg, now)
         return None, None
     userid = str(msg.source)
-    if msg.type == "text":
+    if _type(msg) == "text":
         reply = wecom_events.handle_member_text(session, userid, str(data.get("Content") or ""), cfg, now)
     elif userid in wecom_events.seller_userids(cfg):
         reply = texts.WECOM_NON_TEXT

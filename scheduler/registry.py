@@ -56,3 +56,27 @@ def _register_retention_sweeps() -> None:
 
 
 _register_retention_sweeps()
+
+
+# --- Jobs after the drain: each ``run(database, config, now) -> dict`` makes its own transactions and API
+# calls (not a sweep: it talks to an API). The WeCom channel sends app notices, creates mass-send tasks and
+# polls their results (bot/delivery/wecom_channel.py); without WeCom settings it only retires dead welcomes.
+
+@dataclass(frozen=True)
+class AfterDrainJob:
+    name: str
+    run: Callable[..., dict[str, int]]
+    description: str = ""
+
+
+AFTER_DRAIN: list[AfterDrainJob] = []
+
+
+def _register_wecom_job() -> None:
+    from bot.delivery import wecom_channel
+
+    AFTER_DRAIN.append(AfterDrainJob("wecom", wecom_channel.run,
+                                     description="WeCom: app notices, mass-send tasks and their results"))
+
+
+_register_wecom_job()

@@ -91,6 +91,15 @@ def queued_rows(session: Session, channel: str, limit: int = 1000) -> list[Outbo
         OutboxMessage.status == QUEUED, OutboxMessage.channel == channel).order_by(OutboxMessage.id).limit(limit)))
 
 
+def app_notices_due(session: Session, now: dt.datetime, limit: int = 1000) -> list[OutboxMessage]:
+    """Seller notices for members (``wecom:<userid>``): handed over by the drain, or queued and due."""
+    handed = (OutboxMessage.status == QUEUED) & (OutboxMessage.channel == "wecom_app")
+    waiting = ((OutboxMessage.status == "pending") & OutboxMessage.customer_id.is_(None)
+               & OutboxMessage.openid.like("wecom:%"))
+    return list(session.scalars(select(OutboxMessage).where(handed | waiting, OutboxMessage.next_attempt_at <= now)
+                                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)))
+
+
 def open_tasks(session: Session) -> list[WecomTask]:
     return list(session.scalars(select(WecomTask).where(WecomTask.status == "open").order_by(WecomTask.id)))
 

@@ -34,7 +34,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from bot.delivery import rules, seller_draft, service_message, template_message
+from bot.delivery import rules, seller_draft, service_message, template_message, wecom_channel
 from bot.delivery.errors import (
     ChannelClosed,
     OutcomeUnknown,
@@ -165,7 +165,7 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
     marketing = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
+            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted", *wecom_channel.IN_FLIGHT)),
             func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since)) or 0
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
@@ -202,6 +202,7 @@ class _Planner:
         plan = rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
                                    recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
                                    settings=self.settings)
+        plan = wecom_channel.route(self.session, row, customer, plan, self.now, self.settings)  # WeCom channels
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
                 counts.service_in_window += 1
@@ -250,6 +251,9 @@ def _claim(database: Database, now: dt.datetime, settings: DeliverySettings,
             elif plan.action == "postpone":
                 row.next_attempt_at = plan.not_before
                 summary.add(row.kind, "postponed")
+            elif plan.channels[0] in wecom_channel.CHANNELS:  # sent after the drain (wecom_channel.run)
+                row.status, row.channel = wecom_channel.QUEUED, plan.channels[0]
+                summary.add(row.kind, plan.channels[0])
             elif plan.channels[0] == rules.DRAFT:
                 row.status, row.channel = "drafted", rules.DRAFT
                 summary.add(row.kind, "drafted")
