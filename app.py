@@ -19,6 +19,7 @@ from flask.cli import FlaskGroup, ScriptInfo
 
 import config as huitou_config
 from bot import order_reactions
+from bot.wecom_events import member_seller_openids
 from storage import db as storage_db
 from storage import migrate
 
@@ -37,6 +38,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(values)
     app.extensions["huitou_settings"] = settings
+    # WeCom: the listed members are sellers too, as "wecom:<userid>" (bot/wecom_events.py).
+    app.config["SELLER_OPENIDS"] = [*app.config["SELLER_OPENIDS"], *(
+        o for o in member_seller_openids(app.config) if o not in app.config["SELLER_OPENIDS"])]
     _check_domain_settings(app)
 
     database = storage_db.init_app(app)
@@ -99,6 +103,9 @@ def _register_cli(app: Any) -> None:
     register_scheduler_cli(app)
     app.cli.add_command(demo_command)
     register_referral_cli(app)
+    from bot.wecom_cli import register_cli as register_wecom_cli  # huitou wecom contact-way
+
+    register_wecom_cli(app)
     app.cli.add_command(serve_command)
 
 

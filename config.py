@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     SIMULATOR_AUTO_TICK: bool = True
     # Host names the simulator answers to besides the loopback names (and the ``serve --host``).
     SIMULATOR_HOSTS: list[str] = []
+    # --- WeCom customer contact (optional; README "Connecting WeCom") ---
+    # A mass-send task not confirmed by the member within this many days: its rows become drafts.
+    WECOM_TASK_CONFIRM_DAYS: PositiveInt = 3
+    # Mass messages one customer may receive per period (month, week or day); unset: the month's days.
+    WECOM_CUSTOMER_LIMIT: PositiveInt | None = None
+    WECOM_CUSTOMER_LIMIT_PERIOD: Literal["month", "week", "day"] = "month"
 
     # --- normalisation (before the type check; values arrive as strings from the environment) ---
 

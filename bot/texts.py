@@ -518,3 +518,25 @@ SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
 SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
 SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
 DEMO_ORDER_NOTE = "演示数据"
+
+# --- WeCom (企业微信) customer contact (bot/wecom_events.py, bot/delivery/wecom_channel.py) ---
+# The welcome a customer gets right after adding the seller on WeCom (send_welcome_msg).
+WECOM_WELCOME = "您好，我是店主😊 以后上新、补货和售后都可以直接在这里找我，有需要随时说～"
+# What stands for the customer's name in a WeCom mass message (one text is shared by many customers).
+WECOM_NAME_PLACEHOLDER = "亲"
+# A member who is not in HUITOU_SELLER_WECOM_USERIDS chats with the app.
+WECOM_NOT_A_SELLER = "这个应用只给店主使用。如需开通，请让管理员把你的账号加入 HUITOU_SELLER_WECOM_USERIDS。"
+WECOM_NON_TEXT = "收到～店主命令请直接发文字，发“帮助”看全部命令。"
+SELLER_WECOM_TASKS_WAITING = ("📣 有 {tasks} 条群发任务（共 {customers} 位客户）等你确认：打开企业微信 → 客户联系 → "
+                              "群发助手，点“发送”即可。{days} 天内不确认会转为手动草稿。")
+SELLER_WECOM_CONTACT_GONE = "⚠️ 客户 {customer}（#{customer_id}）已在企业微信{how}，之后的消息会改走其他渠道。"
+SELLER_WECOM_GONE_BY_CUSTOMER = "删除了你"
+SELLER_WECOM_GONE_BY_MEMBER = "被你删除"
+SELLER_WECOM_NEW_CONTACT = "🆕 {customer}（#{customer_id}）在企业微信加了你（{how}）。"
+SELLER_WECOM_LINKED_BY = {
+    "state": "通过专属二维码，已对上客户档案",
+    "unionid": "已按微信身份对上客户档案",
+    "phone": "已按备注手机号对上客户档案",
+    "known": "老联系人",
+    "new": "新客户，已建档",
+}

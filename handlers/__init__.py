@@ -10,3 +10,6 @@ from handlers.wechat import bp as wechat_bp
 def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(wechat_bp)
+    from handlers.wecom import bp as wecom_bp  # WeCom callback (answers 404 until WECOM_* is configured)
+
+    app.register_blueprint(wecom_bp)

@@ -18,7 +18,7 @@ from flask import Flask
 
 from bot.delivery.drain import DrainSummary, drain_outbox, preview_due
 from bot.delivery.transport import Transport
-from scheduler.registry import SWEEPS
+from scheduler.registry import AFTER_DRAIN, SWEEPS
 from storage.clock import naive_utc
 from storage.db import get_db
 from storage.models import utcnow
@@ -36,6 +36,7 @@ class TickSummary:
     errors: dict[str, str] = field(default_factory=dict)
     drain: DrainSummary | None = None
     preview: list[dict[str, Any]] = field(default_factory=list)
+    jobs: dict[str, dict[str, int]] = field(default_factory=dict)  # AFTER_DRAIN jobs (WeCom)
 
     @property
     def ok(self) -> bool:
@@ -58,6 +59,7 @@ class TickSummary:
             data["preview"] = self.preview
         else:
             data["drain"] = self.drain.to_dict() if self.drain else None
+            data["jobs"] = self.jobs
         return data
 
 
@@ -97,4 +99,10 @@ def run_tick(app: Flask, at: dt.datetime | None = None, dry_run: bool = False,
     except Exception as exc:  # noqa: BLE001 - reported; the next tick tries again
         log.exception("outbox drain failed")
         summary.errors["drain"] = f"{type(exc).__name__}: {exc}"
+    for job in AFTER_DRAIN:
+        try:
+            summary.jobs[job.name] = job.run(database, config, now)
+        except Exception as exc:  # noqa: BLE001 - reported; the next tick tries again
+            log.exception("job %s failed", job.name)
+            summary.errors[job.name] = f"{type(exc).__name__}: {exc}"
     return summary

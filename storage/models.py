@@ -446,3 +446,57 @@ class RetentionClock(Base):
 Index("ix_customer_birthday", Customer.birthday_month, Customer.birthday_day)
 
 __all__ += ["RetentionClock"]
+
+
+# --- WeCom (企业微信) customer contact (storage/wecom.py, bot/wecom_events.py, bot/delivery/wecom_channel.py) ---
+class WecomContact(Base):
+    """A personal-WeChat customer who added a WeCom member (one row per member and external contact)."""
+
+    __tablename__ = "wecom_contact"
+    __table_args__ = (Index("ix_wecom_contact_external_user", "external_userid", "userid", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_userid: Mapped[str] = mapped_column(String(64))
+    userid: Mapped[str] = mapped_column(String(64))  # the member the customer added
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str | None] = mapped_column(String(30))
+    linked_by: Mapped[str] = mapped_column(String(20))  # state, unionid, phone, known, new
+    status: Mapped[str] = mapped_column(String(10), default="active", index=True)  # active, gone
+    gone_reason: Mapped[str | None] = mapped_column(String(40))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class WecomTask(Base):
+    """One mass-send task (``externalcontact/add_msg_template``): one member, one text, many customers."""
+
+    __tablename__ = "wecom_task"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msgid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    # open (waiting for the member's tap or its results), done, expired (fell back to drafts), failed
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class WecomTaskRecipient(Base):
+    """An outbox row carried by a WeCom task, and what became of it."""
+
+    __tablename__ = "wecom_task_recipient"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("wecom_task.id", ondelete="CASCADE"), index=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    external_userid: Mapped[str] = mapped_column(String(64))
+    # waiting, sent, not_friend, limited, expired
+    status: Mapped[str] = mapped_column(String(12), default="waiting")
+
+
+__all__ += ["WecomContact", "WecomTask", "WecomTaskRecipient"]

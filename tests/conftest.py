@@ -149,3 +149,37 @@ def fake_wechat():
     api = FakeWeChatAPI(appid=APP_ID, secret=FAKE_APP_SECRET).start()
     yield api
     api.stop()
+
+
+# --- WeCom: a fake WeCom API on loopback and the app configured for it (tests/fake_wecom_api.py) ---
+
+@pytest.fixture
+def fake_wecom():
+    from tests.fake_wecom_api import FakeWeComAPI
+    from tests.wecom_platform import CORP_ID, SECRET, SELLER_USERID
+
+    api = FakeWeComAPI(CORP_ID, SECRET, members=[SELLER_USERID, "Helper"]).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def wecom_settings(app_config, fake_wecom) -> dict:
+    """Configure WeCom in ``app_config`` (before the app is built)."""
+    from tests.wecom_platform import AES_KEY, AGENT_ID, CORP_ID, SECRET, SELLER_USERID
+    from tests.wecom_platform import TOKEN as WECOM_TOKEN
+
+    app_config.update({
+        "WECOM_CORP_ID": CORP_ID, "WECOM_AGENT_ID": str(AGENT_ID), "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": WECOM_TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_API_BASE_URL": fake_wecom.base_url,
+        "SELLER_WECOM_USERIDS": SELLER_USERID,
+    })
+    return app_config
+
+
+@pytest.fixture
+def wecom(wecom_settings, client):
+    """WeCom's callback side in front of /wecom (tests/wecom_platform.py)."""
+    from tests.wecom_platform import WeComPlatform
+
+    return WeComPlatform(client)

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.delivery import rules, seller_draft, service_message, template_message
+from bot.delivery import rules, seller_draft, service_message, template_message, wecom_channel
 from bot.delivery.errors import (
     ChannelClosed,
     OutcomeUnknown,
@@ -208,7 +208,7 @@ def _holding_cap(customer_id: int, now: dt.datetime, settings: DeliverySettings)
     within the last ``DELIVERY_MARKETING_CAP_DAYS``."""
     since = now - dt.timedelta(days=settings.marketing_cap_days)
     return [OutboxMessage.customer_id == customer_id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted")),
+            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted", *wecom_channel.IN_FLIGHT)),
             func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since]
 
 
@@ -271,6 +271,7 @@ class _Planner:
             elif plan.action == "send" and (counts.marketing_recent + self._more_valuable_due(row, customer)
                                             >= self.settings.marketing_cap):
                 plan = Plan("skip", reason=rules.CAPPED)  # yields the slot
+        plan = wecom_channel.route(self.session, row, customer, plan, self.now, self.settings)  # WeCom channels
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
                 counts.service_in_window += 1
@@ -357,6 +358,9 @@ def _claim(database: Database, token: str, now: dt.datetime, settings: DeliveryS
             elif plan.action == "postpone":
                 row.next_attempt_at = plan.not_before
                 summary.add(row.kind, "postponed")
+            elif plan.channels[0] in wecom_channel.CHANNELS:  # sent after the drain (wecom_channel.run)
+                row.status, row.channel = wecom_channel.QUEUED, plan.channels[0]
+                summary.add(row.kind, plan.channels[0])
             elif plan.channels[0] == rules.DRAFT:
                 row.status, row.channel = "drafted", rules.DRAFT
                 summary.add(row.kind, "drafted")

@@ -78,6 +78,7 @@ class DeliverySettings:
     retry_max_seconds: float
     rate_limit_pause: dt.timedelta
     sending_timeout: dt.timedelta
+    wecom: Any = None  # bot.delivery.wecom_channel.WecomSettings (WeCom channels), None when not configured
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeliverySettings:
@@ -102,7 +103,16 @@ class DeliverySettings:
             retry_max_seconds=float(config.get("DELIVERY_RETRY_MAX_SECONDS", 3600)),
             rate_limit_pause=dt.timedelta(seconds=float(config.get("DELIVERY_RATE_LIMIT_PAUSE_SECONDS", 60))),
             sending_timeout=dt.timedelta(seconds=float(config.get("DELIVERY_SENDING_TIMEOUT_SECONDS", 600))),
+            wecom=_wecom_settings(config),
         )
+
+
+def _wecom_settings(config: Mapping[str, Any]) -> Any:
+    # --- WeCom (bot/delivery/wecom_channel.py): only when WECOM_CORP_ID and WECOM_SECRET are set ---
+    from bot.delivery.wecom_channel import WecomSettings
+
+    settings = WecomSettings.from_config(config)
+    return settings if settings.enabled else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,154 @@
+"""The WeCom (企业微信) API client: wechatpy's enterprise ``WeChatClient`` with our base URL, token and retries.
+
+Like :mod:`bot.delivery.client` for the Official Account: wechatpy's enterprise client hard-codes
+``https://qyapi.weixin.qq.com/cgi-bin/gettoken`` and its ``auto_retry`` has no bound, so this
+subclass takes ``WECOM_API_BASE_URL`` from the configuration, shares the token through the
+database (``kv_store``, prefix ``wecom``) under a lock, and retries a refused token exactly once.
+It also adds the customer-contact calls wechatpy 1.8 lacks (``get_groupmsg_task``,
+``get_groupmsg_send_result``, ``cancel_groupmsg_send``). Failures come out as
+:mod:`bot.delivery.errors` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import requests
+from wechatpy.enterprise import WeChatClient
+
+from bot.delivery.client import HuitouWeChatClient
+from bot.delivery.errors import TokenError, TransientError, error_for_code
+from bot.delivery.token_store import DatabaseSessionStorage
+from storage.db import Database
+
+T = TypeVar("T")
+
+DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+
+
+class HuitouWeComClient(WeChatClient):
+    """The WeCom client used by the callback, the CLI and the WeCom channels (``auto_retry`` off)."""
+
+    def __init__(self, corp_id: str, secret: str, agent_id: int | None, *, session: Any, api_base_url: str,
+                 timeout: float | None = 10):
+        super().__init__(corp_id, secret, session=session, timeout=timeout, auto_retry=False)
+        self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        self.agent_id = agent_id
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def request_token(self, force_refresh: bool = False) -> tuple[str, int]:
+        """``GET gettoken`` at the configured host (no caching): ``(access_token, expires_in)``."""
+        try:
+            res = self._http.get(f"{self.API_BASE_URL}gettoken", timeout=self.timeout,
+                                 params={"corpid": self.corp_id, "corpsecret": self.secret})
+        except requests.RequestException as exc:
+            raise TransientError(f"network error fetching the WeCom token: {type(exc).__name__}") from None
+        if res.status_code >= 500:
+            raise TransientError(f"HTTP {res.status_code} fetching the WeCom token")
+        try:
+            result = res.json()
+        except ValueError:
+            raise TransientError(f"unreadable WeCom token answer (HTTP {res.status_code})") from None
+        errcode = int(result.get("errcode") or 0)
+        if errcode or "access_token" not in result:
+            raise error_for_code(errcode or None, f"WeCom token refused: {result.get('errmsg', '')}")
+        return result["access_token"], int(result.get("expires_in", 7200))
+
+    def _refresh(self, stale: str | None) -> str:
+        if isinstance(self.session, DatabaseSessionStorage):
+            return self.session.refresh(self.access_token_key, stale, self.request_token)
+        token, expires_in = self.request_token(stale is not None)
+        self.session.set(self.access_token_key, token, expires_in)
+        return token
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        return {"access_token": self._refresh(self.session.get(self.access_token_key))}
+
+    @property
+    def access_token(self) -> str:
+        return self.session.get(self.access_token_key) or self._refresh(None)
+
+    def call(self, func: Callable[[], T]) -> T:
+        """Run one API call; on a refused token refresh it once and try again, then give up."""
+        for attempt in range(2):
+            token = self.access_token
+            try:
+                return HuitouWeChatClient._translate(func)
+            except TokenError:
+                if attempt == 1:
+                    raise
+                self._refresh(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- the calls Huitou uses --------------------------------------------------------------
+
+    def send_app_text(self, userids: Sequence[str], text: str) -> str | None:
+        """``message/send``: a text from the self-built app to members (no window, always allowed)."""
+        result = self.call(lambda: self.message.send_text(self.agent_id, list(userids), text))
+        invalid = [u for u in str(result.get("invaliduser") or "").split("|") if u]
+        if invalid and len(invalid) >= len(userids):
+            raise error_for_code(81013, "no listed member can receive the app message")
+        msgid = result.get("msgid")
+        return None if msgid is None else str(msgid)
+
+    def add_contact_way(self, userid: str, state: str | None) -> dict[str, Any]:
+        """``externalcontact/add_contact_way``: a one-member 「联系我」 QR; returns config_id and qr_code."""
+        return self.call(lambda: self.external_contact.add_contact_way(1, 2, skip_verify=True, state=state,
+                                                                       user=[userid]))
+
+    def get_external_contact(self, external_userid: str) -> dict[str, Any]:
+        """``externalcontact/get``: the contact and the members who added them (``follow_user``)."""
+        return self.call(lambda: self.external_contact.get(external_userid))
+
+    def send_welcome_msg(self, welcome_code: str, text: str) -> None:
+        """``externalcontact/send_welcome_msg`` (the code is valid 20 seconds and once)."""
+        self.call(lambda: self.external_contact.send_welcome_msg({"welcome_code": welcome_code,
+                                                                  "text": {"content": text}}))
+
+    def add_msg_template(self, sender: str, external_userids: Sequence[str], text: str) -> dict[str, Any]:
+        """``externalcontact/add_msg_template``: a mass-send task the member confirms with one tap."""
+        return self.call(lambda: self.external_contact.add_msg_template({
+            "chat_type": "single", "external_userid": list(external_userids), "sender": sender,
+            "text": {"content": text}}))
+
+    def get_groupmsg_task(self, msgid: str, cursor: str | None = None) -> dict[str, Any]:
+        """``externalcontact/get_groupmsg_task``: per member, whether the task was sent (status 2)."""
+        data: dict[str, Any] = {"msgid": msgid, "limit": 1000}
+        if cursor:
+            data["cursor"] = cursor
+        return self.call(lambda: self.post("externalcontact/get_groupmsg_task", data=data))
+
+    def get_groupmsg_send_result(self, msgid: str, userid: str, cursor: str | None = None) -> dict[str, Any]:
+        """``externalcontact/get_groupmsg_send_result``: per customer, status 0/1/2/3."""
+        data: dict[str, Any] = {"msgid": msgid, "userid": userid, "limit": 1000}
+        if cursor:
+            data["cursor"] = cursor
+        return self.call(lambda: self.post("externalcontact/get_groupmsg_send_result", data=data))
+
+    def cancel_groupmsg_send(self, msgid: str) -> None:
+        """``externalcontact/cancel_groupmsg_send``: withdraw a task the member has not sent."""
+        self.call(lambda: self.post("externalcontact/cancel_groupmsg_send", data={"msgid": msgid}))
+
+
+def is_configured(config: Mapping[str, Any]) -> bool:
+    """The WeCom API can be called (corp id and the self-built app's secret are set)."""
+    return bool(config.get("WECOM_CORP_ID")) and bool(config.get("WECOM_SECRET"))
+
+
+def agent_id(config: Mapping[str, Any]) -> int | None:
+    try:
+        return int(str(config.get("WECOM_AGENT_ID") or "").strip())
+    except ValueError:
+        return None
+
+
+def make_client(config: Mapping[str, Any], database: Database, *, timeout: float | None = None) -> HuitouWeComClient:
+    """A WeCom client sharing its token through the database."""
+    return HuitouWeComClient(
+        str(config["WECOM_CORP_ID"]), str(config["WECOM_SECRET"]), agent_id(config),
+        session=DatabaseSessionStorage(database, prefix="wecom"),
+        api_base_url=str(config.get("WECOM_API_BASE_URL") or DEFAULT_API_BASE_URL),
+        timeout=timeout if timeout is not None else float(config.get("DELIVERY_HTTP_TIMEOUT_SECONDS", 10)),
+    )
