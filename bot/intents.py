@@ -135,7 +135,14 @@ ORDER_VERB_STRONG = re.compile(
     rf"下单|购买|订购|我?买(?![了的过吗个啥什])|(?:要|来|拍|拿|订|再要|再来){_NUM}|帮我(?:寄|发|下|拍|订)|给我(?:寄|发|来)|寄(?:到|给)|发(?:到|给)|寄往|收货地址|收件人|包邮寄")
 ORDER_VERB_WEAK = re.compile(r"(?<![需不主只重])要(?!不|多|用|是|怎|几|吗)|想要|再来|给我|订(?!阅)")
 PAST_PURCHASE = re.compile(r"上次|之前|以前|买过|买了|买的|用了|用完|用过|收到的")
-DEFERRED = re.compile(r"等.{0,8}再|下次|改天|考虑|再说|以后再|过几天再|先不")
+DEFERRED = re.compile(r"等.{0,8}再|下次|改天|考虑|再说|以后再|过[一两几些]?[几两]?天再|回头再|晚点再|晚些再|明天再|下个?月再|先不|暂时不")
+# "还是寄上次那个地址": the contact of the customer's previous order (not a past purchase).
+LAST_ADDRESS = re.compile(
+    r"(?:寄|发|送)?(?:到)?(?:上次|上回|之前|以前|原来|老)(?:的|那个|一样的)?(?:地址|地方)|地址(?:不变|没变|没换|一样|照旧|同上次|还是上次的?|跟上次一样|和上次一样)"
+    r"|(?:寄|发)(?:到)?老地方|(?:跟|和|同)上次一样(?:的地址)?")
+# "她会加你": a friend will come by herself; never an order.
+FRIEND_LATER = re.compile(r"(?:她|他|它)(?:会|自己|待会|等下|等会|回头|晚点)(?:儿)?(?:加你|加您|联系你|联系您|找你|找您|来买|来找|下单|跟你说)"
+                          r"|(?:让|叫)(?:她|他)(?:加你|加您|找你|找您|联系你|联系您)|(?:推给|推荐给)(?:她|他)")
 ORDER_FEATURES: dict[str, int] = {
     "strong_verb": 2,
     "weak_verb": 1,
@@ -146,6 +153,8 @@ ORDER_FEATURES: dict[str, int] = {
     "question": -2,
     "past": -3,
     "deferred": -3,
+    "last_address": 2,
+    "friend_later": -5,
 }
 ORDER_THRESHOLD = 2
 
@@ -159,6 +168,7 @@ class IntentResult:
     order_score: int = 0
     matched: list[str] = field(default_factory=list)
     parsed: object | None = None  # bot.order_parser.ParsedOrder
+    context: dict = field(default_factory=dict)  # what bot.dialogue read from the conversation before
 
 
 _CODE_AFTER_KEYWORD = re.compile(r"(?:推荐码|邀请码|推广码|优惠码)(?:是)?\s*[:：]?\s*([A-Za-z0-9]{3,16})")
@@ -182,8 +192,10 @@ def order_features(normalized: str, parsed, matched_intents: set[str]) -> dict[s
         "phone": bool(parsed.phone),
         "address": bool(parsed.address),
         "question": Intent.INQUIRY in matched_intents,
-        "past": bool(PAST_PURCHASE.search(normalized)),
+        "past": bool(PAST_PURCHASE.search(LAST_ADDRESS.sub(" ", normalized))),
         "deferred": bool(DEFERRED.search(normalized)),
+        "last_address": bool(LAST_ADDRESS.search(normalized)),
+        "friend_later": bool(FRIEND_LATER.search(normalized)),
     }
 
 
@@ -199,7 +211,8 @@ def detect_intent(text: str, catalogue: Sequence = ()) -> IntentResult:
     parsed = parse_order(normalized, catalogue, normalized_already=True)
     features = order_features(normalized, parsed, set(matched))
     score = sum(ORDER_FEATURES[name] for name, on in features.items() if on)
-    has_substance = features["product"] or features["strong_verb"] or (features["phone"] and features["address"])
+    has_substance = (features["product"] or features["strong_verb"] or features["last_address"]
+                     or (features["phone"] and features["address"]))
     candidates = set(matched)
     if score >= ORDER_THRESHOLD and has_substance:
         candidates.add(Intent.ORDER)
