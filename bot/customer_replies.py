@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import conversation_state, dialogue, referrals, texts
+from bot import conversation_state, dialogue, product_answers, referrals, texts
 from bot.intents import Intent, IntentResult, detect_intent
 from bot.order_parser import NOT_NAMES, SURNAMES, CatalogueEntry, ParsedOrder, choose_candidate
 from config import parse_list
@@ -554,10 +554,14 @@ def _inquiry_product(turn: Turn) -> CatalogueEntry | None:
 def _handle_inquiry(turn: Turn) -> str:
     topic = turn.result.topic or "other"
     product = _inquiry_product(turn)
-    answer = None
+    answer = handover = None
+    row = turn.session.get(Product, product.product_id) if product is not None else None
+    facts = product_answers.answer(row, turn.result.normalized) if row is not None and topic != "price" else None
     if topic == "price":
         answer = (texts.INQUIRY_PRICE.format(product=product.name, price=format_yuan(product.price_cents)) if product
                   else texts.INQUIRY_PRICE_LIST.format(catalogue=_catalogue_text(turn)) if turn.catalogue else None)
+    elif facts is not None:
+        answer, handover = (facts.text, None) if facts.complete else (None, facts.text)
     elif topic == "usage" and product is not None and product.usage_days:
         answer = texts.INQUIRY_USAGE.format(product=product.name, days=product.usage_days)
     elif HOW_TO_ORDER.search(turn.result.normalized):
@@ -569,6 +573,10 @@ def _handle_inquiry(turn: Turn) -> str:
     notify_sellers(turn, f"inquiry:{inquiry.id}", texts.SELLER_INQUIRY.format(
         inquiry_id=inquiry.id, customer=turn.customer.display_name, product=f"【{product.name}】" if product else "",
         text=turn.text[:300]), {"inquiry_id": inquiry.id, "customer_id": turn.customer.id})
+    if handover is not None:
+        return handover
+    if product is not None:
+        return texts.PRODUCT_QUESTION_HANDOVER.format(product=product.name, price=format_yuan(product.price_cents))
     return texts.INQUIRY_FORWARDED
 
 
