@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import conversation_state, referrals, texts
+from bot import conversation_state, dialogue, product_answers, referrals, texts
 from bot.intents import Intent, IntentResult, detect_intent
-from bot.order_parser import CatalogueEntry, ParsedOrder, choose_candidate
+from bot.order_parser import NOT_NAMES, SURNAMES, CatalogueEntry, ParsedOrder, choose_candidate
 from config import parse_list
 from storage.contact import AddressParts, mask_phone
 from storage.inquiries import link_inquiries_to_order, record_inquiry
@@ -83,14 +83,17 @@ def handle_customer_text(session: Session, customer: Customer, text: str, inboun
     result = detect_intent(text[:2000], catalogue)
     turn = Turn(session, customer, text, config, now, catalogue, result)
     reply = _handle(turn)
-    inbound.intent = result.intent  # set last: written together with the stored response
+    inbound.intent = turn.result.intent  # set last: written together with the stored response
     return reply
 
 
 def _handle(turn: Turn) -> str | None:
-    session, customer, now, result = turn.session, turn.customer, turn.now, turn.result
+    session, customer, now = turn.session, turn.customer, turn.now
     state, _expired = conversation_state.load(session, customer.id, now)
-    if state is not None:
+    turn.result = result = dialogue.resolve(session, customer.id, turn.result, state, turn.catalogue)
+    if result.context.get("friend"):
+        return _start_friend_order(turn, state)
+    if state is not None and state.kind != dialogue.STATE_TOPIC:
         reply = _continue(turn, state)
         if reply is not None:
             return reply
@@ -101,7 +104,12 @@ def _handle(turn: Turn) -> str | None:
     reply = referrals.take_testimonial(session, customer, turn.text, result.normalized, result.intent, now)
     if reply is not None:
         return reply
-    return HANDLERS[result.intent](turn)
+    if result.context.get("friend_later"):
+        return _friend_will_come(turn)
+    reply = HANDLERS[result.intent](turn)
+    if result.intent != Intent.ORDER:
+        dialogue.remember_topic(session, customer.id, result.parsed, turn.config, now)
+    return reply
 
 
 # Built once: every message reads the catalogue.
@@ -162,6 +170,11 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
             data["choice"] = None
             return _progress(turn, data, _contact_only(parsed))
 
+    change = turn.result.context.get("quantity")
+    if change:
+        reply = _change_quantity(turn, state, data, order, change)
+        if reply is not None:
+            return reply
     if turn.result.intent not in (Intent.ORDER, Intent.OTHER):
         return None
     if state.kind == STATE_REVIEW and order is not None and YES.match(norm):
@@ -174,13 +187,14 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
         return _progress(turn, data, parsed, correction=True)
 
     missing = _missing(turn, data, order)
-    if not parsed.name and "name" in missing and BARE_NAME.match(norm) and turn.result.intent == Intent.OTHER:
+    if (not parsed.name and "name" in missing and BARE_NAME.match(norm) and turn.result.intent == Intent.OTHER
+            and not parsed.quantities and norm[0] in SURNAMES and not any(norm.startswith(w) for w in NOT_NAMES)):
         parsed = _with(parsed, name=norm)
     if not parsed.address and "address" in missing and STREET_DETAIL.search(norm):
         parsed = _with_detail(turn, data, order, parsed, norm)
     if parsed.items or parsed.ambiguous or parsed.unknown_product or parsed.has_contact:
         return _progress(turn, data, parsed)
-    if turn.result.intent == Intent.OTHER:
+    if turn.result.intent == Intent.OTHER or state.kind == STATE_ORDER:
         return _progress(turn, data, parsed)  # nothing new: ask again for what is missing
     return None
 
@@ -257,6 +271,58 @@ def _forward_request(turn: Turn, order: Order, what: str) -> str:
     return texts.ORDER_REQUEST_RECEIVED[what].format(order_id=order.id)
 
 
+def _change_quantity(turn: Turn, state: ConversationState, data: dict[str, Any], order: Order | None,
+                     change: Mapping[str, Any]) -> str | None:
+    """"改成三盒吧" / "两盒" / "再加一盒": the quantity of the order's last product (or of the
+    product still to be chosen)."""
+    value, add = int(change["value"]), bool(change.get("add"))
+    if order is None:
+        if not data.get("choice"):
+            return None
+        choice = dict(data["choice"])
+        choice["quantity"] = int(choice.get("quantity") or 1) + value if add else value
+        data["choice"] = choice
+        return _progress(turn, data, ParsedOrder())
+    if order.status != OrderStatus.PENDING or not order.items:
+        return None
+    item = order.items[-1]
+    item.quantity = item.quantity + value if add else value
+    order.amount_cents = sum(i.quantity * i.unit_price_cents for i in order.items)
+    turn.session.flush()
+    return _progress(turn, data, ParsedOrder(), correction=state.kind == STATE_REVIEW)
+
+
+def _start_friend_order(turn: Turn, state: ConversationState | None) -> str:
+    """An order for a friend: always a new order, with the friend's contact only (never the
+    customer's stored details, never written to the customer's record). The customer's own
+    pending order keeps waiting for its details."""
+    own = dict(state.data or {}) if state is not None and state.kind == STATE_ORDER else None
+    reply = _progress(turn, {"friend": True}, turn.parsed)
+    if not own or not own.get("order_id"):
+        return reply
+    own_order = turn.session.get(Order, own["order_id"])
+    now_state = turn.session.get(ConversationState, turn.customer.id)
+    if own_order is None or own_order.status != OrderStatus.PENDING or now_state is None or now_state.kind != STATE_REVIEW:
+        return reply
+    missing = _missing(turn, own, own_order)
+    if not missing:
+        return reply
+    own["friend"] = False
+    conversation_state.save(turn.session, turn.customer.id, STATE_ORDER, own, turn.config, turn.now)
+    labels = texts.ORDER_MISSING_JOINER.join(texts.ORDER_MISSING_LABELS[m] for m in missing)
+    return reply + "\n" + texts.ORDER_OWN_STILL_NEEDS.format(order_id=own_order.id, items=_items_text(own_order),
+                                                           missing=labels)
+
+
+def _friend_will_come(turn: Turn) -> str:
+    """"我闺蜜也想要，她会加你": no order; the customer's code, so the friend's first order counts."""
+    if turn.customer.opted_out:
+        return texts.FRIEND_WILL_COME
+    from storage import referrals as referral_store
+
+    return texts.FRIEND_WILL_COME_CODE.format(code=referral_store.ensure_code(turn.session, turn.customer))
+
+
 def _handle_order(turn: Turn) -> str:
     return _progress(turn, {}, turn.parsed)
 
@@ -269,11 +335,13 @@ def _progress(turn: Turn, data: dict[str, Any], parsed: ParsedOrder, *, correcti
     contact = dict(data.get("contact") or {})
     new_conflicts: list[dict[str, Any]] = []
 
+    # A friend's contact, or the previous order's, says nothing new about the customer.
+    remember = not data.get("friend") and not turn.result.context.get("reuse_contact")
     for field, value in _contact_pieces(parsed).items():
         if field == "address" and not _address_complete(value) and _address_complete(contact.get("address") or {}):
             continue  # a vaguer address never replaces a complete one
         contact[field] = value
-        conflict = _remember(turn, field, value)
+        conflict = _remember(turn, field, value) if remember else None
         if conflict is not None:
             new_conflicts.append(conflict)
 
@@ -287,7 +355,7 @@ def _progress(turn: Turn, data: dict[str, Any], parsed: ParsedOrder, *, correcti
     was_complete = order is not None and not _missing(turn, data, order)
     created = False
     if order is None and items:
-        order = _create_order(turn, items, contact)
+        order = _create_order(turn, items, contact, from_profile=not data.get("friend"))
         created = True
         data["order_id"], items, contact = order.id, [], {}
     elif order is not None:
@@ -351,7 +419,7 @@ def _with_detail(turn: Turn, data, order: Order | None, parsed: ParsedOrder, nor
     return _with(parsed, address=AddressParts(known.get("province"), known.get("city"), known.get("district"), norm))
 
 
-def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any]) -> Order:
+def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any], *, from_profile: bool = True) -> Order:
     customer = turn.customer
     specs = []
     for product_id, quantity in items:
@@ -364,14 +432,15 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any]) -
         "province": address.get("province"), "city": address.get("city"), "district": address.get("district"),
         "address_detail": address.get("detail"),
     }
-    from_profile = False
+    use_profile, from_profile = from_profile, False
     # A returning customer who just says "再来两盒" gets their stored details (and is told so).
-    if not fields["recipient_name"] and customer.name:
+    if use_profile and not fields["recipient_name"] and customer.name:
         fields["recipient_name"], from_profile = customer.name, True
-    if not fields["phone"] and customer.phone:
+    if use_profile and not fields["phone"] and customer.phone:
         fields["phone"], from_profile = customer.phone, True
-    if not _address_complete({"province": fields["province"], "city": fields["city"], "district": fields["district"],
-                              "detail": fields["address_detail"]}) and customer.address_detail and customer.province:
+    if use_profile and not _address_complete({"province": fields["province"], "city": fields["city"],
+                                              "district": fields["district"], "detail": fields["address_detail"]}) \
+            and customer.address_detail and customer.province:
         fields.update(province=customer.province, city=customer.city, district=customer.district,
                       address_detail=customer.address_detail)
         from_profile = True
@@ -567,10 +636,14 @@ def _inquiry_product(turn: Turn) -> CatalogueEntry | None:
 def _handle_inquiry(turn: Turn) -> str:
     topic = turn.result.topic or "other"
     product = _inquiry_product(turn)
-    answer = None
+    answer = handover = None
+    row = turn.session.get(Product, product.product_id) if product is not None else None
+    facts = product_answers.answer(row, turn.result.normalized) if row is not None and topic != "price" else None
     if topic == "price":
         answer = (texts.INQUIRY_PRICE.format(product=product.name, price=format_yuan(product.price_cents)) if product
                   else texts.INQUIRY_PRICE_LIST.format(catalogue=_catalogue_text(turn)) if turn.catalogue else None)
+    elif facts is not None:
+        answer, handover = (facts.text, None) if facts.complete else (None, facts.text)
     elif topic == "usage" and product is not None and product.usage_days:
         answer = texts.INQUIRY_USAGE.format(product=product.name, days=product.usage_days)
     elif HOW_TO_ORDER.search(turn.result.normalized):
@@ -582,6 +655,10 @@ def _handle_inquiry(turn: Turn) -> str:
     notify_sellers(turn, f"inquiry:{inquiry.id}", texts.SELLER_INQUIRY.format(
         inquiry_id=inquiry.id, customer=turn.customer.display_name, product=f"【{product.name}】" if product else "",
         text=turn.text[:300]), {"inquiry_id": inquiry.id, "customer_id": turn.customer.id})
+    if handover is not None:
+        return handover
+    if product is not None:
+        return texts.PRODUCT_QUESTION_HANDOVER.format(product=product.name, price=format_yuan(product.price_cents))
     return texts.INQUIRY_FORWARDED
 
 

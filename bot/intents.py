@@ -121,10 +121,13 @@ RULES: tuple[Rule, ...] = (
     rule(Intent.INQUIRY, rf"效果(?:怎么样|如何|好吗|好不好)|好用{_Q}|好不好用|有用{_Q}|管用{_Q}|有效{_Q}|适合|敏感肌|孕妇|会不会过敏|过敏吗|能美白|功效|成分|副作用|正品|真的假的|是真的吗|可以用吗|能用吗", topic="effect"),
     rule(Intent.INQUIRY, r"怎么(?:买|下单|购买|付款|付钱)|如何(?:下单|购买)|能(?:发|寄)到.*吗|可以(?:发|寄)到|货到付款|怎么付|支付宝|能开发票|请问|咨询|想了解|介绍一下|问一下|问下", topic="other"),
     # The customer says the product is good (a referral moment).
-    rule(Intent.PRODUCT_GOOD, r"好用|效果(?:很|真|特别|超|非常)?(?:好|棒|不错|明显)|回购|好评|五星|推荐给|皮肤(?:变|好|嫩|白|亮|滑)|嫩了好多|真不错|很不错|爱了|用完了?还(?:要|买)|已经推荐|超棒|太棒",
-         unless=rf"好用{_Q}|好不好用|不好用|没效果|效果(?:怎么样|如何|好吗|好不好)"),
+    rule(Intent.PRODUCT_GOOD, r"好用|效果(?:很|真|特别|超|非常)?(?:好|棒|不错|明显)|回购|好评|五星|推荐给|皮肤(?:变|好|嫩|白|亮|滑)|嫩了好多|真不错|很不错|爱了|用完了?还(?:要|买)|已经推荐|超棒|太棒"
+                              r"|还不错|挺不错|蛮不错|不错哦|东西(?:真|很|挺|超|特别)?(?:好|棒|不错|赞)|(?:下次|以后)(?:还|再|也)(?:买|来|找你)|还会再?(?:买|来)"
+                              r"|(?:都|也)(?:说|夸)(?:好|不错|好用)|好多了|改善(?:了|很多)|水润|很润|不干了|细腻了|亮了|白了|效果出来了|惊艳|宝藏|绝了",
+         unless=rf"好用{_Q}|好不好用|不好用|没效果|效果(?:怎么样|如何|好吗|好不好)|不错{_Q}|(?:吗|么)\s*[?？]?$"),
     # Thanks and praise for the service (the other referral moment).
-    rule(Intent.THANKS_PRAISE, r"谢谢|感谢|多谢|谢啦|thx|thanks|thank you|辛苦|给力|服务(?:真|很|太)?好|贴心|速度(?:真|很)?快|发货(?:真|很|好)快|太好了|你真好|麻烦你了|收到[了啦]?[,，!！~ ]*(?:谢|好|很)|用心|包装(?:很|真|好)|赞"),
+    rule(Intent.THANKS_PRAISE, r"谢谢|感谢|多谢|谢啦|thx|thanks|thank you|辛苦|给力|服务(?:真|很|太)?好|贴心|速度(?:真|很)?快|发货(?:真|很|好)快|太好了|你真好|麻烦你了|收到[了啦]?[,，!！~ ]*(?:谢|好|很)|用心|包装(?:很|真|好)|赞"
+                               r"|人(?:真|太|很|超|特别|挺)好|态度(?:真|太|很|超|特别|挺)?好|(?:回复|回消息)(?:真|好|很|超)?(?:快|及时)|靠谱|耐心|热情|周到|专业|nice|么么哒|爱你|比心"),
     # Greetings.
     rule(Intent.GREETING, r"^\W*(?:你好|您好|hi|hello|哈喽|嗨|在吗|在不在|在么|亲|亲在吗|老板|老板在吗|早上好|早安|中午好|下午好|晚上好|晚安|有人吗|hey)[\W啊呀呢哈]*$"),
 )
@@ -135,7 +138,14 @@ ORDER_VERB_STRONG = re.compile(
     rf"下单|购买|订购|我?买(?![了的过吗个啥什])|(?:要|来|拍|拿|订|再要|再来){_NUM}|帮我(?:寄|发|下|拍|订)|给我(?:寄|发|来)|寄(?:到|给)|发(?:到|给)|寄往|收货地址|收件人|包邮寄")
 ORDER_VERB_WEAK = re.compile(r"(?<![需不主只重])要(?!不|多|用|是|怎|几|吗)|想要|再来|给我|订(?!阅)")
 PAST_PURCHASE = re.compile(r"上次|之前|以前|买过|买了|买的|用了|用完|用过|收到的")
-DEFERRED = re.compile(r"等.{0,8}再|下次|改天|考虑|再说|以后再|过几天再|先不")
+DEFERRED = re.compile(r"等.{0,8}再|下次|改天|考虑|再说|以后再|过[一两几些]?[几两]?天再|回头再|晚点再|晚些再|明天再|下个?月再|先不|暂时不|还会再?买|会再来买?|会回购")
+# "还是寄上次那个地址": the contact of the customer's previous order (not a past purchase).
+LAST_ADDRESS = re.compile(
+    r"(?:寄|发|送)?(?:到)?(?:上次|上回|之前|以前|原来|老)(?:的|那个|一样的)?(?:地址|地方)|地址(?:不变|没变|没换|一样|照旧|同上次|还是上次的?|跟上次一样|和上次一样)"
+    r"|(?:寄|发)(?:到)?老地方|(?:跟|和|同)上次一样(?:的地址)?")
+# "她会加你": a friend will come by herself; never an order.
+FRIEND_LATER = re.compile(r"(?:她|他|它)(?:会|自己|待会|等下|等会|回头|晚点)(?:儿)?(?:加你|加您|联系你|联系您|找你|找您|来买|来找|下单|跟你说)"
+                          r"|(?:让|叫)(?:她|他)(?:加你|加您|找你|找您|联系你|联系您)|(?:推给|推荐给)(?:她|他)")
 ORDER_FEATURES: dict[str, int] = {
     "strong_verb": 2,
     "weak_verb": 1,
@@ -146,6 +156,8 @@ ORDER_FEATURES: dict[str, int] = {
     "question": -2,
     "past": -3,
     "deferred": -3,
+    "last_address": 2,
+    "friend_later": -5,
 }
 ORDER_THRESHOLD = 2
 
@@ -159,6 +171,7 @@ class IntentResult:
     order_score: int = 0
     matched: list[str] = field(default_factory=list)
     parsed: object | None = None  # bot.order_parser.ParsedOrder
+    context: dict = field(default_factory=dict)  # what bot.dialogue read from the conversation before
 
 
 _CODE_AFTER_KEYWORD = re.compile(r"(?:推荐码|邀请码|推广码|优惠码)(?:是)?\s*[:：]?\s*([A-Za-z0-9]{3,16})")
@@ -182,8 +195,10 @@ def order_features(normalized: str, parsed, matched_intents: set[str]) -> dict[s
         "phone": bool(parsed.phone),
         "address": bool(parsed.address),
         "question": Intent.INQUIRY in matched_intents,
-        "past": bool(PAST_PURCHASE.search(normalized)),
+        "past": bool(PAST_PURCHASE.search(LAST_ADDRESS.sub(" ", normalized))),
         "deferred": bool(DEFERRED.search(normalized)),
+        "last_address": bool(LAST_ADDRESS.search(normalized)),
+        "friend_later": bool(FRIEND_LATER.search(normalized)),
     }
 
 
@@ -199,7 +214,8 @@ def detect_intent(text: str, catalogue: Sequence = ()) -> IntentResult:
     parsed = parse_order(normalized, catalogue, normalized_already=True)
     features = order_features(normalized, parsed, set(matched))
     score = sum(ORDER_FEATURES[name] for name, on in features.items() if on)
-    has_substance = features["product"] or features["strong_verb"] or (features["phone"] and features["address"])
+    has_substance = (features["product"] or features["strong_verb"] or features["last_address"]
+                     or (features["phone"] and features["address"]))
     candidates = set(matched)
     if score >= ORDER_THRESHOLD and has_substance:
         candidates.add(Intent.ORDER)

@@ -30,17 +30,24 @@ CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100}
 _CN_NUM = "[零〇一壹二两俩贰三叁仨四肆五伍六陆七柒八捌九玖十拾百佰]+"
 QUANTITY_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(rf"(?P<num>\d{{1,3}}|{_CN_NUM})\s*(?P<unit>{UNITS})(?!月|小时|天|周|星期|钟|人|号|栋|楼)"),
+    # "两和" / "三合": a slip for 盒, at the end of a phrase only ("两和精华" stays "two and essence").
+    re.compile(rf"(?P<num>\d{{1,3}}|{_CN_NUM})\s*(?P<unit>和|合)(?=$|[\s,，。.!！~～吧啊呀哈])"),
     re.compile(r"[x×*]\s*(?P<num>\d{1,3})(?!\d)", re.I),
     re.compile(r"(?<![\d.])(?P<num>\d{1,3})\s*[x×*](?![\d])", re.I),
     # "面膜 2": a bare number right after a product (products are masked with MASK by then).
     re.compile(r"(?<=#)\s?(?P<num>\d{1,2})(?![\d.]|\s*(?:号|栋|幢|楼|室|单元|元|块|岁|天|月))"),
 )
+UNIT_SLIPS = {"和": "盒", "合": "盒"}
+# Words after a quantity that are not a product ("先来一盒试试").
+NOT_A_PRODUCT = re.compile(r"^(?:试试|试一下|试用|看看|尝尝|就行|就好|就够|好了|先|谢谢|够了|给我|寄|发)")
+SLIP_MIN_TERM = 3  # a one-character slip is recognised in product names of at least this length
+
 # Words that label a piece of contact data; removed before looking for the pieces themselves.
 NAME_LABEL = re.compile(
-    r"(?:收件人|收货人|姓名|名字|联系人|我叫|我是|寄给)\s*[:：]?\s*([\u4e00-\u9fa5·]{2,5}?)"
+    r"(?:收件人|收货人|姓名|名字|联系人|我叫|我是|寄给)\s*[:：]?\s*(?:是|为|叫|写)?\s*[:：]?\s*([\u4e00-\u9fa5·]{2,5}?)"
     r"(?=$|[^\u4e00-\u9fa5·]|电话|手机|地址|收货|寄|收|联系|的|,|，)")
 NAME_SUFFIX = re.compile(r"(?:^|[^\u4e00-\u9fa5])([\u4e00-\u9fa5]{2,4})收(?:$|[^\u4e00-\u9fa5货到])")
-LABELS = re.compile(r"收货地址|地址|收件人|收货人|联系电话|电话号码|手机号码|电话|手机号|手机|联系方式|tel|姓名|名字|邮寄到|寄到|发到|送到|寄往")
+LABELS = re.compile(r"详细地址|所在地区|所在地|收货地址|地址|收件人|收货人|联系电话|电话号码|手机号码|电话|手机号|手机|联系方式|tel|姓名|名字|邮寄到|寄到|发到|送到|寄往")
 ADDRESS_WORDS = re.compile(r"\d|路|街|道|号|巷|弄|村|镇|乡|栋|幢|楼|室|单元|小区|大厦|花园|苑|院|组|座|层|期|公寓|广场|中心|园|里|屯|社区|门|厂|学校|大学|医院|公司")
 # Words that are never part of a product or a name; removed before fuzzy matching.
 STOPWORDS = re.compile(
@@ -156,6 +163,7 @@ def _find_quantities(text: str) -> list[Quantity]:
             if value is None or not 0 < value <= 999:
                 continue
             unit = m.groupdict().get("unit")
+            unit = UNIT_SLIPS.get(unit, unit)
             found.append(Quantity(value, unit, m.start(), m.end()))
             taken.append((m.start(), m.end()))
     return sorted(found, key=lambda q: q.start)
@@ -202,6 +210,29 @@ def _fuzzy_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[
     return hits
 
 
+def _slip_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
+    """One mistyped character in a product name of three or more ("洗法水" for 洗发水), found in the
+    words left over; only when exactly one product fits that way."""
+    cleaned = STOPWORDS.sub(lambda m: " " * len(m.group()), text)
+    hits = []
+    for m in re.finditer(r"[\u4e00-\u9fa5]{3,12}", cleaned):
+        word = m.group()
+        found: dict[tuple[int, int], set[CatalogueEntry]] = {}
+        for entry in catalogue:
+            for term in entry.terms:
+                if len(term) < SLIP_MIN_TERM or len(term) > len(word):
+                    continue
+                for i in range(len(word) - len(term) + 1):
+                    window = word[i:i + len(term)]
+                    if sum(a != b for a, b in zip(window, term, strict=True)) == 1 and window[0] == term[0]:
+                        found.setdefault((m.start() + i, m.start() + i + len(term)), set()).add(entry)
+        fitting = {e for entries in found.values() for e in entries}
+        if len(fitting) == 1:
+            (start, end), entries = min(found.items(), key=lambda kv: kv[0][0])
+            hits.append((start, end, tuple(entries)))
+    return hits
+
+
 def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | None]:
     """The address in ``text`` (cpca) and the span it covers, so the rest can be read separately."""
     probe = LABELS.sub(lambda m: " " * len(m.group()), text).replace(MASK, " ")
@@ -222,12 +253,12 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
     detail = None
     if parts.detail:
         # The detail starts where cpca's region ends ("天河区天河路…": not after the second 天河).
-        first_chunk = re.split(r"[\s,，;；。!！?？]+", parts.detail.strip())[0]
+        first_chunk = re.split(r"[\s,，;；:：。!！?？]+", parts.detail.strip())[0]
         pos = probe.find(first_chunk, start) if first_chunk else -1
         if pos >= 0:
             end = pos
         # cpca puts everything after the region into the detail; keep only address-like chunks.
-        chunks = [c for c in re.split(r"[\s,，;；。!！?？]+", probe[end:]) if c]
+        chunks = [c for c in re.split(r"[\s,，;；:：。!！?？]+", probe[end:]) if c]
         kept: list[str] = []
         for i, chunk in enumerate(chunks):
             if not ADDRESS_WORDS.search(chunk) or (i > 0 and not re.search(r"\d|栋|幢|楼|室|单元|号", chunk)):
@@ -245,6 +276,7 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
 NAME_BREAKS = re.compile(r"谢谢|电话|手机|地址|发货|快递|订单|麻烦|尽快|安排|辛苦|老板|一起|快点|早点|申通|邮政|顺丰|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯")
 
 
+STANDALONE_NAME = re.compile(r"(?:^|[\s,，;；])([\u4e00-\u9fa5]{2,3})(?=$|[\s,，;；])")
 KIN_WORDS = re.compile(r"^(?:我|你|他|她|咱)|妈|爸|朋友|闺蜜|老公|老婆|同事|家里|公司")
 
 
@@ -292,12 +324,23 @@ def parse_order(text: str, catalogue: Sequence[CatalogueEntry] = (), *, normaliz
     fuzzy = _fuzzy_product_hits(work, catalogue)
     for start, end, _entries in fuzzy:
         work = _mask(work, start, end)
+    slips = _slip_hits(work, catalogue)
+    for start, end, _entries in slips:
+        work = _mask(work, start, end)
+    fuzzy += slips
     hits = sorted(hits + fuzzy, key=lambda hit: hit[0])
 
     if not result.name and (result.phone or result.address):
         result.name, name_span = _find_unlabelled_name(work)
         if name_span:
             work = _mask(work, *name_span)
+    elif not result.name and hits:
+        # "面膜两盒 李四": a name standing on its own next to the product.
+        alone = STANDALONE_NAME.search(work)
+        if alone and alone.group(1)[0] in SURNAMES and _plausible_name(alone.group(1)) \
+                and not NAME_BREAKS.search(alone.group(1)):
+            result.name = alone.group(1)
+            work = _mask(work, alone.start(1), alone.end(1))
 
     _pair_items(result, hits, base)
     return result
@@ -339,7 +382,7 @@ def _pair_items(result: ParsedOrder, hits, base: str) -> None:
     leftover = [q for i, q in enumerate(quantities) if i not in claimed and q.unit]
     if leftover and not hits:
         after = re.match(r"\s*([\u4e00-\u9fa5A-Za-z]{2,8})", base[leftover[0].end:])
-        if after and not STOPWORDS.fullmatch(after.group(1)):
+        if after and not STOPWORDS.fullmatch(after.group(1)) and not NOT_A_PRODUCT.match(after.group(1)):
             result.unknown_product = after.group(1)
 
 

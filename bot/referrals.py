@@ -2,8 +2,10 @@
 
 The three moments to ask (DOMAIN.md): (1) the order confirmation, (2) a thanks/praise message,
 (3) "the product is good" — which also asks for a short testimonial. One ask per customer per
-``REFERRAL_ASK_INTERVAL_DAYS`` across all three (``customer.last_referral_ask_at``), never to a
-customer who opted out or has an open complaint. Rules and rewards live in ``storage.referrals``.
+moment kind per ``REFERRAL_ASK_INTERVAL_DAYS`` (``kv_store`` ``referral:asked:<moment>:<customer>``;
+so the order confirmation's mention of the code never uses up the praise moment), at most one
+in a message (``customer.last_referral_ask_at`` is the latest ask), never to a customer who
+opted out or has an open complaint. Rules and rewards live in ``storage.referrals``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ MOMENT_TEXTS = {
 SCENE_PREFIX = "ref_"
 QR_CACHE_KEY = "referral:qr:{code}"
 TESTIMONIAL_KEY = "referral:testimonial:{customer_id}"
+ASKED_KEY = "referral:asked:{moment}:{customer_id}"  # when this moment last invited this customer
 # A testimonial has some substance: at least this many letters/characters, and is not a question.
 TESTIMONIAL_MIN_CHARS = 6
 _QUESTION = re.compile(r"[?？]|吗|怎么|多少|请问")
@@ -85,15 +88,28 @@ def has_open_complaint(session: Session, customer_id: int) -> bool:
         Complaint.customer_id == customer_id, Complaint.status == "open")))
 
 
-def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime) -> bool:
-    """Whether a referral ask is allowed now: not opted out, no open complaint, not asked lately, and
-    not the seller's own account (HUITOU_SELLER_OPENIDS)."""
+def _asked_at(session: Session, customer: Customer, moment: str) -> dt.datetime | None:
+    row = session.get(KeyValue, ASKED_KEY.format(moment=moment, customer_id=customer.id))
+    try:
+        return dt.datetime.fromisoformat(row.value) if row is not None and row.value else None
+    except ValueError:
+        return None
+
+
+def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
+            moment: str = MOMENT_THANKS) -> bool:
+    """Whether ``moment`` may invite now: not the seller's own account (HUITOU_SELLER_OPENIDS), not
+    opted out, no open complaint, no invitation already in this message, and this moment kind did not
+    invite in the last REFERRAL_ASK_INTERVAL_DAYS."""
     if customer.openid and customer.openid in parse_list(config.get("SELLER_OPENIDS")):
         return False
     if customer.opted_out or has_open_complaint(session, customer.id):
         return False
+    if customer.last_referral_ask_at == now:
+        return False  # never two invitations in one message
     interval = dt.timedelta(days=_int(config, "REFERRAL_ASK_INTERVAL_DAYS", 14))
-    return customer.last_referral_ask_at is None or now - customer.last_referral_ask_at >= interval
+    asked = _asked_at(session, customer, moment)
+    return asked is None or now - asked >= interval
 
 
 def invitation(session: Session, customer: Customer, moment: str, config: Mapping[str, Any],
@@ -102,7 +118,7 @@ def invitation(session: Session, customer: Customer, moment: str, config: Mappin
 
     Returning a text counts as asking: ``last_referral_ask_at`` is set.
     """
-    if not may_ask(session, customer, config, now):
+    if not may_ask(session, customer, config, now, moment):
         return None
     key, default = MOMENT_TEXTS[moment]
     values = {"code": store.ensure_code(session, customer), "offer": offer_text(config), "qr": _qr_line(session, customer)}
@@ -113,6 +129,8 @@ def invitation(session: Session, customer: Customer, moment: str, config: Mappin
         log.warning("config %s is not a valid template; using the default", key)
         text = default.format(**values)
     customer.last_referral_ask_at = now
+    session.merge(KeyValue(key=ASKED_KEY.format(moment=moment, customer_id=customer.id), value=now.isoformat(),
+                           expires_at=None, updated_at=now))
     return text.strip()
 
 

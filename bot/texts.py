@@ -40,6 +40,9 @@ ORDER_MISSING_JOINER = "、"
 ORDER_CANCELLED = "好的，订单 #{order_id} 已取消。有需要随时找我～"
 ORDER_NOTHING_TO_CANCEL = "好的，已取消～有需要随时找我。"
 ORDER_ACKNOWLEDGED = "好的👌 订单 #{order_id} 已记下，店主确认后会尽快安排～"
+ORDER_OWN_STILL_NEEDS = "您自己的订单 #{order_id}（{items}）还差{missing}，发给我就行～"
+FRIEND_WILL_COME = "好的，欢迎您的朋友来～让TA直接发消息给我就能下单😊"
+FRIEND_WILL_COME_CODE = "好的，欢迎您的朋友来～让TA关注后发“推荐码 {code}”给我再下单，首单付款后你们俩都有奖励🎁"
 ORDER_NOTE_FROM_PROFILE = "收件信息取自客户资料"  # stored on the order: the seller sees it
 ORDER_FROM_PROFILE_NOTE = "（收件信息用的是您上次留的，如需更改直接发新的给我）"
 # A paid or shipped order is not rewritten by the customer: the change is recorded (order event)
@@ -73,6 +76,14 @@ INQUIRY_PRICE = "{product}：{price}/件。想要的话直接发“数量+姓名
 INQUIRY_PRICE_LIST = "目前的价格：\n{catalogue}\n想要哪款直接告诉我～"
 INQUIRY_USAGE = "{product}一件大约能用 {days} 天。具体用法店主会再跟您细说，也可以随时问我～"
 INQUIRY_HOW_TO_ORDER = "直接发给我“商品+数量+收件人+电话+地址”就能下单，比如：\n“要两盒面膜，张三 13800138000，广东省深圳市南山区科技园路1号”"
+# Product questions answered from the seller's facts (bot/product_answers.py); never anything else.
+PRODUCT_FACT_LABELS = {"stock": "库存", "how_to": "用法", "effect": "功效", "suits": "适合", "origin": "产地/来源",
+                       "shelf_life": "保质期"}
+PRODUCT_FACT_LINE = "{label}：{fact}"
+PRODUCT_FACT_ANSWER = "关于{product}，店主是这样说的：\n{facts}"
+PRODUCT_QUESTION_HANDOVER = "{product}（{price}）：这个我问下店主，稍后回复您🙏"
+PRODUCT_USAGE_DAYS_HANDOVER = "{product}一件大约能用 {days} 天。"
+PRODUCT_QUESTION_REST = "其他的我问下店主，稍后回复您🙏"
 INQUIRY_FORWARDED = "好问题～已经转给店主，TA 会尽快回复您🙏"
 
 MY_ORDERS_HEADER = "您最近的订单："
@@ -231,6 +242,14 @@ SELLER_HELP = {
     "待发": {"usage": "待发", "summary": "需要您用个人微信手动发送的消息", "example": "待发"},
     "已发": {"usage": "已发 #编号", "summary": "标记一条待发消息已手动发送", "example": "已发 #41"},
 }
+SELLER_HELP["资料"] = {"usage": "资料 商品 项目 内容  ·  资料 商品（查看）  ·  资料 商品 项目 删除",
+                     "summary": "商品资料（库存、用法、功效、适合、产地、保质期），客户问到时按这些回答",
+                     "example": "资料 面膜 用法 每周2-3次"}
+SELLER_FACTS_HEADER = "📋 {name}的资料："
+SELLER_FACTS_NONE = "{name}还没有资料。可以写：{kinds}，如：资料 {name} 用法 每周2-3次"
+SELLER_FACT_BAD_KIND = "没有“{word}”这一项，可以写：{kinds}。"
+SELLER_FACT_NEED_TEXT = "请写{label}的内容。"
+SELLER_FACT_TOO_LONG = "内容太长了，请控制在{limit}字以内。"
 SELLER_GROUP_GENERAL = "通用"
 SELLER_GROUP_CATALOGUE = "商品"
 SELLER_GROUP_ORDERS = "订单"

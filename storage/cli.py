@@ -98,6 +98,9 @@ def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: 
             click.echo(f"  第 {row_number} 行：{reason}")
         if len(report.partial_rows) > BAD_ROWS_SHOWN:
             click.echo(f"  ……另有 {len(report.partial_rows) - BAD_ROWS_SHOWN} 行")
+    if report.product_facts or report.unknown_products:
+        unknown = "，".join(f"第{n}行“{name}”" for n, name in report.unknown_products[:BAD_ROWS_SHOWN])
+        click.echo(f"商品资料：更新 {report.product_facts} 款商品" + (f"；没有这款商品：{unknown}" if unknown else ""))
     if report.error_report:
         click.echo(f"错误行已写入 {report.error_report}")
 

@@ -71,6 +71,8 @@ class ImportReport:
     mapped: dict[str, str] = field(default_factory=dict)  # header -> field
     ignored_columns: list[str] = field(default_factory=list)
     error_report: Path | None = None
+    product_facts: int = 0  # products whose facts the 商品资料 sheet set
+    unknown_products: list[tuple[int, str]] = field(default_factory=list)  # (row, name) on that sheet
 
 
 Progress = Callable[[int], None]
@@ -119,6 +121,13 @@ def import_file(database: Database, path: str | Path, *, now: dt.datetime, mappi
             if dry_run:
                 session.rollback()
     report.error_report = errors.save()
+    if path.suffix.lower() == ".xlsx":
+        from storage.product_facts import import_facts
+
+        with database.Session() as session:
+            report.product_facts, report.unknown_products = import_facts(session, path)
+            if not dry_run:
+                session.commit()
     return report
 
 

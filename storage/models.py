@@ -159,6 +159,8 @@ class Product(Base):
     aliases: Mapped[str | None] = mapped_column(String(500))  # comma-separated
     price_cents: Mapped[int] = mapped_column(Integer)
     usage_days: Mapped[int | None] = mapped_column(Integer)
+    # The seller's facts for answering questions: {"stock"|"effect"|"suits"|"origin"|"shelf_life"|"how_to": text}
+    facts: Mapped[dict[str, str] | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -269,9 +269,47 @@ CASES: list[Case] = [
     Case("不要给我发广告了", "opt_out"),
     Case("晚上好呀", "greeting"),
     Case("我再考虑考虑", "other"),
-    Case("面膜我闺蜜说还不错", "product_good",
-         xfail="held-out miss: 还不错 is not in the praise vocabulary"),
+    Case("面膜我闺蜜说还不错", "product_good"),
     Case("我住在四川省成都市", "other"),
+    # --- Rows for multi-turn understanding, product questions and the referral moments (issue 19) ---
+    Case("收货人: 王丽\n手机号码: 13912345678\n所在地区: 浙江省 杭州市 西湖区\n详细地址: 文三路2号\n面膜两盒", "order",
+         {"补水面膜": 2}, name="王丽", phone="13912345678", province="浙江省", city="杭州市", district="西湖区",
+         detail="文三路2号"),
+    Case("要一盒面膜 收件人是王丽 13912345678 浙江省杭州市西湖区文三路2号", "order", {"补水面膜": 1}, name="王丽",
+         phone="13912345678", province="浙江省", city="杭州市", district="西湖区", detail="文三路2号"),
+    Case("面膜要两和", "order", {"补水面膜": 2}),
+    Case("防哂霜来一支", "order", {"防晒霜": 1}),
+    Case("要一瓶洗面乃", "order", {"氨基酸洗面奶": 1}),
+    Case("过两天再买", "other"),
+    Case("我闺蜜也想要，她会加你", "other"),
+    Case("等我下个月发工资再买两盒", "other"),
+    Case("回头再买吧", "other"),
+    Case("我朋友也想要面膜，我让她加你", "other"),
+    Case("防晒霜还有货吗", "inquiry", topic="stock", product="防晒霜", asks="这个我问下店主"),
+    Case("精华敏感肌能用吗", "inquiry", topic="effect", product="玻尿酸精华液", asks="玻尿酸精华液（¥199）"),
+    Case("面膜是正品吗", "inquiry", topic="effect", product="补水面膜", asks="问下店主"),
+    Case("洗面奶男生能用吗", "inquiry", topic="effect", product="氨基酸洗面奶"),
+    Case("防晒霜保质期多久", "inquiry", topic="usage", product="防晒霜"),
+    Case("面膜一周敷几次", "inquiry", topic="usage", product="补水面膜",
+         xfail="held-out miss: 一周敷几次 is not in the usage vocabulary"),
+    Case("精华液是哪里产的", "inquiry", topic="effect", product="玻尿酸精华液",
+         xfail="held-out miss: 哪里产的 without a question word is not an inquiry rule"),
+    Case("老板人真好👍", "thanks_praise"),
+    Case("服务真贴心", "thanks_praise"),
+    Case("客服态度超好，回复也快", "thanks_praise"),
+    Case("你们真靠谱", "thanks_praise"),
+    Case("用了一周皮肤好多了", "product_good"),
+    Case("你家东西真不错，下次还买", "product_good"),
+    Case("家里人都说好😄", "product_good"),
+    Case("精华用了脸水润多了✨", "product_good"),
+    Case("面膜挺不错的，已经推荐给同事了", "product_good"),
+    Case("这个洗面奶洗完不干了，好评", "product_good"),
+    Case("我妈说面膜很好，还会再买", "product_good"),
+    Case("面膜还不错吗", "inquiry", topic="effect", product="补水面膜",
+         xfail="held-out miss: 还不错吗 is a question the effect rule does not know"),
+    Case("帮我闺蜜订两盒面膜，寄给李娜 13700137000 浙江省杭州市西湖区文三路100号", "order", {"补水面膜": 2},
+         name="李娜", phone="13700137000", province="浙江省", city="杭州市", district="西湖区", detail="文三路100号"),
+    Case("防晒两支，还是寄上次那个地址", "order", {"防晒霜": 2}),
 ]
 
 ORDER_FIELDS = ("name", "phone", "province", "city", "district")
@@ -284,7 +322,7 @@ def _params():
 
 
 def test_table_has_enough_realistic_rows():
-    assert len(CASES) >= 80
+    assert len(CASES) >= 150
     assert sum(1 for c in CASES if c.intent != "order") >= 40  # plenty that must NOT be orders
 
 

@@ -319,11 +319,41 @@ def test_thanks_gets_warm_answer_and_invitation_once_per_14_days(platform, shop,
 
     frozen.shift(dt.timedelta(days=1))
     assert platform.say("o_a", "谢谢") == texts.THANKS_REPLY
-    assert code not in platform.say("o_a", "面膜很好用")  # the cap spans all three moments
-    assert code not in platform.say("o_a", ORDER_A)
+    assert platform.say("o_a", "服务真贴心") == texts.THANKS_REPLY  # praise of the service: the same moment
+    frozen.shift(dt.timedelta(days=12))
+    assert platform.say("o_a", "老板人真好👍") == texts.THANKS_REPLY
 
-    frozen.shift(dt.timedelta(days=13))  # 14 days after the ask
+    frozen.shift(dt.timedelta(days=1))  # 14 days after the ask
     assert code in platform.say("o_a", "谢谢你")
+
+
+def test_each_moment_kind_has_its_own_interval(platform, shop, frozen):
+    """The order confirmation's mention of the code does not use up the praise moment."""
+    reply = platform.say("o_a", ORDER_A)
+    code = customer(shop, "o_a").referral_code
+    assert code in reply  # moment (1)
+    frozen.shift(dt.timedelta(days=5))
+    reply = platform.say("o_a", "用了一周皮肤好多了😊")
+    assert code in reply and texts.PRODUCT_GOOD_REPLY in reply  # moment (3), days later
+    frozen.shift(dt.timedelta(days=1))
+    reply = platform.say("o_a", "老板人真好👍")
+    assert code in reply and texts.REFERRAL_THANKS_WARM in reply  # moment (2)
+    frozen.shift(dt.timedelta(days=1))
+    assert code not in platform.say("o_a", "你家东西真不错，下次还买")  # (3) again within 14 days
+    assert code not in platform.say("o_a", "谢谢")  # (2) again within 14 days
+    assert code not in platform.say("o_a", "再来一盒面膜")  # (1) again within 14 days
+
+
+def test_never_two_invitations_in_one_message(app, shop, frozen):
+    from bot import referrals as moments
+
+    with app.app_context(), shop.session() as s:
+        person = Customer(openid="o_two", created_at=START)
+        s.add(person)
+        s.flush()
+        assert moments.invitation(s, person, moments.MOMENT_ORDER, app.config, START)
+        assert moments.invitation(s, person, moments.MOMENT_PRODUCT_GOOD, app.config, START) is None
+        assert moments.invitation(s, person, moments.MOMENT_PRODUCT_GOOD, app.config, START + dt.timedelta(seconds=1))
 
 
 def test_no_asks_to_opted_out_customers_or_with_open_complaint(platform, shop):

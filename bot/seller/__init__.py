@@ -21,6 +21,7 @@ import importlib
 AREAS = (
     "general",
     "catalogue",
+    "product_facts",
     "orders",
     "customers",
     "inquiries",
