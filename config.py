@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_SERVICE_QUOTA": 5,
     # Template messages for service notices: JSON {kind: {"template_id": ..., "fields": {...}, "url": ...}}.
     "DELIVERY_TEMPLATES": "{}",
+    # Subscription notices (订阅通知) on the customer's consent: JSON {kind: {"template_id", "fields", "page"}};
+    # set, the order confirmation and the shipping notice carry the consent page's link (/subscribe/<token>).
+    "DELIVERY_SUBSCRIBE_TEMPLATES": "{}",
     "DELIVERY_RATE_PER_SECOND": 20,
     "DELIVERY_BATCH_SIZE": 50,
     "DELIVERY_MAX_ATTEMPTS": 5,

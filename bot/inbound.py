@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import texts
+from bot import subscribe_events, texts
 from storage.customers import get_or_create_by_openid
 from storage.models import Customer, InboundMessage
 
@@ -91,7 +91,7 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
 def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer, now: dt.datetime) -> None:
     """Add the message's row and open the customer's 48 h service window (last, so that the
     customer's changes of the whole message are written in as few UPDATEs as possible)."""
-    if inbound.event != "unsubscribe":
+    if inbound.event != "unsubscribe" and inbound.event not in subscribe_events.EVENTS:  # platform receipts
         customer.last_inbound_at = now
         customer.unreachable = False  # they just wrote to us: the API can reach them again
     session.add(inbound)
@@ -100,6 +100,8 @@ def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer
 def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Customer,
               config: Mapping[str, Any], now: dt.datetime) -> str | None:
     """The passive reply text for a stored message, or None for no reply ("success")."""
+    if subscribe_events.handles(msg):  # subscription-notice consents and receipts (bot/subscribe_events.py)
+        return subscribe_events.record(session, msg, inbound, customer, now)
     if msg.type == "event":
         return _reply_for_event(session, msg, customer, config, now)
     if msg.type == "text" or (msg.type == "voice" and getattr(msg, "recognition", None)):
