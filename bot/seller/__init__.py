@@ -27,6 +27,7 @@ AREAS = (
     "figures",
     "export",
     "drafts",
+    "waiting",
     "referrals",
 )
 
