@@ -18,7 +18,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 
 import config as huitou_config
-from bot import order_reactions
+from bot import order_reactions, subscribe_links
 from bot.wecom_events import member_seller_openids
 from storage import db as storage_db
 from storage import migrate
@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     database = storage_db.init_app(app)
     order_reactions.install(database, app.config)  # referral rewards, reminder withdrawal on order changes
+    subscribe_links.install(database, app.config)  # consent links in shipping notices (bot/subscribe_links.py)
     app.teardown_appcontext(storage_db.close_request_session)
     if database.is_sqlite and huitou_config.parse_bool(app.config["AUTO_MIGRATE"]):
         migrate.upgrade(database)

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     DELIVERY_RATE_LIMIT_PAUSE_SECONDS: NonNegative = 60
     DELIVERY_SENDING_TIMEOUT_SECONDS: Seconds = 600
     DELIVERY_HTTP_TIMEOUT_SECONDS: Seconds = 10
+    # Subscription notices (订阅通知) on the customer's consent: JSON {kind: {"template_id", "fields", "page"}};
+    # set, the order confirmation and the shipping notice carry the consent page's link (/subscribe/<token>).
+    DELIVERY_SUBSCRIBE_TEMPLATES: dict[str, dict[str, Any]] = {}
     # "stable" (POST /cgi-bin/stable_token, preferred) or "classic" (GET /cgi-bin/token).
     DELIVERY_TOKEN_ENDPOINT: Literal["stable", "classic"] = "stable"
     PAYMENT_REMINDER_DELAY_HOURS: NonNegative = 12

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import conversation_state, dialogue, product_answers, referrals, texts
+from bot import conversation_state, dialogue, product_answers, referrals, subscribe_links, texts
 from bot.intents import Intent, IntentResult, detect_intent
 from bot.order_parser import NOT_NAMES, SURNAMES, CatalogueEntry, ParsedOrder, choose_candidate
 from config import parse_list
@@ -531,6 +531,7 @@ def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing:
         return texts.ORDER_UPDATED.format(**values)
     reply = texts.ORDER_CONFIRMED.format(**values)
     reply = reply + texts.ORDER_FROM_PROFILE_NOTE if order.note == texts.ORDER_NOTE_FROM_PROFILE else reply
+    reply = subscribe_links.with_offer(reply, turn.config, turn.customer.id)  # 订阅通知 consent link
     ask = referrals.invitation(turn.session, turn.customer, referrals.MOMENT_ORDER, turn.config, turn.now)
     return f"{reply}\n{ask}" if ask else reply
 

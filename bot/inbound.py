@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import referrals, texts
+from bot import referrals, subscribe_events, texts
 from bot.customer_replies import handle_customer_text
 from bot.seller_commands import handle_seller_text
 from storage.customers import find_by_openid, get_or_create_by_openid
@@ -133,6 +133,8 @@ def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Cus
     """The passive reply text for a stored message, or None for no reply ("success")."""
     if customer is None:
         return None  # a platform event about nobody we know
+    if subscribe_events.handles(msg):  # subscription-notice consents and receipts (bot/subscribe_events.py)
+        return subscribe_events.record(session, msg, inbound, customer, now)
     if msg.type == "event":
         return _reply_for_event(session, msg, customer, config, now)
     if msg.type == "text" or (msg.type == "voice" and getattr(msg, "recognition", None)):

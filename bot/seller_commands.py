@@ -22,6 +22,7 @@ import bot.seller  # noqa: F401  (imports every command module, filling the regi
 from bot import texts
 from bot.seller import registry
 from bot.seller.registry import CommandError, SellerContext
+from bot.seller.waiting import with_waiting_notices
 from config import parse_list
 from storage.models import Customer
 
@@ -54,10 +55,8 @@ def handle_seller_text(session: Session, seller: Customer, text: str, config: Ma
         return None
     normalized = normalize_command_text(text)
     command, word, args = registry.split_command(normalized)
-    if command is None:
-        return _not_a_command(word)
-    ctx = SellerContext(session, seller, command, args, config, now)
-    return run(ctx)
+    reply = _not_a_command(word) if command is None else run(SellerContext(session, seller, command, args, config, now))
+    return with_waiting_notices(session, seller, reply, now)  # notices that waited for this seller
 
 
 def run(ctx: SellerContext) -> str:

@@ -241,6 +241,7 @@ SELLER_HELP = {
     "导出": {"usage": "导出", "summary": "下载客户资料 Excel 的链接", "example": "导出"},
     "待发": {"usage": "待发", "summary": "需要您用个人微信手动发送的消息", "example": "待发"},
     "已发": {"usage": "已发 #编号", "summary": "标记一条待发消息已手动发送", "example": "已发 #41"},
+    "待办": {"usage": "待办", "summary": "您不在时积压的通知（新订单、咨询、售后、待发汇总）", "example": "待办"},
 }
 SELLER_HELP["资料"] = {"usage": "资料 商品 项目 内容  ·  资料 商品（查看）  ·  资料 商品 项目 删除",
                      "summary": "商品资料（库存、用法、功效、适合、产地、保质期），客户问到时按这些回答",
@@ -559,3 +560,31 @@ SELLER_WECOM_LINKED_BY = {
     "known": "老联系人",
     "new": "新客户，已建档",
 }
+
+# --- subscription notices (订阅通知): handlers/subscribe.py, bot/subscribe_links.py, ---------------
+# --- bot/delivery/subscribe_message.py -----------------------------------------------------------
+
+# Appended to the order confirmation and the shipping notice when HUITOU_DELIVERY_SUBSCRIBE_TEMPLATES is set.
+SUBSCRIBE_OFFER = "🔔用完前提醒我 / 到货提醒：{url}"
+SUBSCRIBE_PAGE_TITLE = "开启提醒"
+SUBSCRIBE_PAGE_INTRO = "{name}，点下面的按钮并选择“允许”，到货、快用完的时候我会在微信里提醒您，每次提醒只发一条，不打扰～"
+SUBSCRIBE_PAGE_BUTTON = "开启提醒"
+SUBSCRIBE_PAGE_ACCEPTED = "已开启✅ 到时候我会提醒您。"
+SUBSCRIBE_PAGE_REJECTED = "没关系，想开启时再点一次就行。"
+SUBSCRIBE_PAGE_NOT_IN_WECHAT = "请在微信里打开这个页面。"
+SUBSCRIBE_PAGE_UNAVAILABLE = "提醒功能暂时不可用，请稍后再试，或直接在聊天里告诉我～"
+SUBSCRIBE_PAGE_NOT_FOUND = "这个链接无效，请回到聊天里重新打开～"
+SUBSCRIBE_PAGE_HOLDING = "您已开启 {count} 次提醒。"
+# A template field never goes out empty (the platform refuses empty values).
+SUBSCRIBE_EMPTY_VALUE = "无"
+# Fields when a HUITOU_DELIVERY_SUBSCRIBE_TEMPLATES entry has none (keys follow the template's own).
+SUBSCRIBE_DEFAULT_FIELDS = {
+    "repurchase": {"thing1": "{products}", "thing2": "快用完啦，回复“再来一份”即可续上"},
+    "ship": {"character_string1": "{tracking_no}", "thing2": "{items}"},
+}
+
+# --- seller notices that wait for the seller's next message (bot/seller/waiting.py) -------------------
+
+SELLER_WAITING_HEADER = "📌 您不在时的通知（{count} 条）："
+SELLER_WAITING_MORE = "……还有 {count} 条，马上发给您。"
+SELLER_WAITING_EMPTY = "没有积压的通知👌"

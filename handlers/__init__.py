@@ -1,4 +1,4 @@
-"""Flask blueprints: the WeChat webhook, downloads and the simulator."""
+"""Flask blueprints: the WeChat webhook, the consent page, downloads and the simulator."""
 
 from __future__ import annotations
 
@@ -13,3 +13,7 @@ def register_blueprints(app: Flask) -> None:
     from handlers.wecom import bp as wecom_bp  # WeCom callback (answers 404 until WECOM_* is configured)
 
     app.register_blueprint(wecom_bp)
+
+    from handlers.subscribe import bp as subscribe_bp  # the subscription-notice consent page
+
+    app.register_blueprint(subscribe_bp)

@@ -187,9 +187,10 @@ def _cycle_sweep(session: Session, kind: str, rows: list[q.Due], now: dt.datetim
     products = q.order_products(session, [r.subject_id for r in rows])
     batch = Batch(session, now)
     for due in rows:
-        text = _render(settings, kind, name=_name(due), products=_products(products.get(due.subject_id)))
+        names = _products(products.get(due.subject_id))
+        text = _render(settings, kind, name=_name(due), products=names)
         batch.add(due, key=f"{kind}:order:{due.subject_id}", kind=kind, text=text,
-                  payload={"order_id": due.subject_id})
+                  payload={"order_id": due.subject_id, "products": names})  # products: subscription-notice fields
     return batch.flush()
 
 

@@ -502,3 +502,33 @@ class WecomTaskRecipient(Base):
 
 
 __all__ += ["WecomContact", "WecomTask", "WecomTaskRecipient"]
+
+
+# --- subscription notices (订阅通知): storage/consents.py, bot/subscribe_events.py ---
+class SubscribeConsent(Base):
+    """One "allow" a customer tapped for a subscription-notice template: good for one notice.
+
+    ``status``: ``open`` (unused), ``reserved`` (a send is using it right now), ``used`` (the API
+    accepted the notice; ``confirmed_at`` when ``subscribe_msg_sent_event`` confirmed it), ``dropped``
+    (refused by the platform (43101) or switched off by the customer), ``rejected`` (the customer
+    tapped cancel in the popup: kept as history, grants nothing).
+    """
+
+    __tablename__ = "subscribe_consent"
+    __table_args__ = (Index("ix_subscribe_consent_holder", "customer_id", "template_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    template_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    popup_scene: Mapped[str | None] = mapped_column(String(10))
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    msgid: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ += ["SubscribeConsent"]

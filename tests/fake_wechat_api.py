@@ -1,9 +1,11 @@
 """A fake of the WeChat API on loopback: a real HTTP server in a thread.
 
-Serves ``GET /cgi-bin/token``, ``POST /cgi-bin/stable_token``, ``POST /cgi-bin/message/custom/send``
-and ``POST /cgi-bin/message/template/send`` like the platform does: tokens are checked (a new
-``/token`` invalidates the previous one), template sends return a ``msgid``. Failures are
-programmed per path and consumed in order::
+Serves ``GET /cgi-bin/token``, ``POST /cgi-bin/stable_token``, ``POST /cgi-bin/message/custom/send``,
+``POST /cgi-bin/message/template/send``, ``POST /cgi-bin/message/subscribe/bizsend`` and
+``GET /cgi-bin/ticket/getticket?type=jsapi`` like the platform does: tokens are checked (a new
+``/token`` invalidates the previous one), template sends return a ``msgid``, a subscription notice
+to an openid that holds no consent the fake knows of (``api.consent(openid, template_id)``, one
+per send) answers 43101. Failures are programmed per path and consumed in order::
 
     api.fail("message/custom/send", 45015)          # next custom send answers errcode 45015
     api.fail("message/custom/send", http=502)       # an HTTP 502
@@ -26,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-SEND_PATHS = ("message/custom/send", "message/template/send")
+SEND_PATHS = ("message/custom/send", "message/template/send", "message/subscribe/bizsend")
+TICKET_PATH = "ticket/getticket"
 
 
 @dataclass
@@ -63,6 +66,9 @@ class FakeWeChatAPI:
         self._ids = itertools.count(1)
         self._msgids = itertools.count(1000)
         self._server: ThreadingHTTPServer | None = None
+        self._consents: dict[tuple[str, str], int] = defaultdict(int)  # (openid, template) -> sends allowed
+        self._tickets = itertools.count(1)
+        self.ticket: str | None = None  # the jsapi ticket issued last
 
     # --- control -----------------------------------------------------------------------
 
@@ -113,6 +119,14 @@ class FakeWeChatAPI:
     def fail_every_other(self, path: str, errcode: int = -1) -> None:
         """Answer ``errcode`` to every other request on ``path`` (the first one fails)."""
         self._every_other[path] = errcode
+
+    def consent(self, openid: str, template_id: str, times: int = 1) -> None:
+        """The customer tapped allow ``times`` times (the platform's side of a consent)."""
+        with self._lock:
+            self._consents[(openid, template_id)] += times
+
+    def consents_left(self, openid: str, template_id: str) -> int:
+        return self._consents[(openid, template_id)]
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -183,11 +197,24 @@ class FakeWeChatAPI:
             if body.get("force_refresh") or self._stable_token is None:
                 self._stable_token = self._new_token()
             return 200, {"access_token": self._stable_token, "expires_in": 7200}
+        if path == TICKET_PATH:
+            if params.get("access_token") not in self._valid_tokens:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+            if params.get("type") != "jsapi":
+                return 200, {"errcode": 40097, "errmsg": "invalid args"}
+            self.ticket = f"JSAPI-TICKET-{next(self._tickets)}"
+            return 200, {"errcode": 0, "errmsg": "ok", "ticket": self.ticket, "expires_in": 7200}
         if path in SEND_PATHS:
             if params.get("access_token") not in self._valid_tokens:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
             if not body.get("touser"):
                 return 200, {"errcode": 40003, "errmsg": "invalid openid"}
+            if path == "message/subscribe/bizsend":
+                key = (body["touser"], body.get("template_id"))
+                if self._consents[key] <= 0:
+                    return 200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+                self._consents[key] -= 1
+                return 200, {"errcode": 0, "errmsg": "ok"}
             if path == "message/template/send":
                 return 200, {"errcode": 0, "errmsg": "ok", "msgid": next(self._msgids)}
             return 200, {"errcode": 0, "errmsg": "ok"}

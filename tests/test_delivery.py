@@ -323,13 +323,14 @@ def test_a_seller_notice_the_platform_refuses_ends_failed_with_the_error(app, db
     assert row.status == "failed" and "45002" in row.last_error
 
 
-def test_a_seller_who_never_wrote_cannot_be_reached(app, db, fake_wechat):
+def test_a_notice_for_a_seller_who_never_wrote_waits_for_their_first_message(app, db, fake_wechat):
     with db.session() as s:
         enqueue(s, dedupe_key="seller:test:1", kind="seller_notice", text="新订单", openid=SELLER_OPENID,
                 transactional=True, now=NOW)
     run_tick(app, at=NOW)
     row = one(db, "seller_notice")
-    assert (row.status, row.skip_reason) == ("skipped", "out_of_window")
+    assert (row.status, row.skip_reason) == ("waiting", None)  # never skipped (bot/seller/waiting.py)
+    assert not fake_wechat.requests
 
 
 # --- marketing rules --------------------------------------------------------------------------------

@@ -33,3 +33,4 @@ class WeChatPlatform(_platform.WeChatPlatform):
     text_xml = staticmethod(_BUILDER.text_xml)
     event_xml = staticmethod(_BUILDER.event_xml)
     media_xml = staticmethod(_BUILDER.media_xml)
+    subscribe_msg_xml = staticmethod(_BUILDER.subscribe_msg_xml)

@@ -124,6 +124,11 @@ class HuitouWeChatClient(WeChatClient):
         result = self.call(lambda: self.message.send_template(openid, template_id, data, url=url))
         return _msgid(result)
 
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None) -> str | None:
+        """Subscription notice (``message/subscribe/bizsend``); the link goes in ``page``."""
+        result = self.call(lambda: self.message.send_subscribe_message(openid, template_id, data, page=page))
+        return _msgid(result)
+
 
 def _msgid(result: dict[str, Any]) -> str | None:
     msgid = result.get("msgid")

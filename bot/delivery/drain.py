@@ -9,7 +9,8 @@ Claim → send → mark, each its own step:
    due, so several drainers can run at once without double sends.
 2. **Send**: each claimed row becomes ``sending`` (a one-row update, renewing ``claimed_at``) just
    before its first API call, then goes through the planned channels in order (service message,
-   template, seller draft), outside any transaction, paced by the per-second rate limit.
+   subscription notice, template, seller draft), outside any transaction, paced by the per-second
+   rate limit. A seller notice no channel can carry becomes ``waiting`` (bot/seller/waiting.py).
 3. **Mark** (one short transaction per row): ``sent`` only after the API accepted the message
    (its msgid kept in ``api_msgid``), or the next state from the error.
 
@@ -35,7 +36,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import DateTime, and_, case, func, or_, select, update
@@ -43,7 +44,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.delivery import rules, seller_draft, service_message, template_message, wecom_channel
+from bot.delivery import (
+    rules,
+    seller_draft,
+    service_message,
+    subscribe_message,
+    template_message,
+    wecom_channel,
+)
 from bot.delivery.errors import (
     ChannelClosed,
     OutcomeUnknown,
@@ -54,7 +62,7 @@ from bot.delivery.errors import (
 )
 from bot.delivery.rules import Counts, DeliverySettings, Plan, Recipient
 from bot.delivery.transport import Transport, make_transport
-from storage import kv
+from storage import consents, kv
 from storage.clock import naive_utc
 from storage.db import Database
 from storage.models import Complaint, Customer, OutboxMessage, utcnow
@@ -69,7 +77,8 @@ FINAL_STATUSES = ("sent", "drafted", "skipped", "failed", "cancelled")
 @dataclass
 class DrainSummary:
     """What one drain did, per kind and outcome (``sent``, ``drafted``, ``skipped:<reason>``,
-    ``failed``, ``retry``, ``postponed``, ``paused``, ``interrupted``, ``withdrawn`` (a draft that
+    ``failed``, ``retry``, ``postponed``, ``paused``, ``interrupted``, ``waiting`` (a seller notice
+    kept for the seller's next message), ``withdrawn`` (a draft that
     gave its marketing slot to a more valuable message), ``lost_claim`` (a row another drainer
     took over: not sent, not marked by this one))."""
 
@@ -110,7 +119,7 @@ class _Job:
 
 @dataclass
 class _Outcome:
-    status: str  # sent, drafted, skipped, failed, pending (retry), paused
+    status: str  # sent, drafted, skipped, failed, pending (retry), paused, waiting (a seller notice)
     channel: str | None = None
     msgid: str | None = None
     error: str | None = None
@@ -250,9 +259,13 @@ class _Planner:
         self.withdrawn: list[str] = []  # kinds of the drafts withdrawn during this claim
 
     def _plan(self, row: OutboxMessage, customer: Customer | None, counts: Counts) -> Plan:
+        recipient = _recipient(self.session, row, customer)
+        spec = self.settings.subscribe_templates.get(row.kind)
+        if spec is not None and customer is not None and row.customer_id is not None:  # subscription notices
+            recipient = replace(recipient, subscribe_consent=consents.holds_open(
+                self.session, customer.id, str(spec["template_id"]).strip()))
         return rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=_recipient(self.session, row, customer), counts=counts, now=self.now,
-                                   settings=self.settings)
+                                   recipient=recipient, counts=counts, now=self.now, settings=self.settings)
 
     def plan(self, row: OutboxMessage) -> tuple[Plan, Customer | None]:
         customer = _recipient_customer(self.session, row)
@@ -323,6 +336,8 @@ def describe_plan(plan: Plan) -> str:
         return f"skipped:{plan.reason}"
     if plan.action == "postpone":
         return "postponed"
+    if plan.action == "wait":
+        return rules.WAITING
     return plan.channels[0]
 
 
@@ -358,6 +373,9 @@ def _claim(database: Database, token: str, now: dt.datetime, settings: DeliveryS
             elif plan.action == "postpone":
                 row.next_attempt_at = plan.not_before
                 summary.add(row.kind, "postponed")
+            elif plan.action == "wait":  # a seller notice: goes with the seller's next message
+                row.status = rules.WAITING
+                summary.add(row.kind, rules.WAITING)
             elif plan.channels[0] in wecom_channel.CHANNELS:  # sent after the drain (wecom_channel.run)
                 row.status, row.channel = wecom_channel.QUEUED, plan.channels[0]
                 summary.add(row.kind, plan.channels[0])
@@ -378,7 +396,8 @@ def _claim(database: Database, token: str, now: dt.datetime, settings: DeliveryS
     return jobs, len(rows)
 
 
-def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: DeliverySettings) -> _Outcome:
+def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: DeliverySettings,
+          database: Database | None = None, now: dt.datetime | None = None) -> _Outcome:
     """Try the planned channels in order until one accepts the message or an error decides."""
     last_error: str | None = None
     rejected = False  # an error other than "window closed / quota spent" happened
@@ -391,6 +410,11 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
         try:
             if channel == service_message.NAME:
                 msgid = service_message.send(transport, job.openid, job.text)
+            elif channel == subscribe_message.NAME:
+                msgid = subscribe_message.send(
+                    database, transport, outbox_id=job.id, customer_id=job.recipient_customer_id, openid=job.openid,
+                    kind=job.kind, spec=settings.subscribe_templates[job.kind], text=job.text,
+                    values={"name": job.name or "", **job.payload}, now=now or utcnow())
             else:
                 msgid = template_message.send(transport, job.openid, settings.templates[job.kind], kind=job.kind,
                                               text=job.text, values={"name": job.name or "", **job.payload})
@@ -415,7 +439,8 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
     # Only seller notices get here (customer rows always end with the draft channel).
     if rejected:
         return _Outcome("failed", error=last_error, api_calls=calls)
-    return _Outcome("skipped", error=last_error, skip_reason=rules.OUT_OF_WINDOW, api_calls=calls)
+    # The window closed after all: the notice waits for the seller's next message.
+    return _Outcome(rules.WAITING, error=last_error, api_calls=calls)
 
 
 def _touch(row: OutboxMessage, now: dt.datetime) -> None:
@@ -456,6 +481,8 @@ def _mark(database: Database, job: _Job, outcome: _Outcome, now: dt.datetime, se
     elif outcome.status == "skipped":
         values.update(status="skipped", skip_reason=outcome.skip_reason)
         label = f"skipped:{outcome.skip_reason}"
+    elif outcome.status == rules.WAITING:
+        values.update(status=rules.WAITING, **released)
     elif outcome.status == "paused":
         # The whole sender waits; this row was not really tried.
         values.update(status="pending", next_attempt_at=pause_until, attempts=job.attempts, **released)
@@ -580,7 +607,7 @@ def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: R
         summary.add(job.kind, "lost_claim")
         return None
     else:
-        outcome = _send(job, transport, limiter, settings)
+        outcome = _send(job, transport, limiter, settings, database, now)
     if outcome.unreachable and job.recipient_customer_id is not None:
         unreachable.add(job.recipient_customer_id)
     pause = None

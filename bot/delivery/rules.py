@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.delivery.subscribe_message import templates_from_config
 from storage.clock import naive_utc, shop_zone, to_local
 
 SERVICE = "service"
 TEMPLATE = "template"
 DRAFT = "draft"
+SUBSCRIBE = "subscribe"  # subscription notice on a consent the customer gave (bot/delivery/subscribe_message.py)
 
 # Template messages are for service notices only: the platform rejects them for reminders or marketing.
 TEMPLATE_KINDS = frozenset({"ship", "payment_reminder"})
@@ -29,6 +31,10 @@ CAPPED = "capped"
 UNREACHABLE = "unreachable"
 OUT_OF_WINDOW = "out_of_window"
 COMPLAINT_OPEN = "complaint_open"
+
+# A seller notice no channel can carry now waits (status ``waiting``) for the seller's next message
+# (bot/seller/waiting.py): never skipped.
+WAITING = "waiting"
 
 
 # What a marketing message is worth to the seller when the cap (DELIVERY_MARKETING_CAP per
@@ -79,6 +85,8 @@ class DeliverySettings:
     rate_limit_pause: dt.timedelta
     sending_timeout: dt.timedelta
     wecom: Any = None  # bot.delivery.wecom_channel.WecomSettings (WeCom channels), None when not configured
+    # Subscription notices: {kind: {"template_id", "fields", "page"}} (DELIVERY_SUBSCRIBE_TEMPLATES).
+    subscribe_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeliverySettings:
@@ -104,6 +112,7 @@ class DeliverySettings:
             rate_limit_pause=dt.timedelta(seconds=float(config.get("DELIVERY_RATE_LIMIT_PAUSE_SECONDS", 60))),
             sending_timeout=dt.timedelta(seconds=float(config.get("DELIVERY_SENDING_TIMEOUT_SECONDS", 600))),
             wecom=_wecom_settings(config),
+            subscribe_templates=templates_from_config(config),
         )
 
 
@@ -126,6 +135,7 @@ class Recipient:
     unreachable: bool = False
     last_inbound_at: dt.datetime | None = None
     open_complaint: bool = False  # no marketing until the seller closes it
+    subscribe_consent: bool = False  # holds an unused subscription consent for this row's kind's template
 
 
 @dataclass(frozen=True)
@@ -189,8 +199,10 @@ def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, count
 
     Marketing rows (not ``transactional``) respect opt-out, subscription, reachability, an open
     complaint, quiet hours and the per-customer cap. Channels, in order: a customer-service message inside the
-    window while the quota lasts; a template message for service-notice kinds with a configured
-    template; a seller draft for customers (seller notices have no draft).
+    window while the quota lasts; a subscription notice when the customer holds an unused consent
+    for the kind's template; a template message for service-notice kinds with a configured
+    template; a seller draft for customers. Seller notices have no draft: with no channel open
+    they ``wait`` for the seller's next message.
     """
     if not transactional and recipient.is_customer:
         if recipient.opted_out:
@@ -212,10 +224,18 @@ def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, count
     if (can_reach and service_window_open(recipient.last_inbound_at, now, settings.service_window)
             and counts.service_in_window < settings.service_quota):
         channels.append(SERVICE)
+    # (the WeCom mass-send task for customers linked on WeCom goes here, after the service message)
+    if (can_reach and recipient.is_customer and recipient.subscribe_consent
+            and kind in settings.subscribe_templates):
+        channels.append(SUBSCRIBE)
     if can_reach and kind in settings.templates:
         channels.append(TEMPLATE)
     if recipient.is_customer:
         channels.append(DRAFT)
+    elif not channels:
+        # Seller notices: the WeCom app (message/send, no window) stays first once configured; without
+        # it a notice waits for the seller's next message instead of being skipped.
+        return Plan("wait", reason=WAITING)
     if not channels:
         return Plan("skip", reason=UNREACHABLE if recipient.unreachable else OUT_OF_WINDOW)
     return Plan("send", channels=tuple(channels))

@@ -59,12 +59,15 @@ class RefreshLock:
 
     POLL_SECONDS = 0.01
 
-    def __init__(self, database: Database, timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS):
+    def __init__(self, database: Database, timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
+                 lock_id: int = TOKEN_LOCK_ID, name: str = "token"):
+        # ``lock_id``/``name``: another shared credential (the JS-SDK ticket) gets a lock of its own.
         self.database = database
         self.timeout = timeout
+        self.lock_id = lock_id
         self._local = threading.Lock()
         path = make_url(database.url).database if database.is_sqlite else None
-        self.path = f"{path}.token-lock" if path and path != ":memory:" and fcntl is not None else None
+        self.path = f"{path}.{name}-lock" if path and path != ":memory:" and fcntl is not None else None
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[bool]:
@@ -88,7 +91,7 @@ class RefreshLock:
             conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
                          {"ms": f"{int(self.timeout * 1000)}ms"})
             try:
-                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": TOKEN_LOCK_ID})
+                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": self.lock_id})
             except OperationalError:  # lock_timeout: another refresh is taking too long
                 conn.execute(text("RESET lock_timeout"))
                 yield False
@@ -97,7 +100,7 @@ class RefreshLock:
                 yield True
             finally:
                 try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": TOKEN_LOCK_ID})
+                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": self.lock_id})
                     conn.execute(text("RESET lock_timeout"))
                 except Exception:  # noqa: BLE001 - a connection in doubt is dropped, which frees the lock
                     conn.invalidate()
@@ -147,13 +150,14 @@ class DatabaseSessionStorage(SessionStorage):
     """
 
     def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow, prefix: str = "wechatpy",
-                 cache_seconds: float = 30, lock_timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS):
+                 cache_seconds: float = 30, lock_timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
+                 lock_id: int = TOKEN_LOCK_ID, lock_name: str = "token"):
         self.database = database
         self.clock = clock
         self.prefix = prefix
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Any, float, dt.datetime | None]] = {}
-        self._refresh_lock = RefreshLock(database, lock_timeout)
+        self._refresh_lock = RefreshLock(database, lock_timeout, lock_id, lock_name)
 
     def _remember(self, key: str, value: Any, expires_at: dt.datetime | None) -> None:
         self._cache[key] = (value, time.monotonic() + self.cache_seconds, expires_at)

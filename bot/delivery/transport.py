@@ -27,6 +27,9 @@ class Transport(Protocol):
     def send_template(self, openid: str, template_id: str, data: dict[str, Any],
                       url: str | None = None) -> str | None: ...
 
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any],
+                       page: str | None = None) -> str | None: ...
+
 
 class WeChatTransport:
     """The real thing: the WeChat API via our wechatpy client."""
@@ -42,6 +45,10 @@ class WeChatTransport:
     def send_template(self, openid: str, template_id: str, data: dict[str, Any],
                       url: str | None = None) -> str | None:
         return self.client.send_template(openid, template_id, data, url)
+
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any],
+                       page: str | None = None) -> str | None:
+        return self.client.send_subscribe(openid, template_id, data, page)
 
 
 def has_credentials(config: Mapping[str, Any]) -> bool:

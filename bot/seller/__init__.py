@@ -28,6 +28,7 @@ AREAS = (
     "figures",
     "export",
     "drafts",
+    "waiting",
     "referrals",
 )
 

@@ -96,6 +96,23 @@ class WeChatPlatform:
             f"<Event><![CDATA[{event}]]></Event>{key}</xml>"
         )
 
+    def subscribe_msg_xml(self, openid: str, event: str, entries: list[dict[str, str]],
+                          create_time: int | None = None) -> str:
+        """A subscription-notice event (``subscribe_msg_popup_event``, ``…_change_event``,
+        ``…_sent_event``) with one ``<List>`` per entry, as the platform pushes them."""
+        create_time = int(time.time()) if create_time is None else create_time
+        container = {"subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+                     "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+                     "subscribe_msg_sent_event": "SubscribeMsgSentEvent"}[event]
+        lists = "".join("<List>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in entry.items()) + "</List>"
+                        for entry in entries)
+        return (
+            f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[{event}]]></Event><{container}>{lists}</{container}></xml>"
+        )
+
     def media_xml(self, openid: str, msg_type: str, fields: str, msg_id: int | None = None) -> str:
         msg_id = next(_msg_ids) if msg_id is None else msg_id
         return (
@@ -152,6 +169,9 @@ class WeChatPlatform:
 
     def post_event(self, openid: str, event: str, event_key: str | None = None, **kwargs) -> Reply:
         return self.post_xml(self.event_xml(openid, event, event_key, **kwargs))
+
+    def post_subscribe_msg(self, openid: str, event: str, entries: list[dict[str, str]], **kwargs) -> Reply:
+        return self.post_xml(self.subscribe_msg_xml(openid, event, entries, **kwargs))
 
 
 # --- the simulator's use of it ------------------------------------------------------------------
