@@ -261,7 +261,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a local time range HH:MM-HH:MM (e.g. 21:00-09:00) or off") from None
         return f"{start:%H:%M}-{end:%H:%M}"
 
-    @field_validator("DELIVERY_TEMPLATES", mode="before")
+    @field_validator("DELIVERY_TEMPLATES", "DELIVERY_SUBSCRIBE_TEMPLATES", mode="before")
     @classmethod
     def _templates(cls, value: Any) -> Any:
         form = 'expected a JSON object like {"ship": {"template_id": "…", "fields": {…}, "url": "…"}}'

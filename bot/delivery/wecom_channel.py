@@ -103,6 +103,10 @@ def route(session: Session, row: OutboxMessage, customer: Customer | None, plan:
         if member is not None:
             return rules.Plan("send", channels=(WECOM_APP,)) if w.app_enabled else rules.Plan(
                 "skip", reason="wecom_app_not_configured")
+        if plan.action == "wait" and w.app_enabled and w.members:
+            # The same notice goes to the members through the app, which stays first: the Official
+            # Account copy does not also wait for the seller's next message there.
+            return rules.Plan("skip", reason=rules.OUT_OF_WINDOW)
         return plan
     if (plan.action != "send" or row.transactional or customer is None or plan.channels[0] != rules.DRAFT
             or (row.payload or {}).get("wecom_skip")):
