@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from bot.intents import normalize
+from bot.normalize import normalize
 from storage.contact import AddressParts, find_phone, split_address
 from storage.models import split_aliases
 

@@ -4,6 +4,8 @@ Texts are ``str.format`` templates. Keep them short: they are read on a phone.
 Sections are grouped by the part of the product that sends them.
 """
 
+from storage.excel_sheets import RFM_SEGMENT_LABELS  # noqa: F401  (re-exported with the other labels)
+
 # --- Platform events and fallbacks (webhook) -------------------------------------------------
 
 WELCOME = "欢迎关注！我是店主的小助手🌸\n想买什么直接发给我就行，比如：\n“要两盒面膜，张三 13800138000，广东省深圳市南山区科技园路1号”"
@@ -491,10 +493,8 @@ WINBACK_STEPS = (
     "{name}，店里上了新品，也给您留了一份老客福利：{offer}。想看看的话回我一句就行🌸",
 )
 RETENTION_DEFAULT_NAME = "亲"
-RFM_SEGMENT_LABELS = {
-    "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
-    "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
-}
+# The RFM segments' names, as the export's 客户 sheet writes them (kept with the export in storage).
+
 # --- outbox rows as the seller reads them (simulator views; the stored values stay English) -----
 
 OUTBOX_KIND_LABELS = {

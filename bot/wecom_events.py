@@ -17,50 +17,37 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import texts
-from config import parse_list
+from bot import referrals, texts
+from bot.delivery.wecom_members import (  # noqa: F401  (the members' identities live with delivery)
+    MEMBER_OPENID_PREFIX,
+    WELCOME_KIND,
+    WELCOME_VALID,
+    WELCOME_WAITING,
+    expire_welcomes,
+    member_openid,
+    member_seller_openids,
+    notify_members,
+    seller_userids,
+    userid_of,
+)
 from storage import wecom as store
 from storage.customers import get_or_create_by_openid
 from storage.db import Database
 from storage.models import Customer, OutboxMessage, WecomContact
-from storage.outbox import enqueue, outbox_row
+from storage.outbox import outbox_row
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
-MEMBER_OPENID_PREFIX = "wecom:"
 CUSTOMER_STATE_PREFIX = "c"
 STATE_MAX = 30  # WeCom's limit for a contact way's state
-WELCOME_KIND = "wecom_welcome"
-WELCOME_WAITING = "wecom_welcome"  # outbox status until send_welcome claims the row
-WELCOME_VALID = dt.timedelta(seconds=20)
-
-
-def seller_userids(config: Mapping[str, Any]) -> list[str]:
-    """The members who run the shop (``HUITOU_SELLER_WECOM_USERIDS``)."""
-    return parse_list(config.get("SELLER_WECOM_USERIDS"))
-
-
-def member_seller_openids(config: Mapping[str, Any]) -> list[str]:
-    """The seller identities of the listed members, once WeCom is configured (added to SELLER_OPENIDS,
-    so seller notices and the digest get one outbox row per member, sent through the app)."""
-    if not (config.get("WECOM_CORP_ID") and config.get("WECOM_SECRET")):
-        return []
-    return [member_openid(u) for u in seller_userids(config)]
-
-
-def userid_of(openid: str | None) -> str | None:
-    """The member behind a ``wecom:<userid>`` seller identity (None for Official Account openids)."""
-    if openid and openid.startswith(MEMBER_OPENID_PREFIX):
-        return openid.removeprefix(MEMBER_OPENID_PREFIX)
-    return None
 
 
 # --- personal states ---------------------------------------------------------------------------
@@ -83,11 +70,6 @@ def customer_id_from_state(state: str | None, secret: str) -> int | None:
 
 # --- the seller console in the app ---------------------------------------------------------------
 
-def member_openid(userid: str) -> str:
-    """The pool identity of a member chatting with the app (never an Official Account openid)."""
-    return f"{MEMBER_OPENID_PREFIX}{userid}"[:64]
-
-
 def handle_member_text(session: Session, userid: str, text: str, config: Mapping[str, Any],
                        now: dt.datetime) -> str:
     """A member's text to the app: the same seller commands as on the Official Account."""
@@ -99,17 +81,6 @@ def handle_member_text(session: Session, userid: str, text: str, config: Mapping
     if created:
         seller.nickname, seller.source, seller.opted_out = userid[:100], "wecom_member", True  # never marketed to
     return handle_seller_text(session, seller, text, config, now) or texts.SELLER_NOT_A_COMMAND
-
-
-def notify_members(session: Session, key: str, text: str, userids: Sequence[str], now: dt.datetime,
-                   payload: dict[str, Any] | None = None) -> int:
-    """A seller notice straight to members through the app (outbox rows, sent by wecom_channel)."""
-    created = 0
-    for userid in userids:
-        openid = member_openid(userid)
-        created += enqueue(session, dedupe_key=f"seller:{key}:{openid}", kind="seller_notice", text=text,
-                           openid=openid, transactional=True, priority=30, now=now, payload=payload)
-    return created
 
 
 # --- customers coming in ---------------------------------------------------------------------------
@@ -177,9 +148,8 @@ def on_contact_added(session: Session, event: ContactEvent, details: Mapping[str
                       unionid=unionid, now=now)
     extra = None
     if event.state and event.state.startswith("ref_"):
-        from bot.inbound import on_scene
 
-        extra = on_scene(session, customer, event.state, config, now)  # the Official Account's ref_ path
+        extra = referrals.on_scene(session, customer, event.state, config, now)  # the Official Account's ref_ path
     if linked_by != "known":
         notify_members(session, f"wecom-contact:{event.external_userid}:{event.userid}:{event.create_time}",
                        texts.SELLER_WECOM_NEW_CONTACT.format(customer=customer.display_name, customer_id=customer.id,
@@ -240,11 +210,3 @@ def send_welcome(database: Database, config: Mapping[str, Any], outbox_id: int, 
         else:
             row.status, row.last_error = "failed", error[:2000]
         return row.status
-
-
-def expire_welcomes(session: Session, now: dt.datetime) -> int:
-    """Welcomes never claimed (the process died before sending): the code is dead after 20 s."""
-    result = session.execute(update(OutboxMessage).where(
-        OutboxMessage.status == WELCOME_WAITING, OutboxMessage.created_at <= now - WELCOME_VALID).values(
-        status="skipped", skip_reason="welcome_code_expired", updated_at=now))
-    return int(result.rowcount or 0)

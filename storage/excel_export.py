@@ -33,8 +33,15 @@ from openpyxl.chart import BarChart, PieChart, Reference
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from bot import texts
-from storage.excel_sheets import KIND_FORMATS, MONEY_FORMAT, Column, LocalTime, MergeCursor, TypedSheet
+from storage.excel_sheets import (
+    KIND_FORMATS,
+    MONEY_FORMAT,
+    RFM_SEGMENT_LABELS,
+    Column,
+    LocalTime,
+    MergeCursor,
+    TypedSheet,
+)
 from storage.models import (
     Customer,
     CustomerNote,
@@ -329,7 +336,7 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
             birthday_text(b_year, b_month, b_day), ("农历" if b_lunar else "公历") if b_month else None, source,
             first, last, count, spent, spent // count if count else None, median, expected,
             STAGE_LABELS.get(effective_stage, effective_stage), klass, rfm_r, rfm_f, rfm_m,
-            texts.RFM_SEGMENT_LABELS.get(segment, segment), code,
+            RFM_SEGMENT_LABELS.get(segment, segment), code,
             display_name(ref_name, ref_nick, ref_id), made or 0, points or 0, bool(opted_out), notes,
         ))
         if sheet.rows % PROGRESS_EVERY == 0:

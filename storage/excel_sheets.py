@@ -28,6 +28,12 @@ DATE_FORMAT = "yyyy-mm-dd"
 DAYS_FORMAT = "0.0"
 TEXT_FORMAT = "@"
 
+# The RFM segments (storage/segments.py) as the seller reads them in the exported workbook.
+RFM_SEGMENT_LABELS = {
+    "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
+    "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
+}
+
 # kind -> number format of the cells (None: the value's own type decides, no styling cost)
 KIND_FORMATS: dict[str, str | None] = {
     "text": None,

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.delivery.subscribe_message import templates_from_config
+from bot.delivery.wecom_members import WecomSettings
 from storage.clock import naive_utc, shop_zone, to_local
 
 SERVICE = "service"
@@ -118,8 +119,6 @@ class DeliverySettings:
 
 def _wecom_settings(config: Mapping[str, Any]) -> Any:
     # --- WeCom (bot/delivery/wecom_channel.py): only when WECOM_CORP_ID and WECOM_SECRET are set ---
-    from bot.delivery.wecom_channel import WecomSettings
-
     settings = WecomSettings.from_config(config)
     return settings if settings.enabled else None
 

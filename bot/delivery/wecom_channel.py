@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +34,7 @@ from bot import texts
 from bot.delivery import rules
 from bot.delivery.errors import DeliveryError, OutcomeUnknown, TransientError
 from bot.delivery.wecom_client import is_configured, make_client
+from bot.delivery.wecom_members import WecomSettings, expire_welcomes, notify_members
 from storage import wecom as store
 from storage.db import Database
 from storage.models import Customer, OutboxMessage, WecomContact, WecomTask, WecomTaskRecipient
@@ -47,31 +47,6 @@ CHANNELS = (WECOM_TASK, WECOM_APP)
 QUEUED = store.QUEUED
 IN_FLIGHT = (store.QUEUED, store.IN_TASK)  # count towards the marketing cap like "claimed"
 MEMBER_PREFIX = "wecom:"
-
-
-@dataclass(frozen=True)
-class WecomSettings:
-    """The WeCom part of the configuration (``DeliverySettings.wecom``)."""
-
-    enabled: bool
-    app_enabled: bool
-    members: tuple[str, ...]
-    confirm_days: int
-    limit: int | None  # None: the month's number of days
-    period: str  # month, week, day
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> WecomSettings:
-        from bot.delivery.wecom_client import agent_id
-        from bot.wecom_events import seller_userids
-
-        raw_limit = str(config.get("WECOM_CUSTOMER_LIMIT") or "").strip()
-        period = str(config.get("WECOM_CUSTOMER_LIMIT_PERIOD") or "month").strip().lower()
-        return cls(enabled=is_configured(config), app_enabled=is_configured(config) and agent_id(config) is not None,
-                   members=tuple(seller_userids(config)),
-                   confirm_days=max(1, int(config.get("WECOM_TASK_CONFIRM_DAYS", 3))),
-                   limit=int(raw_limit) if raw_limit else None,
-                   period=period if period in ("month", "week", "day") else "month")
 
 
 def period_start(now: dt.datetime, settings: WecomSettings, timezone: Any) -> tuple[dt.datetime, int]:
@@ -132,7 +107,6 @@ def shareable_text(row: OutboxMessage, customer: Customer | None) -> str:
 
 def run(database: Database, config: Mapping[str, Any], now: dt.datetime, client: Any = None) -> dict[str, int]:
     """One pass over WeCom's side of delivery; returns counts for the tick summary."""
-    from bot.wecom_events import expire_welcomes
 
     summary: dict[str, int] = defaultdict(int)
     with database.session() as session:
@@ -184,7 +158,6 @@ def _send_app_notices(database: Database, client: Any, config: Mapping[str, Any]
 
 def _create_tasks(database: Database, client: Any, settings: WecomSettings, now: dt.datetime,
                   summary: dict[str, int]) -> None:
-    from bot.wecom_events import notify_members
 
     groups: dict[tuple[str, str], list[tuple[int, int, str]]] = defaultdict(list)
     with database.session() as session:

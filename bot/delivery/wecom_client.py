@@ -20,6 +20,7 @@ from wechatpy.enterprise import WeChatClient
 from bot.delivery.client import HuitouWeChatClient
 from bot.delivery.errors import TokenError, TransientError, error_for_code
 from bot.delivery.token_store import DatabaseSessionStorage
+from bot.delivery.wecom_members import agent_id, is_configured  # noqa: F401  (re-exported)
 from storage.db import Database
 
 T = TypeVar("T")
@@ -130,18 +131,6 @@ class HuitouWeComClient(WeChatClient):
     def cancel_groupmsg_send(self, msgid: str) -> None:
         """``externalcontact/cancel_groupmsg_send``: withdraw a task the member has not sent."""
         self.call(lambda: self.post("externalcontact/cancel_groupmsg_send", data={"msgid": msgid}))
-
-
-def is_configured(config: Mapping[str, Any]) -> bool:
-    """The WeCom API can be called (corp id and the self-built app's secret are set)."""
-    return bool(config.get("WECOM_CORP_ID")) and bool(config.get("WECOM_SECRET"))
-
-
-def agent_id(config: Mapping[str, Any]) -> int | None:
-    try:
-        return int(str(config.get("WECOM_AGENT_ID") or "").strip())
-    except ValueError:
-        return None
 
 
 def make_client(config: Mapping[str, Any], database: Database, *, timeout: float | None = None) -> HuitouWeComClient:
