@@ -39,13 +39,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(values)
     app.extensions["huitou_settings"] = settings
     # WeCom: the listed members are sellers too, as "wecom:<userid>" (bot/wecom_events.py).
-    app.config["SELLER_OPENIDS"] = [*app.config["SELLER_OPENIDS"], *(
-        o for o in member_seller_openids(app.config) if o not in app.config["SELLER_OPENIDS"])]
+    app.config["SELLER_OPENIDS"] = [
+        *app.config["SELLER_OPENIDS"],
+        *(o for o in member_seller_openids(app.config) if o not in app.config["SELLER_OPENIDS"]),
+    ]
     _check_domain_settings(app)
 
     database = storage_db.init_app(app)
     order_reactions.install(database, app.config)  # referral rewards, reminder withdrawal on order changes
-    subscribe_links.install(database, app.config)  # consent links in shipping notices (bot/subscribe_links.py)
+    subscribe_links.install(
+        database, app.config
+    )  # consent links in shipping notices (bot/subscribe_links.py)
     app.teardown_appcontext(storage_db.close_request_session)
     if database.is_sqlite and huitou_config.parse_bool(app.config["AUTO_MIGRATE"]):
         migrate.upgrade(database)
@@ -67,8 +71,11 @@ def _check_domain_settings(app: Flask) -> None:
     from bot.delivery.rules import DeliverySettings
     from scheduler.retention import load_texts, settings_from
 
-    readers = (("RETENTION_TEXTS", lambda cfg: load_texts(cfg.get("RETENTION_TEXTS"))),
-               ("DELIVERY_*", DeliverySettings.from_config), ("RETENTION_*", settings_from))
+    readers = (
+        ("RETENTION_TEXTS", lambda cfg: load_texts(cfg.get("RETENTION_TEXTS"))),
+        ("DELIVERY_*", DeliverySettings.from_config),
+        ("RETENTION_*", settings_from),
+    )
     for fallback, reader in readers:
         try:
             reader(app.config)
@@ -76,7 +83,7 @@ def _check_domain_settings(app: Flask) -> None:
             message = str(exc).strip("'\"")
             name = message.split(":", 1)[0].split("[", 1)[0]
             if name in huitou_config.Settings.model_fields:
-                message = huitou_config.env_name(name) + message[len(name):]
+                message = huitou_config.env_name(name) + message[len(name) :]
             else:  # the reader did not name it (a missing file, JSON that does not parse …)
                 message = f"HUITOU_{fallback}: {message}"
             raise huitou_config.ConfigError(f"configuration error: {message}") from None
@@ -121,7 +128,9 @@ def is_loopback(host: str) -> bool:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--with-scheduler", is_flag=True, help="Also run the scheduler (sweeps + outbox drain) in this process.")
+@click.option(
+    "--with-scheduler", is_flag=True, help="Also run the scheduler (sweeps + outbox drain) in this process."
+)
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, with_scheduler: bool = False) -> None:
     """Serve the webhook (and, in development mode, the simulator). Use gunicorn in production.
@@ -191,8 +200,13 @@ class HuitouGroup(FlaskGroup):
 def main() -> None:
     """Entry point of the ``huitou`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cli = HuitouGroup(create_app=_cli_create_app, add_default_commands=False, add_version_option=False,
-                      load_dotenv=False, help="Huitou (回头): WeChat bot for micro-sellers.")
+    cli = HuitouGroup(
+        create_app=_cli_create_app,
+        add_default_commands=False,
+        add_version_option=False,
+        load_dotenv=False,
+        help="Huitou (回头): WeChat bot for micro-sellers.",
+    )
     _register_cli(SimpleNamespace(cli=cli))
     cli.main(prog_name="huitou")
 

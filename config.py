@@ -59,8 +59,14 @@ class ConfigError(_StartError, RuntimeError):
 class Settings(BaseSettings):
     """Every setting Huitou reads (field name = ``app.config`` key), typed, with its default."""
 
-    model_config = SettingsConfigDict(env_prefix="HUITOU_", case_sensitive=True, extra="ignore",
-                                      env_ignore_empty=True, enable_decoding=False, validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="HUITOU_",
+        case_sensitive=True,
+        extra="ignore",
+        env_ignore_empty=True,
+        enable_decoding=False,
+        validate_default=True,
+    )
 
     # --- mode: "production" unless development is asked for (``huitou serve`` on loopback does) ---
     ENV: Literal["development", "production"] = PRODUCTION
@@ -74,20 +80,27 @@ class Settings(BaseSettings):
     TIMEZONE: str = "Asia/Shanghai"
     # WeChat Official Account. The token verifies the platform's signatures: required in production.
     WECHAT_TOKEN: str | None = Field(default=None, validation_alias=AliasChoices("WECHAT_TOKEN"), repr=False)
-    WECHAT_ENCODING_AES_KEY: str | None = Field(default=None, validation_alias=AliasChoices("WECHAT_ENCODING_AES_KEY"),
-                                                repr=False)
+    WECHAT_ENCODING_AES_KEY: str | None = Field(
+        default=None, validation_alias=AliasChoices("WECHAT_ENCODING_AES_KEY"), repr=False
+    )
     WECHAT_APP_ID: str | None = _platform("WECHAT_APP_ID")
-    WECHAT_APP_SECRET: str | None = Field(default=None, validation_alias=AliasChoices("WECHAT_APP_SECRET"), repr=False)
-    WECHAT_API_BASE_URL: str = Field(default=DEFAULT_API_BASE_URL, validation_alias=AliasChoices("WECHAT_API_BASE_URL"))
+    WECHAT_APP_SECRET: str | None = Field(
+        default=None, validation_alias=AliasChoices("WECHAT_APP_SECRET"), repr=False
+    )
+    WECHAT_API_BASE_URL: str = Field(
+        default=DEFAULT_API_BASE_URL, validation_alias=AliasChoices("WECHAT_API_BASE_URL")
+    )
     # WeCom (optional; declared, no behaviour yet).
     WECOM_CORP_ID: str | None = _platform("WECOM_CORP_ID")
     WECOM_AGENT_ID: str | None = _platform("WECOM_AGENT_ID")
     WECOM_SECRET: str | None = Field(default=None, validation_alias=AliasChoices("WECOM_SECRET"), repr=False)
     WECOM_TOKEN: str | None = Field(default=None, validation_alias=AliasChoices("WECOM_TOKEN"), repr=False)
-    WECOM_ENCODING_AES_KEY: str | None = Field(default=None, validation_alias=AliasChoices("WECOM_ENCODING_AES_KEY"),
-                                               repr=False)
-    WECOM_API_BASE_URL: str = Field(default=DEFAULT_WECOM_API_BASE_URL,
-                                    validation_alias=AliasChoices("WECOM_API_BASE_URL"))
+    WECOM_ENCODING_AES_KEY: str | None = Field(
+        default=None, validation_alias=AliasChoices("WECOM_ENCODING_AES_KEY"), repr=False
+    )
+    WECOM_API_BASE_URL: str = Field(
+        default=DEFAULT_WECOM_API_BASE_URL, validation_alias=AliasChoices("WECOM_API_BASE_URL")
+    )
     SELLER_WECOM_USERIDS: list[str] = []
     # Webhook limits.
     WEBHOOK_MAX_BODY_BYTES: PositiveInt = 64 * 1024
@@ -190,9 +203,23 @@ class Settings(BaseSettings):
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("DATABASE_URL", "SECRET_KEY", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_ID",
-                     "WECHAT_APP_SECRET", "WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN",
-                     "WECOM_ENCODING_AES_KEY", "PUBLIC_URL", "RETENTION_TEXTS", "SIMULATOR", mode="before")
+    @field_validator(
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "WECHAT_TOKEN",
+        "WECHAT_ENCODING_AES_KEY",
+        "WECHAT_APP_ID",
+        "WECHAT_APP_SECRET",
+        "WECOM_CORP_ID",
+        "WECOM_AGENT_ID",
+        "WECOM_SECRET",
+        "WECOM_TOKEN",
+        "WECOM_ENCODING_AES_KEY",
+        "PUBLIC_URL",
+        "RETENTION_TEXTS",
+        "SIMULATOR",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -205,8 +232,9 @@ class Settings(BaseSettings):
     def _env(cls, value: Any) -> Any:
         return str(value).strip().lower() if value is not None else PRODUCTION
 
-    @field_validator("SELLER_OPENIDS", "SELLER_WECOM_USERIDS", "RETENTION_OFFER_CLASSES", "SIMULATOR_HOSTS",
-                     mode="before")
+    @field_validator(
+        "SELLER_OPENIDS", "SELLER_WECOM_USERIDS", "RETENTION_OFFER_CLASSES", "SIMULATOR_HOSTS", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return parse_list(value)
@@ -246,7 +274,9 @@ class Settings(BaseSettings):
     @classmethod
     def _aes_key(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
-            raise ValueError("expected the 43-character EncodingAESKey from the platform's server configuration")
+            raise ValueError(
+                "expected the 43-character EncodingAESKey from the platform's server configuration"
+            )
         return value
 
     @field_validator("DELIVERY_QUIET_HOURS")
@@ -287,10 +317,21 @@ def env_name(field: str) -> str:
     return alias.choices[0] if isinstance(alias, AliasChoices) else f"HUITOU_{field}"
 
 
-DEFAULTS: dict[str, Any] = {name: info.get_default(call_default_factory=True)
-                            for name, info in Settings.model_fields.items()}
-SECRET_FIELDS = frozenset({"SECRET_KEY", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_SECRET",
-                           "WECOM_SECRET", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY", "DATABASE_URL"})
+DEFAULTS: dict[str, Any] = {
+    name: info.get_default(call_default_factory=True) for name, info in Settings.model_fields.items()
+}
+SECRET_FIELDS = frozenset(
+    {
+        "SECRET_KEY",
+        "WECHAT_TOKEN",
+        "WECHAT_ENCODING_AES_KEY",
+        "WECHAT_APP_SECRET",
+        "WECOM_SECRET",
+        "WECOM_TOKEN",
+        "WECOM_ENCODING_AES_KEY",
+        "DATABASE_URL",
+    }
+)
 
 
 def _expected(field: str) -> str:
@@ -377,14 +418,19 @@ def _apply_mode(settings: Settings) -> Settings:
     if production_mode(settings.model_dump(include={"ENV", "WECHAT_APP_ID", "WECHAT_APP_SECRET"})):
         problems = []
         if not settings.WECHAT_TOKEN:
-            problems.append("WECHAT_TOKEN is not set (the Token of the Official Account's server configuration)")
+            problems.append(
+                "WECHAT_TOKEN is not set (the Token of the Official Account's server configuration)"
+            )
         elif settings.WECHAT_TOKEN == DEV_WECHAT_TOKEN:
             problems.append("WECHAT_TOKEN is the public development token; set your own random string")
         if not settings.SECRET_KEY:
             problems.append("HUITOU_SECRET_KEY is not set (a long random string shared by every process)")
         if problems:
-            raise ConfigError("production mode refuses to start: " + "; ".join(problems)
-                              + ". For a local trial run `huitou serve` on 127.0.0.1 (development mode).")
+            raise ConfigError(
+                "production mode refuses to start: "
+                + "; ".join(problems)
+                + ". For a local trial run `huitou serve` on 127.0.0.1 (development mode)."
+            )
         return settings.model_copy(update={"ENV": PRODUCTION})
     update: dict[str, Any] = {}
     if not settings.WECHAT_TOKEN:

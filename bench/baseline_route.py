@@ -24,5 +24,6 @@ def baseline() -> Response:
     xml = crypto.decrypt_message(request.get_data(), args["msg_signature"], args["timestamp"], args["nonce"])
     msg = parse_message(xml)
     reply = create_reply("收到", msg).render()
-    return Response(crypto.encrypt_message(reply, secrets.token_hex(8), str(int(time.time()))),
-                    mimetype="application/xml")
+    return Response(
+        crypto.encrypt_message(reply, secrets.token_hex(8), str(int(time.time()))), mimetype="application/xml"
+    )

@@ -32,12 +32,17 @@ APP_ID, SECRET = "wxbench000000000", "bench-secret"
 
 def raw_rate(api: FakeWeChatAPI, n: int) -> float:
     http = requests.Session()
-    token = http.post(f"{api.base_url}stable_token", json={"grant_type": "client_credential", "appid": APP_ID,
-                                                            "secret": SECRET, "force_refresh": False}).json()
+    token = http.post(
+        f"{api.base_url}stable_token",
+        json={"grant_type": "client_credential", "appid": APP_ID, "secret": SECRET, "force_refresh": False},
+    ).json()
     started = time.perf_counter()
     for i in range(n):
-        http.post(f"{api.base_url}message/custom/send", params={"access_token": token["access_token"]},
-                  json={"touser": f"o_raw_{i}", "msgtype": "text", "text": {"content": "你好"}}).raise_for_status()
+        http.post(
+            f"{api.base_url}message/custom/send",
+            params={"access_token": token["access_token"]},
+            json={"touser": f"o_raw_{i}", "msgtype": "text", "text": {"content": "你好"}},
+        ).raise_for_status()
     return n / (time.perf_counter() - started)
 
 
@@ -47,8 +52,15 @@ def fill(app, n: int, prefix: str, now: dt.datetime) -> None:
             customer, _ = get_or_create_by_openid(s, f"o_{prefix}_{i}", now)
             customer.last_inbound_at = now
             s.flush()
-            enqueue(s, dedupe_key=f"bench:{prefix}:{i}", kind="bench", text=f"第 {i} 条", customer_id=customer.id,
-                    transactional=True, now=now)
+            enqueue(
+                s,
+                dedupe_key=f"bench:{prefix}:{i}",
+                kind="bench",
+                text=f"第 {i} 条",
+                customer_id=customer.id,
+                transactional=True,
+                now=now,
+            )
 
 
 def max_per_second(times: list[float]) -> int:
@@ -61,7 +73,9 @@ def max_per_second(times: list[float]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--database-url")
@@ -70,9 +84,19 @@ def main() -> None:
     api = FakeWeChatAPI(APP_ID, SECRET).start()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        app = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": True, "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench",
-                          "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": SECRET, "WECHAT_API_BASE_URL": api.base_url,
-                          "DELIVERY_RATE_PER_SECOND": 0, "DELIVERY_BATCH_SIZE": 100})
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "AUTO_MIGRATE": True,
+                "SECRET_KEY": "bench",
+                "WECHAT_TOKEN": "bench",
+                "WECHAT_APP_ID": APP_ID,
+                "WECHAT_APP_SECRET": SECRET,
+                "WECHAT_API_BASE_URL": api.base_url,
+                "DELIVERY_RATE_PER_SECOND": 0,
+                "DELIVERY_BATCH_SIZE": 100,
+            }
+        )
         if not get_db(app).is_sqlite:
             from storage import migrate
 
@@ -86,8 +110,10 @@ def main() -> None:
         summary = drain_outbox(get_db(app), app.config, now)
         elapsed = time.perf_counter() - started
         sent = summary.total("sent")
-        print(f"drain, no rate limit:   {sent / elapsed:8.0f} messages/s ({sent} sent in {elapsed:.2f} s, "
-              f"{sent / elapsed / baseline:.0%} of the raw rate)")
+        print(
+            f"drain, no rate limit:   {sent / elapsed:8.0f} messages/s ({sent} sent in {elapsed:.2f} s, "
+            f"{sent / elapsed / baseline:.0%} of the raw rate)"
+        )
 
         limited = min(args.messages, int(args.rate * 4))
         fill(app, limited, "limited", now)
@@ -98,9 +124,11 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         times = [r.at for r in api.requests[first:] if r.path == "message/custom/send"]
         peak = max_per_second(times)
-        print(f"drain, limit {args.rate:g}/s:    {summary.total('sent') / elapsed:8.1f} messages/s "
-              f"({summary.total('sent')} sent in {elapsed:.2f} s); busiest second: {peak} requests "
-              f"-> limit {'held' if peak <= args.rate + 1 else 'EXCEEDED'}")
+        print(
+            f"drain, limit {args.rate:g}/s:    {summary.total('sent') / elapsed:8.1f} messages/s "
+            f"({summary.total('sent')} sent in {elapsed:.2f} s); busiest second: {peak} requests "
+            f"-> limit {'held' if peak <= args.rate + 1 else 'EXCEEDED'}"
+        )
         get_db(app).dispose()
     api.stop()
 

@@ -38,7 +38,9 @@ ADDRESSES = [
 def _app(url: str):
     from app import create_app
 
-    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench", "AUTO_MIGRATE": True})
+    return create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench", "AUTO_MIGRATE": True}
+    )
 
 
 def seed(url: str, customers: int) -> None:
@@ -50,8 +52,13 @@ def seed(url: str, customers: int) -> None:
 
     database = get_db(_app(url))
     with database.session() as session:
-        session.execute(insert(Product), [{"id": 1, "name": "面膜", "price_cents": 9900, "usage_days": 30},
-                                          {"id": 2, "name": "眼霜", "price_cents": 15800, "usage_days": 60}])
+        session.execute(
+            insert(Product),
+            [
+                {"id": 1, "name": "面膜", "price_cents": 9900, "usage_days": 30},
+                {"id": 2, "name": "眼霜", "price_cents": 15800, "usage_days": 60},
+            ],
+        )
     batch = 5000
     order_id = 0
     for start in range(1, customers + 1, batch):
@@ -59,24 +66,66 @@ def seed(url: str, customers: int) -> None:
         people, orders, items = [], [], []
         for cid in ids:
             province, city, district, detail = ADDRESSES[cid % len(ADDRESSES)]
-            people.append({"id": cid, "openid": f"o_{cid:08d}", "name": f"客户{cid}", "nickname": f"昵称{cid}",
-                           "phone": f"13{cid:09d}", "province": province, "city": city, "district": district,
-                           "address_detail": detail.format(n=cid), "tags": "VIP" if cid % 5 == 0 else None,
-                           "source": "朋友圈", "stage": "prospect", "opted_out": False, "subscribed": True,
-                           "unreachable": False, "birthday_is_lunar": False, "birthday_month": 1 + cid % 12,
-                           "birthday_day": 1 + cid % 28, "created_at": NOW, "updated_at": NOW})
+            people.append(
+                {
+                    "id": cid,
+                    "openid": f"o_{cid:08d}",
+                    "name": f"客户{cid}",
+                    "nickname": f"昵称{cid}",
+                    "phone": f"13{cid:09d}",
+                    "province": province,
+                    "city": city,
+                    "district": district,
+                    "address_detail": detail.format(n=cid),
+                    "tags": "VIP" if cid % 5 == 0 else None,
+                    "source": "朋友圈",
+                    "stage": "prospect",
+                    "opted_out": False,
+                    "subscribed": True,
+                    "unreachable": False,
+                    "birthday_is_lunar": False,
+                    "birthday_month": 1 + cid % 12,
+                    "birthday_day": 1 + cid % 28,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+            )
             for k in range(ORDERS_PER_CUSTOMER):
                 order_id += 1
                 product = 1 + (cid + k) % 2
                 created = NOW - dt.timedelta(days=300 - 40 * k - cid % 30)
-                orders.append({"id": order_id, "customer_id": cid, "status": "received", "amount_cents": 9900 * 2,
-                               "recipient_name": f"客户{cid}", "phone": f"13{cid:09d}", "province": province,
-                               "city": city, "district": district, "address_detail": detail.format(n=cid),
-                               "courier": "顺丰", "tracking_no": f"SF{order_id:012d}", "source": "chat",
-                               "created_at": created, "updated_at": created, "paid_at": created,
-                               "shipped_at": created, "received_at": created})
-                items.append({"order_id": order_id, "product_id": product, "product_name": ["面膜", "眼霜"][product - 1],
-                              "quantity": 2, "unit_price_cents": 9900, "usage_days": 30})
+                orders.append(
+                    {
+                        "id": order_id,
+                        "customer_id": cid,
+                        "status": "received",
+                        "amount_cents": 9900 * 2,
+                        "recipient_name": f"客户{cid}",
+                        "phone": f"13{cid:09d}",
+                        "province": province,
+                        "city": city,
+                        "district": district,
+                        "address_detail": detail.format(n=cid),
+                        "courier": "顺丰",
+                        "tracking_no": f"SF{order_id:012d}",
+                        "source": "chat",
+                        "created_at": created,
+                        "updated_at": created,
+                        "paid_at": created,
+                        "shipped_at": created,
+                        "received_at": created,
+                    }
+                )
+                items.append(
+                    {
+                        "order_id": order_id,
+                        "product_id": product,
+                        "product_name": ["面膜", "眼霜"][product - 1],
+                        "quantity": 2,
+                        "unit_price_cents": 9900,
+                        "usage_days": 30,
+                    }
+                )
         with database.session() as session:
             session.execute(insert(Customer), people)
             session.execute(insert(Order), orders)
@@ -85,6 +134,7 @@ def seed(url: str, customers: int) -> None:
 
 
 # --- Measured children ------------------------------------------------------------------------------
+
 
 def _preload() -> None:
     """Same imports in every child, so peak memory figures share one base."""
@@ -122,9 +172,15 @@ def child_baseline_write(target: str, rows_json: str) -> dict:
     )
 
     rows = json.loads(rows_json)
-    widths = {"客户": len(CUSTOMER_COLUMNS), "订单": len(ORDER_COLUMNS), "咨询": len(INQUIRY_COLUMNS),
-              "转介绍": len(REFERRAL_COLUMNS), "积分": len(REWARD_COLUMNS), "回购分析": len(PRODUCT_COLUMNS),
-              "概览": 3}
+    widths = {
+        "客户": len(CUSTOMER_COLUMNS),
+        "订单": len(ORDER_COLUMNS),
+        "咨询": len(INQUIRY_COLUMNS),
+        "转介绍": len(REFERRAL_COLUMNS),
+        "积分": len(REWARD_COLUMNS),
+        "回购分析": len(PRODUCT_COLUMNS),
+        "概览": 3,
+    }
     start = time.perf_counter()
     workbook = Workbook(write_only=True)
     for title, width in widths.items():
@@ -142,7 +198,9 @@ def child_import(url: str, source: str) -> dict:
 
     database = get_db(_app(url))
     start = time.perf_counter()
-    report = import_file(database, source, now=NOW, error_report=Path(url.removeprefix("sqlite:///") + ".err.xlsx"))
+    report = import_file(
+        database, source, now=NOW, error_report=Path(url.removeprefix("sqlite:///") + ".err.xlsx")
+    )
     return {"seconds": time.perf_counter() - start, "created": report.created, "bad": len(report.bad_rows)}
 
 
@@ -156,13 +214,22 @@ def child_baseline_read(source: str) -> dict:
     return {"seconds": time.perf_counter() - start, "rows": count}
 
 
-CHILDREN = {"export": child_export, "baseline_write": child_baseline_write, "import": child_import,
-            "baseline_read": child_baseline_read}
+CHILDREN = {
+    "export": child_export,
+    "baseline_write": child_baseline_write,
+    "import": child_import,
+    "baseline_read": child_baseline_read,
+}
 
 
 def run_child(name: str, *args: str) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--child", name, *args], check=True, capture_output=True,
-                            text=True, cwd=ROOT).stdout
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", name, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -171,19 +238,25 @@ def bench(size: int, workdir: Path) -> None:
     empty = f"sqlite:///{workdir / f'empty{size}.db'}"
     started = time.perf_counter()
     seed(pool, size)
-    print(f"\n{size} customers × {ORDERS_PER_CUSTOMER} orders (seeded in {time.perf_counter() - started:.1f} s)")
+    print(
+        f"\n{size} customers × {ORDERS_PER_CUSTOMER} orders (seeded in {time.perf_counter() - started:.1f} s)"
+    )
     exported = workdir / f"export{size}.xlsx"
     export = run_child("export", pool, str(exported))
     base_write = run_child("baseline_write", str(workdir / f"base{size}.xlsx"), json.dumps(export["rows"]))
     imported = run_child("import", empty, str(exported))
     base_read = run_child("baseline_read", str(exported))
-    print(f"  export  {export['seconds']:6.1f} s wall {export['cpu']:6.1f} s CPU {export['peak_mb']:5.0f} MB peak | "
-          f"baseline write-only {base_write['seconds']:6.1f} s wall {base_write['cpu']:6.1f} s CPU "
-          f"{base_write['peak_mb']:5.0f} MB | ratio {export['seconds'] / base_write['seconds']:.2f}× wall, "
-          f"{export['cpu'] / base_write['cpu']:.2f}× CPU")
-    print(f"  import  {imported['seconds']:6.1f} s wall {imported['cpu']:6.1f} s CPU {imported['peak_mb']:5.0f} MB peak | "
-          f"baseline read-only  {base_read['seconds']:6.1f} s wall {base_read['cpu']:6.1f} s CPU "
-          f"{base_read['peak_mb']:5.0f} MB | {imported['created']} created, {imported['bad']} bad rows")
+    print(
+        f"  export  {export['seconds']:6.1f} s wall {export['cpu']:6.1f} s CPU {export['peak_mb']:5.0f} MB peak | "
+        f"baseline write-only {base_write['seconds']:6.1f} s wall {base_write['cpu']:6.1f} s CPU "
+        f"{base_write['peak_mb']:5.0f} MB | ratio {export['seconds'] / base_write['seconds']:.2f}× wall, "
+        f"{export['cpu'] / base_write['cpu']:.2f}× CPU"
+    )
+    print(
+        f"  import  {imported['seconds']:6.1f} s wall {imported['cpu']:6.1f} s CPU {imported['peak_mb']:5.0f} MB peak | "
+        f"baseline read-only  {base_read['seconds']:6.1f} s wall {base_read['cpu']:6.1f} s CPU "
+        f"{base_read['peak_mb']:5.0f} MB | {imported['created']} created, {imported['bad']} bad rows"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -54,9 +54,20 @@ def generate(db: Database, customers: int, orders_per_customer: int, seed: int =
     now = NOW.replace(tzinfo=None)
     products = [(f"商品{i}", 5000 + 1000 * i, rng.choice((30, 45, 60, 90))) for i in range(10)]
     with db.session() as s:
-        s.execute(Product.__table__.insert(), [
-            {"name": name, "price_cents": price, "usage_days": days, "active": True, "created_at": now,
-             "updated_at": now} for name, price, days in products])
+        s.execute(
+            Product.__table__.insert(),
+            [
+                {
+                    "name": name,
+                    "price_cents": price,
+                    "usage_days": days,
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for name, price, days in products
+            ],
+        )
     with db.session() as s:
         catalogue = s.execute(select(Product.id, Product.price_cents, Product.usage_days, Product.name)).all()
 
@@ -67,31 +78,65 @@ def generate(db: Database, customers: int, orders_per_customer: int, seed: int =
         customer_rows, order_rows, item_rows, inquiry_rows, complaint_rows = [], [], [], [], []
         for cid in ids:
             lunar = rng.random() < 0.3
-            customer_rows.append({
-                "id": cid, "openid": f"o_bench_{cid}", "name": f"客户{cid}", "stage": "prospect",
-                "birthday_month": rng.randint(1, 12), "birthday_day": rng.randint(1, 30 if lunar else 28),
-                "birthday_is_lunar": lunar, "subscribed": True, "opted_out": rng.random() < 0.03,
-                "unreachable": False, "created_at": now - dt.timedelta(days=400), "updated_at": now,
-            })
+            customer_rows.append(
+                {
+                    "id": cid,
+                    "openid": f"o_bench_{cid}",
+                    "name": f"客户{cid}",
+                    "stage": "prospect",
+                    "birthday_month": rng.randint(1, 12),
+                    "birthday_day": rng.randint(1, 30 if lunar else 28),
+                    "birthday_is_lunar": lunar,
+                    "subscribed": True,
+                    "opted_out": rng.random() < 0.03,
+                    "unreachable": False,
+                    "created_at": now - dt.timedelta(days=400),
+                    "updated_at": now,
+                }
+            )
             for _ in range(orders_per_customer):
                 order_id += 1
                 created = now - dt.timedelta(days=rng.uniform(0, 365))
                 product = rng.choice(catalogue)
                 quantity = rng.randint(1, 3)
-                order_rows.append({
-                    "id": order_id, "customer_id": cid, "status": "received", "amount_cents": product.price_cents * quantity,
-                    "source": "import", "created_at": created, "paid_at": created,
-                    "shipped_at": created + dt.timedelta(days=1), "received_at": created + dt.timedelta(days=3),
-                    "updated_at": created,
-                })
-                item_rows.append({"order_id": order_id, "product_id": product.id, "product_name": product.name,
-                                  "quantity": quantity, "unit_price_cents": product.price_cents,
-                                  "usage_days": product.usage_days})
+                order_rows.append(
+                    {
+                        "id": order_id,
+                        "customer_id": cid,
+                        "status": "received",
+                        "amount_cents": product.price_cents * quantity,
+                        "source": "import",
+                        "created_at": created,
+                        "paid_at": created,
+                        "shipped_at": created + dt.timedelta(days=1),
+                        "received_at": created + dt.timedelta(days=3),
+                        "updated_at": created,
+                    }
+                )
+                item_rows.append(
+                    {
+                        "order_id": order_id,
+                        "product_id": product.id,
+                        "product_name": product.name,
+                        "quantity": quantity,
+                        "unit_price_cents": product.price_cents,
+                        "usage_days": product.usage_days,
+                    }
+                )
             if cid % 10 == 0:
-                inquiry_rows.append({"customer_id": cid, "text": "多少钱", "topic": "price", "status": "open",
-                                     "created_at": now - dt.timedelta(days=rng.uniform(0, 10))})
+                inquiry_rows.append(
+                    {
+                        "customer_id": cid,
+                        "text": "多少钱",
+                        "topic": "price",
+                        "status": "open",
+                        "created_at": now - dt.timedelta(days=rng.uniform(0, 10)),
+                    }
+                )
             if cid % 97 == 0:
-                complaint_rows.append({"customer_id": cid, "text": "破损", "status": "open", "created_at": now})
+                complaint_rows.append(
+                    {"customer_id": cid, "text": "破损", "status": "open", "created_at": now}
+                )
         with db.session() as s:
             s.execute(Customer.__table__.insert(), customer_rows)
             s.execute(Order.__table__.insert(), order_rows)
@@ -103,8 +148,12 @@ def generate(db: Database, customers: int, orders_per_customer: int, seed: int =
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             for table in ("customer", "orders", "order_item", "inquiry", "complaint", "product"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                    )
+                )
             conn.execute(text("ANALYZE"))
 
 
@@ -128,7 +177,11 @@ class SweepTimer:
         self.segment_rows = 0
 
     def install(self) -> None:
-        self._sweeps, self._recompute, self._backfill = tick.SWEEPS, segments.recompute_all, retention.backfill_supply_clocks
+        self._sweeps, self._recompute, self._backfill = (
+            tick.SWEEPS,
+            segments.recompute_all,
+            retention.backfill_supply_clocks,
+        )
         tick.SWEEPS = [Sweep(s.name, self._wrap(s), s.marketing, s.description) for s in registry.SWEEPS]
 
         def recompute(session, now):
@@ -149,6 +202,7 @@ class SweepTimer:
             wall, cpu, rows = timed(lambda: sweep.run(session, now, config))
             self.times[sweep.name] = (wall, cpu, int(rows) + self.segment_rows)
             return rows
+
         return run
 
 
@@ -168,9 +222,11 @@ def main(argv: list[str]) -> None:
     generated_ms, generated_cpu, _ = timed(lambda: generate(db, customers, per_customer))
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
-    print(f"# {db.engine.dialect.name}: {customers} customers × {per_customer} orders "
-          f"(generated in {generated_ms / 1000:.1f} s), now = {NOW.isoformat()}; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"# {db.engine.dialect.name}: {customers} customers × {per_customer} orders "
+        f"(generated in {generated_ms / 1000:.1f} s), now = {NOW.isoformat()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
     def baseline() -> int:
         with db.read_session() as s:
@@ -178,14 +234,27 @@ def main(argv: list[str]) -> None:
 
     baseline()  # warm the cache like the sweeps will be
     base_ms, base_cpu, count = timed(baseline)
-    print(f"{'baseline SELECT count(*) FROM orders':44s} {base_ms:9.1f} ms wall {base_cpu:8.1f} ms CPU"
-          f"   ({count} orders)")
-    print("# a tick = every sweep in scheduler.registry.SWEEPS (each its own transaction) + the outbox drain;")
+    print(
+        f"{'baseline SELECT count(*) FROM orders':44s} {base_ms:9.1f} ms wall {base_cpu:8.1f} ms CPU"
+        f"   ({count} orders)"
+    )
+    print(
+        "# a tick = every sweep in scheduler.registry.SWEEPS (each its own transaction) + the outbox drain;"
+    )
     print("# delivery is paused, so the drain only resolves interrupted rows and stops (see bench_drain.py).")
     print("# CPU is this process's (on PostgreSQL the server's CPU is not in it).")
 
-    app = create_app({**CONFIG, "DATABASE_URL": url, "AUTO_MIGRATE": False, "TESTING": True,
-                      "SECRET_KEY": "bench", "WECHAT_TOKEN": "bench", "WECHAT_APP_ID": "wx_bench"})
+    app = create_app(
+        {
+            **CONFIG,
+            "DATABASE_URL": url,
+            "AUTO_MIGRATE": False,
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "WECHAT_TOKEN": "bench",
+            "WECHAT_APP_ID": "wx_bench",
+        }
+    )
     timer = SweepTimer()
     timer.install()
     tick_db = get_db(app)
@@ -216,7 +285,10 @@ def main(argv: list[str]) -> None:
             with db.engine.begin() as conn:
                 conn.execute(text("ANALYZE"))
             print(f"{'(ANALYZE)':44s}")
-    print(f"\n{'sweep (wall ms / rows written) per tick':44s}" + "".join(f" {'#' + str(i + 1):>15s}" for i in range(len(ticks))))
+    print(
+        f"\n{'sweep (wall ms / rows written) per tick':44s}"
+        + "".join(f" {'#' + str(i + 1):>15s}" for i in range(len(ticks)))
+    )
     for sweep in registry.SWEEPS:
         cells = []
         for *_, times in summaries:
@@ -224,9 +296,11 @@ def main(argv: list[str]) -> None:
             cells.append(f"{wall:9.1f}/{rows:<5d}")
         print(f"{sweep.name:44s}" + "".join(f" {c:>15s}" for c in cells))
     first = summaries[0]
-    print(f"\n# first tick: {first[2] / max(first[4], 1):.3f} ms wall per row written ({first[4]} rows); "
-          f"repeated ticks (nothing due): {summaries[1][2]:.0f}, {summaries[3][2]:.0f} ms; "
-          f"an hour later: {summaries[5][2]:.0f} ms")
+    print(
+        f"\n# first tick: {first[2] / max(first[4], 1):.3f} ms wall per row written ({first[4]} rows); "
+        f"repeated ticks (nothing due): {summaries[1][2]:.0f}, {summaries[3][2]:.0f} ms; "
+        f"an hour later: {summaries[5][2]:.0f} ms"
+    )
     with db.read_session() as s:
         rows = s.execute(select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all()
     print("# outbox:", ", ".join(f"{kind} {n}" for kind, n in sorted(rows)))

@@ -37,11 +37,22 @@ def seed(database: Database, customers: int, now: dt.datetime, rng: random.Rando
     orders_made = 0
     with database.engine.begin() as conn:
         for start in range(0, customers, CHUNK):
-            rows = [{"id": i + 1, "openid": f"o_bench_{i}", "name": f"客户{i}", "stage": rng.choice(STAGES),
-                     "customer_class": rng.choice(CLASSES), "subscribed": True, "opted_out": False,
-                     "unreachable": False, "birthday_is_lunar": False,
-                     "created_at": now - dt.timedelta(seconds=rng.randrange(span)), "updated_at": now}
-                    for i in range(start, min(start + CHUNK, customers))]
+            rows = [
+                {
+                    "id": i + 1,
+                    "openid": f"o_bench_{i}",
+                    "name": f"客户{i}",
+                    "stage": rng.choice(STAGES),
+                    "customer_class": rng.choice(CLASSES),
+                    "subscribed": True,
+                    "opted_out": False,
+                    "unreachable": False,
+                    "birthday_is_lunar": False,
+                    "created_at": now - dt.timedelta(seconds=rng.randrange(span)),
+                    "updated_at": now,
+                }
+                for i in range(start, min(start + CHUNK, customers))
+            ]
             conn.execute(insert(Customer.__table__), rows)
             orders = []
             for row in rows:
@@ -49,15 +60,29 @@ def seed(database: Database, customers: int, now: dt.datetime, rng: random.Rando
                     for _ in range(rng.randint(1, 6)):
                         orders_made += 1
                         created = now - dt.timedelta(seconds=rng.randrange(span))
-                        orders.append({"id": orders_made, "customer_id": row["id"], "status": rng.choice(STATUSES),
-                                       "amount_cents": rng.randrange(5000, 50000), "source": "chat",
-                                       "created_at": created, "updated_at": created})
+                        orders.append(
+                            {
+                                "id": orders_made,
+                                "customer_id": row["id"],
+                                "status": rng.choice(STATUSES),
+                                "amount_cents": rng.randrange(5000, 50000),
+                                "source": "chat",
+                                "created_at": created,
+                                "updated_at": created,
+                            }
+                        )
             if orders:
                 conn.execute(insert(Order.__table__), orders)
-        referrals = [{"referrer_id": rng.randint(1, customers), "referee_id": i, "source": "qr",
-                      "status": rng.choice(("pending", "rewarded", "rejected")),
-                      "created_at": now - dt.timedelta(seconds=rng.randrange(span))}
-                     for i in range(1, customers + 1, 10)]
+        referrals = [
+            {
+                "referrer_id": rng.randint(1, customers),
+                "referee_id": i,
+                "source": "qr",
+                "status": rng.choice(("pending", "rewarded", "rejected")),
+                "created_at": now - dt.timedelta(seconds=rng.randrange(span)),
+            }
+            for i in range(1, customers + 1, 10)
+        ]
         conn.execute(insert(Referral.__table__), referrals)
         if database.engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))
@@ -78,8 +103,10 @@ def main() -> None:
         now = dt.datetime(2026, 11, 25, 6, 0)
         started = time.perf_counter()
         orders = seed(database, args.customers, now, random.Random(7))
-        print(f"seeded {args.customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f} s "
-              f"({database.engine.dialect.name})")
+        print(
+            f"seeded {args.customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f} s "
+            f"({database.engine.dialect.name})"
+        )
         # The stored stages as the daily recompute left them three days ago: 统计 corrects the ones
         # time has moved since (storage.segments.stale_stages).
         started = time.perf_counter()
@@ -87,7 +114,9 @@ def main() -> None:
             segments.recompute_all(session, now - dt.timedelta(days=3))
         with database.read_session() as session:
             stale = len(segments.stale_stages(session, now))
-        print(f"recomputed 3 days before in {time.perf_counter() - started:.1f} s; {stale:,} stages moved since")
+        print(
+            f"recomputed 3 days before in {time.perf_counter() - started:.1f} s; {stale:,} stages moved since"
+        )
         timings = []
         for _ in range(args.runs):
             started = time.perf_counter()
@@ -95,10 +124,14 @@ def main() -> None:
                 periods, pool = business_figures(session, now, "Asia/Shanghai", ["o_seller"])
             timings.append(time.perf_counter() - started)
         month = periods["month"]
-        print(f"month: {month.orders} orders, revenue {month.revenue_cents / 100:.0f}, "
-              f"repurchase {month.repurchase_rate:.0%}; pool {pool.total}")
-        print(f"统计 queries: best {min(timings) * 1000:.0f} ms, median {statistics.median(timings) * 1000:.0f} ms "
-              f"over {args.runs} runs")
+        print(
+            f"month: {month.orders} orders, revenue {month.revenue_cents / 100:.0f}, "
+            f"repurchase {month.repurchase_rate:.0%}; pool {pool.total}"
+        )
+        print(
+            f"统计 queries: best {min(timings) * 1000:.0f} ms, median {statistics.median(timings) * 1000:.0f} ms "
+            f"over {args.runs} runs"
+        )
         database.dispose()
 
 

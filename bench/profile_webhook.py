@@ -47,9 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="huitou-profile-") as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'profile.db'}"
         prepare_database(url)
-        app = create_app({"DATABASE_URL": url, "AUTO_MIGRATE": False, "SECRET_KEY": "profile",
-                          "WECHAT_TOKEN": TOKEN, "WECHAT_ENCODING_AES_KEY": AES_KEY, "WECHAT_APP_ID": APP_ID,
-                          "SELLER_OPENIDS": "o_profile_seller", "SIMULATOR": False})
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "AUTO_MIGRATE": False,
+                "SECRET_KEY": "profile",
+                "WECHAT_TOKEN": TOKEN,
+                "WECHAT_ENCODING_AES_KEY": AES_KEY,
+                "WECHAT_APP_ID": APP_ID,
+                "SELLER_OPENIDS": "o_profile_seller",
+                "SIMULATOR": False,
+            }
+        )
         app.register_blueprint(baseline_bp)
         client = app.test_client()
         platform = WeChatPlatform(client, mode="safe")
@@ -64,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 prepared.append(platform.envelope(xml, str(int(time.time())), f"n{i}"))
             return prepared
 
-        def run(route: str, prepared: list[tuple[str, dict]], profiler: cProfile.Profile | None = None) -> float:
+        def run(
+            route: str, prepared: list[tuple[str, dict]], profiler: cProfile.Profile | None = None
+        ) -> float:
             started = time.process_time()
             if profiler:
                 profiler.enable()
@@ -90,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         get_db(app).dispose()
 
     backend = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-    print(f"== in-process CPU time per request, {args.messages} messages, {backend}"
-          f"{' (under cProfile)' if profiler else ''}")
+    print(
+        f"== in-process CPU time per request, {args.messages} messages, {backend}"
+        f"{' (under cProfile)' if profiler else ''}"
+    )
     print(f"/baseline  {baseline_ms:6.2f} ms  (decrypt + parse + encrypted reply)")
-    print(f"/wechat    {webhook_ms:6.2f} ms  (everything Huitou does; "
-          f"{statements[0] / args.messages:.1f} SQL statements per message, counting BEGIN, not COMMIT)")
+    print(
+        f"/wechat    {webhook_ms:6.2f} ms  (everything Huitou does; "
+        f"{statements[0] / args.messages:.1f} SQL statements per message, counting BEGIN, not COMMIT)"
+    )
     print(f"ratio baseline/webhook (the throughput ratio when CPU-bound): {baseline_ms / webhook_ms:.2f}")
     if profiler:
         pstats.Stats(profiler).strip_dirs().sort_stats(args.sort).print_stats(args.top)

@@ -40,8 +40,18 @@ class Collector:
 
 def main() -> int:
     collector = Collector()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "--no-header", "-o", "console_output_style=classic",
-                        *(str(ROOT / t) for t in TARGETS)], plugins=[collector])
+    code = pytest.main(
+        [
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--no-header",
+            "-o",
+            "console_output_style=classic",
+            *(str(ROOT / t) for t in TARGETS),
+        ],
+        plugins=[collector],
+    )
     by: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for table, category, ok in collector.rows:
         by[(table, category)].append(ok)

@@ -21,7 +21,9 @@ def timeout_minutes(config: Mapping[str, Any]) -> int:
         return DEFAULT_TIMEOUT_MINUTES
 
 
-def load(session: Session, customer_id: int, now: dt.datetime) -> tuple[ConversationState | None, ConversationState | None]:
+def load(
+    session: Session, customer_id: int, now: dt.datetime
+) -> tuple[ConversationState | None, ConversationState | None]:
     """``(live state, expired state)``: an expired row is deleted and returned as the second item."""
     state = session.get(ConversationState, customer_id)
     if state is None:
@@ -33,11 +35,21 @@ def load(session: Session, customer_id: int, now: dt.datetime) -> tuple[Conversa
     return state, None
 
 
-def save(session: Session, customer_id: int, kind: str, data: dict[str, Any], config: Mapping[str, Any],
-         now: dt.datetime) -> None:
+def save(
+    session: Session,
+    customer_id: int,
+    kind: str,
+    data: dict[str, Any],
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> None:
     """Create or replace the customer's state; it expires ``CONVERSATION_TIMEOUT_MINUTES`` from now."""
-    values = {"kind": kind, "data": dict(data), "expires_at": now + dt.timedelta(minutes=timeout_minutes(config)),
-              "updated_at": now}
+    values = {
+        "kind": kind,
+        "data": dict(data),
+        "expires_at": now + dt.timedelta(minutes=timeout_minutes(config)),
+        "updated_at": now,
+    }
     state = session.identity_map.get(session.identity_key(ConversationState, customer_id))
     if state is not None:
         for name, value in values.items():  # a new dict for ``data``, so SQLAlchemy sees the JSON change
@@ -45,8 +57,13 @@ def save(session: Session, customer_id: int, kind: str, data: dict[str, Any], co
         return
     # Not loaded in this session: one insert-or-update (two messages of one customer racing in two
     # workers both succeed; the later one's state wins).
-    upsert(session, ConversationState.__table__, {"customer_id": customer_id, **values}, ["customer_id"],
-           list(values))
+    upsert(
+        session,
+        ConversationState.__table__,
+        {"customer_id": customer_id, **values},
+        ["customer_id"],
+        list(values),
+    )
 
 
 def clear(session: Session, customer_id: int) -> None:

@@ -71,8 +71,14 @@ class Turn:
         return self.result.parsed
 
 
-def handle_customer_text(session: Session, customer: Customer, text: str, inbound: InboundMessage,
-                         config: Mapping[str, Any], now: dt.datetime) -> str | None:
+def handle_customer_text(
+    session: Session,
+    customer: Customer,
+    text: str,
+    inbound: InboundMessage,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> str | None:
     """Answer a customer's text message.
 
     Runs in the webhook's transaction without a savepoint of its own: if it raises, the webhook
@@ -113,8 +119,11 @@ def _handle(turn: Turn) -> str | None:
 
 
 # Built once: every message reads the catalogue.
-_CATALOGUE = (select(Product.id, Product.name, Product.aliases, Product.price_cents, Product.usage_days)
-              .where(Product.active.is_(True)).order_by(Product.id))
+_CATALOGUE = (
+    select(Product.id, Product.name, Product.aliases, Product.price_cents, Product.usage_days)
+    .where(Product.active.is_(True))
+    .order_by(Product.id)
+)
 _catalogue_cache: dict[tuple[tuple[Any, ...], ...], list[CatalogueEntry]] = {}
 
 
@@ -134,6 +143,7 @@ def load_catalogue(session: Session) -> list[CatalogueEntry]:
 
 
 # --- Orders ----------------------------------------------------------------------------------
+
 
 def _continue(turn: Turn, state: ConversationState) -> str | None:
     """Use the message to complete/correct the order in ``state``; None lets the intent decide."""
@@ -187,8 +197,15 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
         return _progress(turn, data, parsed, correction=True)
 
     missing = _missing(turn, data, order)
-    if (not parsed.name and "name" in missing and BARE_NAME.match(norm) and turn.result.intent == Intent.OTHER
-            and not parsed.quantities and norm[0] in SURNAMES and not any(norm.startswith(w) for w in NOT_NAMES)):
+    if (
+        not parsed.name
+        and "name" in missing
+        and BARE_NAME.match(norm)
+        and turn.result.intent == Intent.OTHER
+        and not parsed.quantities
+        and norm[0] in SURNAMES
+        and not any(norm.startswith(w) for w in NOT_NAMES)
+    ):
         parsed = _with(parsed, name=norm)
     if not parsed.address and "address" in missing and STREET_DETAIL.search(norm):
         parsed = _with_detail(turn, data, order, parsed, norm)
@@ -199,7 +216,9 @@ def _continue(turn: Turn, state: ConversationState) -> str | None:
     return None
 
 
-def _continue_after_payment(turn: Turn, state: ConversationState, data: dict[str, Any], order: Order) -> str | None:
+def _continue_after_payment(
+    turn: Turn, state: ConversationState, data: dict[str, Any], order: Order
+) -> str | None:
     """The order in ``state`` was paid, shipped or cancelled since: the customer no longer edits it.
 
     A cancellation or a new address/phone becomes a request to the seller (:func:`_forward_request`);
@@ -210,13 +229,18 @@ def _continue_after_payment(turn: Turn, state: ConversationState, data: dict[str
         conversation_state.clear(turn.session, turn.customer.id)
         return _forward_request(turn, order, "cancel")
     if data.get("conflicts") and (YES.match(norm) or NO.match(norm)):
-        reply = _resolve_conflicts(turn, data, accept=bool(YES.match(norm)))  # the customer's record, not the order
+        reply = _resolve_conflicts(
+            turn, data, accept=bool(YES.match(norm))
+        )  # the customer's record, not the order
         data["conflicts"] = []
         conversation_state.save(turn.session, turn.customer.id, state.kind, data, turn.config, turn.now)
         return reply
     parsed = turn.parsed
-    if (turn.result.intent in (Intent.ORDER, Intent.OTHER) and parsed.has_contact
-            and not (parsed.items or parsed.ambiguous)):
+    if (
+        turn.result.intent in (Intent.ORDER, Intent.OTHER)
+        and parsed.has_contact
+        and not (parsed.items or parsed.ambiguous)
+    ):
         return _forward_request(turn, order, "change")
     if state.kind == STATE_REVIEW and YES.match(norm):
         return texts.ORDER_ACKNOWLEDGED.format(order_id=order.id)
@@ -233,15 +257,24 @@ def _request_on_last_order(turn: Turn) -> str | None:
     norm, parsed = turn.result.normalized, turn.parsed
     if CANCEL_ORDER.match(norm):
         what = "cancel"
-    elif (CHANGE_ORDER.search(norm) and parsed.has_contact and not (parsed.items or parsed.ambiguous)
-          and turn.result.intent in (Intent.ORDER, Intent.OTHER)):
+    elif (
+        CHANGE_ORDER.search(norm)
+        and parsed.has_contact
+        and not (parsed.items or parsed.ambiguous)
+        and turn.result.intent in (Intent.ORDER, Intent.OTHER)
+    ):
         what = "change"
     else:
         return None
     order = turn.session.scalar(
-        select(Order).where(Order.customer_id == turn.customer.id,
-                            Order.created_at >= turn.now - dt.timedelta(days=REQUEST_ORDER_DAYS))
-        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
+        select(Order)
+        .where(
+            Order.customer_id == turn.customer.id,
+            Order.created_at >= turn.now - dt.timedelta(days=REQUEST_ORDER_DAYS),
+        )
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(1)
+    )
     if order is None or order.status == OrderStatus.PENDING:
         return None
     return _forward_request(turn, order, what)
@@ -257,23 +290,34 @@ def _forward_request(turn: Turn, order: Order, what: str) -> str:
 
     event = record_event(turn.session, order, f"{what}_request", "customer", turn.now, detail=turn.text[:500])
     turn.session.flush()
-    text = texts.SELLER_ORDER_REQUEST[what].format(order_id=order.id, customer=turn.customer.display_name,
-                                                   status=STATUS_LABELS.get(order.status, order.status),
-                                                   text=turn.text[:300])
-    notify_sellers(turn, f"order-request:{event.id}", text,
-                   {"order_id": order.id, "customer_id": turn.customer.id, "request": what})
+    text = texts.SELLER_ORDER_REQUEST[what].format(
+        order_id=order.id,
+        customer=turn.customer.display_name,
+        status=STATUS_LABELS.get(order.status, order.status),
+        text=turn.text[:300],
+    )
+    notify_sellers(
+        turn,
+        f"order-request:{event.id}",
+        text,
+        {"order_id": order.id, "customer_id": turn.customer.id, "request": what},
+    )
     if order.status == OrderStatus.PAID:
         return texts.ORDER_REQUEST_PAID[what].format(order_id=order.id)
     if order.status == OrderStatus.SHIPPED:
-        tracking = (texts.ORDER_REQUEST_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no)
-                    if order.tracking_no else "")
+        tracking = (
+            texts.ORDER_REQUEST_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no)
+            if order.tracking_no
+            else ""
+        )
         return texts.ORDER_REQUEST_SHIPPED[what].format(order_id=order.id, tracking=tracking)
     return texts.ORDER_REQUEST_RECEIVED[what].format(order_id=order.id)
 
 
-def _change_quantity(turn: Turn, state: ConversationState, data: dict[str, Any], order: Order | None,
-                     change: Mapping[str, Any]) -> str | None:
-    """"改成三盒吧" / "两盒" / "再加一盒": the quantity of the order's last product (or of the
+def _change_quantity(
+    turn: Turn, state: ConversationState, data: dict[str, Any], order: Order | None, change: Mapping[str, Any]
+) -> str | None:
+    """ "改成三盒吧" / "两盒" / "再加一盒": the quantity of the order's last product (or of the
     product still to be chosen)."""
     value, add = int(change["value"]), bool(change.get("add"))
     if order is None:
@@ -302,7 +346,12 @@ def _start_friend_order(turn: Turn, state: ConversationState | None) -> str:
         return reply
     own_order = turn.session.get(Order, own["order_id"])
     now_state = turn.session.get(ConversationState, turn.customer.id)
-    if own_order is None or own_order.status != OrderStatus.PENDING or now_state is None or now_state.kind != STATE_REVIEW:
+    if (
+        own_order is None
+        or own_order.status != OrderStatus.PENDING
+        or now_state is None
+        or now_state.kind != STATE_REVIEW
+    ):
         return reply
     missing = _missing(turn, own, own_order)
     if not missing:
@@ -310,12 +359,17 @@ def _start_friend_order(turn: Turn, state: ConversationState | None) -> str:
     own["friend"] = False
     conversation_state.save(turn.session, turn.customer.id, STATE_ORDER, own, turn.config, turn.now)
     labels = texts.ORDER_MISSING_JOINER.join(texts.ORDER_MISSING_LABELS[m] for m in missing)
-    return reply + "\n" + texts.ORDER_OWN_STILL_NEEDS.format(order_id=own_order.id, items=_items_text(own_order),
-                                                           missing=labels)
+    return (
+        reply
+        + "\n"
+        + texts.ORDER_OWN_STILL_NEEDS.format(
+            order_id=own_order.id, items=_items_text(own_order), missing=labels
+        )
+    )
 
 
 def _friend_will_come(turn: Turn) -> str:
-    """"我闺蜜也想要，她会加你": no order; the customer's code, so the friend's first order counts."""
+    """ "我闺蜜也想要，她会加你": no order; the customer's code, so the friend's first order counts."""
     if turn.customer.opted_out:
         return texts.FRIEND_WILL_COME
     from storage import referrals as referral_store
@@ -338,7 +392,11 @@ def _progress(turn: Turn, data: dict[str, Any], parsed: ParsedOrder, *, correcti
     # A friend's contact, or the previous order's, says nothing new about the customer.
     remember = not data.get("friend") and not turn.result.context.get("reuse_contact")
     for field, value in _contact_pieces(parsed).items():
-        if field == "address" and not _address_complete(value) and _address_complete(contact.get("address") or {}):
+        if (
+            field == "address"
+            and not _address_complete(value)
+            and _address_complete(contact.get("address") or {})
+        ):
             continue  # a vaguer address never replaces a complete one
         contact[field] = value
         conflict = _remember(turn, field, value) if remember else None
@@ -349,7 +407,11 @@ def _progress(turn: Turn, data: dict[str, Any], parsed: ParsedOrder, *, correcti
     items += [[i.product.product_id, i.quantity] for i in parsed.items]
     if parsed.ambiguous:
         amb = parsed.ambiguous[0]
-        data["choice"] = {"word": amb.word, "ids": [c.product_id for c in amb.candidates], "quantity": amb.quantity}
+        data["choice"] = {
+            "word": amb.word,
+            "ids": [c.product_id for c in amb.candidates],
+            "quantity": amb.quantity,
+        }
     data["unknown"] = parsed.unknown_product if not parsed.items and parsed.unknown_product else None
 
     was_complete = order is not None and not _missing(turn, data, order)
@@ -382,11 +444,18 @@ def _progress(turn: Turn, data: dict[str, Any], parsed: ParsedOrder, *, correcti
 def contact_or_order(contact: dict[str, Any], order: Order | None) -> dict[str, Any]:
     if order is None:
         return contact
-    return {"province": order.province, "city": order.city, "district": order.district, "detail": order.address_detail}
+    return {
+        "province": order.province,
+        "city": order.city,
+        "district": order.district,
+        "detail": order.address_detail,
+    }
 
 
 def _address_complete(fields: Mapping[str, Any]) -> bool:
-    return AddressParts(fields.get("province"), fields.get("city"), fields.get("district"), fields.get("detail")).is_complete
+    return AddressParts(
+        fields.get("province"), fields.get("city"), fields.get("district"), fields.get("detail")
+    ).is_complete
 
 
 def _contact_pieces(parsed: ParsedOrder) -> dict[str, Any]:
@@ -397,7 +466,12 @@ def _contact_pieces(parsed: ParsedOrder) -> dict[str, Any]:
         pieces["phone"] = parsed.phone
     if parsed.address is not None:
         a = parsed.address
-        pieces["address"] = {"province": a.province, "city": a.city, "district": a.district, "detail": a.detail}
+        pieces["address"] = {
+            "province": a.province,
+            "city": a.city,
+            "district": a.district,
+            "detail": a.detail,
+        }
     return pieces
 
 
@@ -406,7 +480,10 @@ def _contact_only(parsed: ParsedOrder) -> ParsedOrder:
 
 
 def _with(parsed: ParsedOrder, **changes) -> ParsedOrder:
-    fields = {k: getattr(parsed, k) for k in ("items", "ambiguous", "unknown_product", "quantities", "phone", "name", "address")}
+    fields = {
+        k: getattr(parsed, k)
+        for k in ("items", "ambiguous", "unknown_product", "quantities", "phone", "name", "address")
+    }
     fields.update(changes)
     return ParsedOrder(**fields)
 
@@ -416,10 +493,14 @@ def _with_detail(turn: Turn, data, order: Order | None, parsed: ParsedOrder, nor
     known = contact_or_order((data.get("contact") or {}).get("address") or {}, order)
     if not (known.get("province") or known.get("city")):
         return parsed
-    return _with(parsed, address=AddressParts(known.get("province"), known.get("city"), known.get("district"), norm))
+    return _with(
+        parsed, address=AddressParts(known.get("province"), known.get("city"), known.get("district"), norm)
+    )
 
 
-def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any], *, from_profile: bool = True) -> Order:
+def _create_order(
+    turn: Turn, items: list[list[int]], contact: dict[str, Any], *, from_profile: bool = True
+) -> Order:
     customer = turn.customer
     specs = []
     for product_id, quantity in items:
@@ -428,8 +509,11 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any], *
             specs.append(ItemSpec(product=product, quantity=int(quantity)))
     address = contact.get("address") or {}
     fields = {
-        "recipient_name": contact.get("name"), "phone": contact.get("phone"),
-        "province": address.get("province"), "city": address.get("city"), "district": address.get("district"),
+        "recipient_name": contact.get("name"),
+        "phone": contact.get("phone"),
+        "province": address.get("province"),
+        "city": address.get("city"),
+        "district": address.get("district"),
         "address_detail": address.get("detail"),
     }
     use_profile, from_profile = from_profile, False
@@ -438,15 +522,39 @@ def _create_order(turn: Turn, items: list[list[int]], contact: dict[str, Any], *
         fields["recipient_name"], from_profile = customer.name, True
     if use_profile and not fields["phone"] and customer.phone:
         fields["phone"], from_profile = customer.phone, True
-    if use_profile and not _address_complete({"province": fields["province"], "city": fields["city"],
-                                              "district": fields["district"], "detail": fields["address_detail"]}) \
-            and customer.address_detail and customer.province:
-        fields.update(province=customer.province, city=customer.city, district=customer.district,
-                      address_detail=customer.address_detail)
+    if (
+        use_profile
+        and not _address_complete(
+            {
+                "province": fields["province"],
+                "city": fields["city"],
+                "district": fields["district"],
+                "detail": fields["address_detail"],
+            }
+        )
+        and customer.address_detail
+        and customer.province
+    ):
+        fields.update(
+            province=customer.province,
+            city=customer.city,
+            district=customer.district,
+            address_detail=customer.address_detail,
+        )
         from_profile = True
-    order = create_order(turn.session, customer, specs, actor="customer", now=turn.now, source="chat",
-                         note=texts.ORDER_NOTE_FROM_PROFILE if from_profile else None, **fields)
-    link_inquiries_to_order(turn.session, order, turn.now, int(turn.config.get("INQUIRY_CONVERSION_DAYS", 30) or 30))
+    order = create_order(
+        turn.session,
+        customer,
+        specs,
+        actor="customer",
+        now=turn.now,
+        source="chat",
+        note=texts.ORDER_NOTE_FROM_PROFILE if from_profile else None,
+        **fields,
+    )
+    link_inquiries_to_order(
+        turn.session, order, turn.now, int(turn.config.get("INQUIRY_CONVERSION_DAYS", 30) or 30)
+    )
     if customer.last_order_at is None or customer.last_order_at < turn.now:
         customer.last_order_at = turn.now
     return order
@@ -470,8 +578,15 @@ def _add_items(turn: Turn, order: Order, items: list[list[int]]) -> None:
         if existing is not None:
             existing.quantity += int(quantity)
         else:
-            order.items.append(OrderItem(product_id=product.id, product_name=product.name, quantity=int(quantity),
-                                         unit_price_cents=product.price_cents, usage_days=product.usage_days))
+            order.items.append(
+                OrderItem(
+                    product_id=product.id,
+                    product_name=product.name,
+                    quantity=int(quantity),
+                    unit_price_cents=product.price_cents,
+                    usage_days=product.usage_days,
+                )
+            )
     order.amount_cents = sum(i.quantity * i.unit_price_cents for i in order.items)
     turn.session.flush()
 
@@ -507,10 +622,15 @@ def _items_text(order: Order) -> str:
 
 
 def _catalogue_text(turn: Turn) -> str:
-    return "\n".join(f"· {e.name} {format_yuan(e.price_cents)}" for e in turn.catalogue) or "（店主还没上架商品）"
+    return (
+        "\n".join(f"· {e.name} {format_yuan(e.price_cents)}" for e in turn.catalogue)
+        or "（店主还没上架商品）"
+    )
 
 
-def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing: list[str], *, updated: bool) -> str:
+def _order_reply(
+    turn: Turn, data: dict[str, Any], order: Order | None, missing: list[str], *, updated: bool
+) -> str:
     if data.get("choice"):
         choice = data["choice"]
         options = [e for e in turn.catalogue if e.product_id in choice["ids"]]
@@ -522,11 +642,18 @@ def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing:
         return texts.ORDER_DRAFT_NEEDS_PRODUCT.format(catalogue=_catalogue_text(turn))
     if missing:
         labels = texts.ORDER_MISSING_JOINER.join(texts.ORDER_MISSING_LABELS[m] for m in missing)
-        return texts.ORDER_NEEDS_MORE.format(order_id=order.id, items=_items_text(order),
-                                             total=format_yuan(order.amount_cents), missing=labels)
-    values = {"order_id": order.id, "items": _items_text(order), "total": format_yuan(order.amount_cents),
-              "name": order.recipient_name, "phone": mask_phone(order.phone), "address": order.address,
-              "minutes": conversation_state.timeout_minutes(turn.config)}
+        return texts.ORDER_NEEDS_MORE.format(
+            order_id=order.id, items=_items_text(order), total=format_yuan(order.amount_cents), missing=labels
+        )
+    values = {
+        "order_id": order.id,
+        "items": _items_text(order),
+        "total": format_yuan(order.amount_cents),
+        "name": order.recipient_name,
+        "phone": mask_phone(order.phone),
+        "address": order.address,
+        "minutes": conversation_state.timeout_minutes(turn.config),
+    }
     if updated:
         return texts.ORDER_UPDATED.format(**values)
     reply = texts.ORDER_CONFIRMED.format(**values)
@@ -538,18 +665,27 @@ def _order_reply(turn: Turn, data: dict[str, Any], order: Order | None, missing:
 
 # --- The customer's record: fill when empty, never silently overwrite --------------------------
 
+
 def _stored_value(customer: Customer, field: str) -> Any:
     if field == "address":
         if not (customer.province or customer.city or customer.district or customer.address_detail):
             return None
-        return {"province": customer.province, "city": customer.city, "district": customer.district,
-                "detail": customer.address_detail}
+        return {
+            "province": customer.province,
+            "city": customer.city,
+            "district": customer.district,
+            "detail": customer.address_detail,
+        }
     return getattr(customer, field)
 
 
 def _as_text(field: str, value: Any) -> str:
     if field == "address":
-        return "".join(v for v in (value.get("province"), value.get("city"), value.get("district"), value.get("detail")) if v)
+        return "".join(
+            v
+            for v in (value.get("province"), value.get("city"), value.get("district"), value.get("detail"))
+            if v
+        )
     return str(value)
 
 
@@ -576,12 +712,23 @@ def _remember(turn: Turn, field: str, value: Any) -> dict[str, Any] | None:
         return None
     if old == new:
         return None
-    existing = turn.session.scalar(select(FieldConflict).where(
-        FieldConflict.customer_id == customer.id, FieldConflict.field == field,
-        FieldConflict.proposed_value == new, FieldConflict.resolved_at.is_(None)))
+    existing = turn.session.scalar(
+        select(FieldConflict).where(
+            FieldConflict.customer_id == customer.id,
+            FieldConflict.field == field,
+            FieldConflict.proposed_value == new,
+            FieldConflict.resolved_at.is_(None),
+        )
+    )
     if existing is None:
-        existing = FieldConflict(customer_id=customer.id, field=field, stored_value=old, proposed_value=new,
-                                 source="chat", created_at=turn.now)
+        existing = FieldConflict(
+            customer_id=customer.id,
+            field=field,
+            stored_value=old,
+            proposed_value=new,
+            source="chat",
+            created_at=turn.now,
+        )
         turn.session.add(existing)
         turn.session.flush()
     return {"id": existing.id, "field": field, "value": value, "old": old}
@@ -590,8 +737,11 @@ def _remember(turn: Turn, field: str, value: Any) -> dict[str, Any] | None:
 def _conflict_question(conflict: dict[str, Any]) -> str:
     field = conflict["field"]
     show = mask_phone if field == "phone" else (lambda v: v)
-    return texts.CONTACT_CONFLICT.format(label=texts.CONTACT_CONFLICT_LABELS[field],
-                                         new=show(_as_text(field, conflict["value"])), old=show(conflict["old"]))
+    return texts.CONTACT_CONFLICT.format(
+        label=texts.CONTACT_CONFLICT_LABELS[field],
+        new=show(_as_text(field, conflict["value"])),
+        old=show(conflict["old"]),
+    )
 
 
 def _resolve_conflicts(turn: Turn, data: dict[str, Any], *, accept: bool) -> str:
@@ -607,25 +757,45 @@ def _resolve_conflicts(turn: Turn, data: dict[str, Any], *, accept: bool) -> str
 
 # --- Seller notices --------------------------------------------------------------------------
 
+
 def notify_sellers(turn: Turn, key: str, text: str, payload: dict[str, Any]) -> int:
     """Queue ``text`` for every seller openid once (dedupe key ``seller:<key>:<openid>``)."""
     sent = 0
     for openid in parse_list(turn.config.get("SELLER_OPENIDS")):
-        sent += enqueue(turn.session, dedupe_key=f"seller:{key}:{openid}", kind="seller_notice", text=text,
-                        openid=openid, transactional=True, now=turn.now, payload=payload)
+        sent += enqueue(
+            turn.session,
+            dedupe_key=f"seller:{key}:{openid}",
+            kind="seller_notice",
+            text=text,
+            openid=openid,
+            transactional=True,
+            now=turn.now,
+            payload=payload,
+        )
     return sent
 
 
 def _notify_new_order(turn: Turn, order: Order, missing: list[str]) -> None:
-    labels = texts.ORDER_MISSING_JOINER.join(texts.ORDER_MISSING_LABELS[m] for m in missing if m in texts.ORDER_MISSING_LABELS)
+    labels = texts.ORDER_MISSING_JOINER.join(
+        texts.ORDER_MISSING_LABELS[m] for m in missing if m in texts.ORDER_MISSING_LABELS
+    )
     text = texts.SELLER_NEW_ORDER.format(
-        order_id=order.id, customer=turn.customer.display_name, items=_items_text(order),
-        total=format_yuan(order.amount_cents), name=order.recipient_name or "", phone=order.phone or "",
-        address=order.address, missing=texts.SELLER_NEW_ORDER_MISSING.format(missing=labels) if labels else "")
-    notify_sellers(turn, f"new-order:{order.id}", text, {"order_id": order.id, "customer_id": turn.customer.id})
+        order_id=order.id,
+        customer=turn.customer.display_name,
+        items=_items_text(order),
+        total=format_yuan(order.amount_cents),
+        name=order.recipient_name or "",
+        phone=order.phone or "",
+        address=order.address,
+        missing=texts.SELLER_NEW_ORDER_MISSING.format(missing=labels) if labels else "",
+    )
+    notify_sellers(
+        turn, f"new-order:{order.id}", text, {"order_id": order.id, "customer_id": turn.customer.id}
+    )
 
 
 # --- Other intents ---------------------------------------------------------------------------
+
 
 def _inquiry_product(turn: Turn) -> CatalogueEntry | None:
     parsed = turn.parsed
@@ -639,43 +809,77 @@ def _handle_inquiry(turn: Turn) -> str:
     product = _inquiry_product(turn)
     answer = handover = None
     row = turn.session.get(Product, product.product_id) if product is not None else None
-    facts = product_answers.answer(row, turn.result.normalized) if row is not None and topic != "price" else None
+    facts = (
+        product_answers.answer(row, turn.result.normalized) if row is not None and topic != "price" else None
+    )
     if topic == "price":
-        answer = (texts.INQUIRY_PRICE.format(product=product.name, price=format_yuan(product.price_cents)) if product
-                  else texts.INQUIRY_PRICE_LIST.format(catalogue=_catalogue_text(turn)) if turn.catalogue else None)
+        answer = (
+            texts.INQUIRY_PRICE.format(product=product.name, price=format_yuan(product.price_cents))
+            if product
+            else texts.INQUIRY_PRICE_LIST.format(catalogue=_catalogue_text(turn))
+            if turn.catalogue
+            else None
+        )
     elif facts is not None:
         answer, handover = (facts.text, None) if facts.complete else (None, facts.text)
     elif topic == "usage" and product is not None and product.usage_days:
         answer = texts.INQUIRY_USAGE.format(product=product.name, days=product.usage_days)
     elif HOW_TO_ORDER.search(turn.result.normalized):
         answer = texts.INQUIRY_HOW_TO_ORDER
-    inquiry = record_inquiry(turn.session, turn.customer.id, turn.text, topic=topic,
-                             product_id=product.product_id if product else None, now=turn.now, answer=answer)
+    inquiry = record_inquiry(
+        turn.session,
+        turn.customer.id,
+        turn.text,
+        topic=topic,
+        product_id=product.product_id if product else None,
+        now=turn.now,
+        answer=answer,
+    )
     if answer is not None:
         return answer
-    notify_sellers(turn, f"inquiry:{inquiry.id}", texts.SELLER_INQUIRY.format(
-        inquiry_id=inquiry.id, customer=turn.customer.display_name, product=f"【{product.name}】" if product else "",
-        text=turn.text[:300]), {"inquiry_id": inquiry.id, "customer_id": turn.customer.id})
+    notify_sellers(
+        turn,
+        f"inquiry:{inquiry.id}",
+        texts.SELLER_INQUIRY.format(
+            inquiry_id=inquiry.id,
+            customer=turn.customer.display_name,
+            product=f"【{product.name}】" if product else "",
+            text=turn.text[:300],
+        ),
+        {"inquiry_id": inquiry.id, "customer_id": turn.customer.id},
+    )
     if handover is not None:
         return handover
     if product is not None:
-        return texts.PRODUCT_QUESTION_HANDOVER.format(product=product.name, price=format_yuan(product.price_cents))
+        return texts.PRODUCT_QUESTION_HANDOVER.format(
+            product=product.name, price=format_yuan(product.price_cents)
+        )
     return texts.INQUIRY_FORWARDED
 
 
 def _handle_my_orders(turn: Turn) -> str:
     from storage.orders import STATUS_LABELS
 
-    orders = turn.session.scalars(select(Order).where(Order.customer_id == turn.customer.id)
-                                  .order_by(Order.created_at.desc(), Order.id.desc()).limit(RECENT_ORDERS_SHOWN)).all()
+    orders = turn.session.scalars(
+        select(Order)
+        .where(Order.customer_id == turn.customer.id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(RECENT_ORDERS_SHOWN)
+    ).all()
     if not orders:
         return texts.MY_ORDERS_NONE
     lines = [texts.MY_ORDERS_HEADER]
     for order in orders:
-        line = texts.MY_ORDERS_LINE.format(order_id=order.id, items=_items_text(order),
-                                           total=format_yuan(order.amount_cents), status=STATUS_LABELS.get(order.status, order.status))
+        line = texts.MY_ORDERS_LINE.format(
+            order_id=order.id,
+            items=_items_text(order),
+            total=format_yuan(order.amount_cents),
+            status=STATUS_LABELS.get(order.status, order.status),
+        )
         if order.tracking_no:
-            line += texts.MY_ORDERS_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no)
+            line += texts.MY_ORDERS_TRACKING.format(
+                courier=order.courier or "", tracking_no=order.tracking_no
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -688,8 +892,11 @@ def _handle_opt_out(turn: Turn) -> str:
     # send by hand leaves their 待发 list (transactional notices still go out).
     turn.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.customer_id == customer.id, OutboxMessage.status.in_(("pending", "drafted")),
-               OutboxMessage.transactional.is_(False))
+        .where(
+            OutboxMessage.customer_id == customer.id,
+            OutboxMessage.status.in_(("pending", "drafted")),
+            OutboxMessage.transactional.is_(False),
+        )
         .values(status="skipped", skip_reason="opted_out", updated_at=turn.now)
     )
     return texts.OPTED_OUT
@@ -705,16 +912,31 @@ def _handle_opt_in(turn: Turn) -> str:
 
 
 def _handle_complaint(turn: Turn) -> str:
-    last_order = turn.session.scalar(select(Order).where(Order.customer_id == turn.customer.id)
-                                     .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
-    complaint = Complaint(customer_id=turn.customer.id, order_id=last_order.id if last_order else None,
-                          text=turn.text, created_at=turn.now)
+    last_order = turn.session.scalar(
+        select(Order)
+        .where(Order.customer_id == turn.customer.id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(1)
+    )
+    complaint = Complaint(
+        customer_id=turn.customer.id,
+        order_id=last_order.id if last_order else None,
+        text=turn.text,
+        created_at=turn.now,
+    )
     turn.session.add(complaint)
     turn.session.flush()
-    notify_sellers(turn, f"complaint:{complaint.id}", texts.SELLER_COMPLAINT.format(
-        customer=turn.customer.display_name, complaint_id=complaint.id, text=turn.text[:300],
-        order=texts.SELLER_COMPLAINT_ORDER.format(order_id=last_order.id) if last_order else ""),
-        {"complaint_id": complaint.id, "customer_id": turn.customer.id})
+    notify_sellers(
+        turn,
+        f"complaint:{complaint.id}",
+        texts.SELLER_COMPLAINT.format(
+            customer=turn.customer.display_name,
+            complaint_id=complaint.id,
+            text=turn.text[:300],
+            order=texts.SELLER_COMPLAINT_ORDER.format(order_id=last_order.id) if last_order else "",
+        ),
+        {"complaint_id": complaint.id, "customer_id": turn.customer.id},
+    )
     return texts.COMPLAINT_RECEIVED
 
 
@@ -749,8 +971,12 @@ HANDLERS: dict[str, Callable[[Turn], str | None]] = {
     Intent.COMPLAINT: _handle_complaint,
     Intent.REFERRAL_CODE: _handle_referral_code,
     Intent.PRODUCT_GOOD: _handle_product_good,
-    Intent.THANKS_PRAISE: lambda turn: referrals.thanks_reply(turn.session, turn.customer, turn.config, turn.now),
-    Intent.MY_REWARDS: lambda turn: referrals.account_reply(turn.session, turn.customer, turn.config, turn.now),
+    Intent.THANKS_PRAISE: lambda turn: referrals.thanks_reply(
+        turn.session, turn.customer, turn.config, turn.now
+    ),
+    Intent.MY_REWARDS: lambda turn: referrals.account_reply(
+        turn.session, turn.customer, turn.config, turn.now
+    ),
     Intent.GREETING: lambda turn: texts.GREETING_REPLY,
     Intent.OTHER: lambda turn: texts.DEFAULT_REPLY,
 }

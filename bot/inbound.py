@@ -27,8 +27,9 @@ NON_TEXT_TYPES = ("image", "voice", "video", "shortvideo", "location", "link")
 # the click / scancode_push / scancode_waitmsg kinds, follows the account, scans a QR code). Every
 # other event (VIEW, LOCATION reports, TEMPLATESENDJOBFINISH, MASSSENDJOBFINISH, unsubscribe …) is
 # sent by the platform on its own: it opens no window, clears no ``unreachable``, creates no customer.
-USER_ACTION_EVENTS = frozenset({"subscribe", "subscribe_scan_product", "scan", "click", "scancode_push",
-                                "scancode_waitmsg"})
+USER_ACTION_EVENTS = frozenset(
+    {"subscribe", "subscribe_scan_product", "scan", "click", "scancode_push", "scancode_waitmsg"}
+)
 # A template message's delivery report for a customer who blocked the account.
 TEMPLATE_BLOCKED = "failed:user block"
 
@@ -91,7 +92,9 @@ def _platform_time(msg: Any) -> dt.datetime | None:
         return None
 
 
-def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tuple[InboundMessage, Customer | None]:
+def record_inbound(
+    session: Session, msg: Any, key: str, now: dt.datetime
+) -> tuple[InboundMessage, Customer | None]:
     """The message's row and its customer (created on first contact; None for a platform event
     about an openid we do not know).
 
@@ -118,7 +121,9 @@ def record_inbound(session: Session, msg: Any, key: str, now: dt.datetime) -> tu
     return inbound, customer
 
 
-def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer | None, now: dt.datetime) -> None:
+def finish_inbound(
+    session: Session, inbound: InboundMessage, customer: Customer | None, now: dt.datetime
+) -> None:
     """Add the message's row and, for the user's own action, open the customer's service window
     (last, so that the customer's changes of the whole message are written in as few UPDATEs as
     possible)."""
@@ -128,8 +133,14 @@ def finish_inbound(session: Session, inbound: InboundMessage, customer: Customer
     session.add(inbound)
 
 
-def reply_for(session: Session, msg: Any, inbound: InboundMessage, customer: Customer | None,
-              config: Mapping[str, Any], now: dt.datetime) -> str | None:
+def reply_for(
+    session: Session,
+    msg: Any,
+    inbound: InboundMessage,
+    customer: Customer | None,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> str | None:
     """The passive reply text for a stored message, or None for no reply ("success")."""
     if customer is None:
         return None  # a platform event about nobody we know
@@ -154,11 +165,16 @@ def fallback_reply(msg: Any, customer: Customer | None, config: Mapping[str, Any
     return texts.NON_TEXT_RECEIVED.get(msg.type, texts.NON_TEXT_DEFAULT)
 
 
-def reply_for_text(session: Session, customer: Customer, text: str, inbound: InboundMessage,
-                   config: Mapping[str, Any], now: dt.datetime) -> str | None:
+def reply_for_text(
+    session: Session,
+    customer: Customer,
+    text: str,
+    inbound: InboundMessage,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> str | None:
     """Route a text to the seller console (for seller openids) or the customer conversation."""
     if customer.openid in config.get("SELLER_OPENIDS", ()):
-
         reply = handle_seller_text(session, customer, text, config, now)
         if reply is not None:
             return reply
@@ -166,8 +182,9 @@ def reply_for_text(session: Session, customer: Customer, text: str, inbound: Inb
     return handle_customer_text(session, customer, text, inbound, config, now)
 
 
-def _reply_for_event(session: Session, msg: Any, customer: Customer, config: Mapping[str, Any],
-                     now: dt.datetime) -> str | None:
+def _reply_for_event(
+    session: Session, msg: Any, customer: Customer, config: Mapping[str, Any], now: dt.datetime
+) -> str | None:
     event = event_name(msg)
     if event == "subscribe":
         returning = customer.unsubscribed_at is not None
@@ -197,8 +214,9 @@ def _reply_for_event(session: Session, msg: Any, customer: Customer, config: Map
     return None
 
 
-def on_scene(session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any],
-             now: dt.datetime) -> str | None:
+def on_scene(
+    session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any], now: dt.datetime
+) -> str | None:
     """Hook for parametric QR scenes (referral codes use ``ref_<code>``); returns extra reply text."""
 
     return referrals.on_scene(session, customer, scene, config, now)

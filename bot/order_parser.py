@@ -24,8 +24,31 @@ MASK = "#"
 FUZZY_THRESHOLD = 75
 
 UNITS = "盒|瓶|支|套|片|个|袋|罐|件|份|箱|包|只|管|条|组|贴|提|对|双|本|斤|块|粒|颗|桶|张"
-CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "两": 2, "俩": 2, "贰": 2, "三": 3, "叁": 3, "仨": 3,
-             "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9}
+CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "壹": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "贰": 2,
+    "三": 3,
+    "叁": 3,
+    "仨": 3,
+    "四": 4,
+    "肆": 4,
+    "五": 5,
+    "伍": 5,
+    "六": 6,
+    "陆": 6,
+    "七": 7,
+    "柒": 7,
+    "八": 8,
+    "捌": 8,
+    "九": 9,
+    "玖": 9,
+}
 CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100}
 _CN_NUM = "[零〇一壹二两俩贰三叁仨四肆五伍六陆七柒八捌九玖十拾百佰]+"
 QUANTITY_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -45,21 +68,77 @@ SLIP_MIN_TERM = 3  # a one-character slip is recognised in product names of at l
 # Words that label a piece of contact data; removed before looking for the pieces themselves.
 NAME_LABEL = re.compile(
     r"(?:收件人|收货人|姓名|名字|联系人|我叫|我是|寄给)\s*[:：]?\s*(?:是|为|叫|写)?\s*[:：]?\s*([\u4e00-\u9fa5·]{2,5}?)"
-    r"(?=$|[^\u4e00-\u9fa5·]|电话|手机|地址|收货|寄|收|联系|的|,|，)")
+    r"(?=$|[^\u4e00-\u9fa5·]|电话|手机|地址|收货|寄|收|联系|的|,|，)"
+)
 NAME_SUFFIX = re.compile(r"(?:^|[^\u4e00-\u9fa5])([\u4e00-\u9fa5]{2,4})收(?:$|[^\u4e00-\u9fa5货到])")
-LABELS = re.compile(r"详细地址|所在地区|所在地|收货地址|地址|收件人|收货人|联系电话|电话号码|手机号码|电话|手机号|手机|联系方式|tel|姓名|名字|邮寄到|寄到|发到|送到|寄往")
-ADDRESS_WORDS = re.compile(r"\d|路|街|道|号|巷|弄|村|镇|乡|栋|幢|楼|室|单元|小区|大厦|花园|苑|院|组|座|层|期|公寓|广场|中心|园|里|屯|社区|门|厂|学校|大学|医院|公司")
+LABELS = re.compile(
+    r"详细地址|所在地区|所在地|收货地址|地址|收件人|收货人|联系电话|电话号码|手机号码|电话|手机号|手机|联系方式|tel|姓名|名字|邮寄到|寄到|发到|送到|寄往"
+)
+ADDRESS_WORDS = re.compile(
+    r"\d|路|街|道|号|巷|弄|村|镇|乡|栋|幢|楼|室|单元|小区|大厦|花园|苑|院|组|座|层|期|公寓|广场|中心|园|里|屯|社区|门|厂|学校|大学|医院|公司"
+)
 # Words that are never part of a product or a name; removed before fuzzy matching.
 STOPWORDS = re.compile(
-    r"我要|我想|想要|帮我|给我|麻烦|请|谢谢|一下|下单|购买|订购|还有|以及|和|跟|加|再|还|要|买|来|拍|订|的|了|吧|呢|啊|呀|哦|哈|嗯|吗|个|亲|老板|您好|你好|好的|可以|收到|寄|发|到")
+    r"我要|我想|想要|帮我|给我|麻烦|请|谢谢|一下|下单|购买|订购|还有|以及|和|跟|加|再|还|要|买|来|拍|订|的|了|吧|呢|啊|呀|哦|哈|嗯|吗|个|亲|老板|您好|你好|好的|可以|收到|寄|发|到"
+)
 SURNAMES = set(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏"
     "韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰"
-    "焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
-NOT_NAMES = {"马上", "方便", "安全", "高兴", "明天", "周末", "万一", "常用", "白色", "金额", "黄色", "江湖", "时候", "时间",
-             "全部", "全套", "包邮", "包装", "单号", "关注", "应该", "项目", "成分", "华为", "车上", "宁愿", "余额", "毕业",
-             "程度", "温和", "康复", "文字", "师傅", "和你", "向你", "于是", "管用", "简单", "路上", "游戏", "卫生",
-             "朱红", "钱包", "钟头", "米色", "商品", "沙发", "明白", "解决", "齐全", "有人"}
+    "焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+NOT_NAMES = {
+    "马上",
+    "方便",
+    "安全",
+    "高兴",
+    "明天",
+    "周末",
+    "万一",
+    "常用",
+    "白色",
+    "金额",
+    "黄色",
+    "江湖",
+    "时候",
+    "时间",
+    "全部",
+    "全套",
+    "包邮",
+    "包装",
+    "单号",
+    "关注",
+    "应该",
+    "项目",
+    "成分",
+    "华为",
+    "车上",
+    "宁愿",
+    "余额",
+    "毕业",
+    "程度",
+    "温和",
+    "康复",
+    "文字",
+    "师傅",
+    "和你",
+    "向你",
+    "于是",
+    "管用",
+    "简单",
+    "路上",
+    "游戏",
+    "卫生",
+    "朱红",
+    "钱包",
+    "钟头",
+    "米色",
+    "商品",
+    "沙发",
+    "明白",
+    "解决",
+    "齐全",
+    "有人",
+}
 
 
 @dataclass(frozen=True)
@@ -84,11 +163,14 @@ class CatalogueEntry:
 
     @classmethod
     def from_product(cls, product) -> CatalogueEntry:
-        return cls(product.id, product.name, tuple(product.alias_list), product.price_cents, product.usage_days)
+        return cls(
+            product.id, product.name, tuple(product.alias_list), product.price_cents, product.usage_days
+        )
 
     @classmethod
-    def from_row(cls, product_id: int, name: str, aliases: str | None, price_cents: int,
-                 usage_days: int | None) -> CatalogueEntry:
+    def from_row(
+        cls, product_id: int, name: str, aliases: str | None, price_cents: int, usage_days: int | None
+    ) -> CatalogueEntry:
         """From the product table's columns (``aliases`` is the comma-separated column)."""
         return cls(product_id, name, tuple(split_aliases(aliases)), price_cents, usage_days)
 
@@ -169,7 +251,9 @@ def _find_quantities(text: str) -> list[Quantity]:
     return sorted(found, key=lambda q: q.start)
 
 
-def _exact_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
+def _exact_product_hits(
+    text: str, catalogue: Sequence[CatalogueEntry]
+) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
     """Non-overlapping spans naming catalogue products, longest terms first; a span may fit several."""
     spans: dict[tuple[int, int], list[CatalogueEntry]] = {}
     for entry in catalogue:
@@ -186,7 +270,9 @@ def _exact_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[
     return sorted(chosen, key=lambda hit: hit[0])
 
 
-def _fuzzy_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
+def _fuzzy_product_hits(
+    text: str, catalogue: Sequence[CatalogueEntry]
+) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
     """Product words with typos or shortened names: each leftover word scored against every term."""
     if not catalogue:
         return []
@@ -200,7 +286,9 @@ def _fuzzy_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[
             for term in entry.terms:
                 if len(word) * 2 < len(term):
                     continue  # a fragment too short to stand for this term
-                best = max(best, fuzz.partial_ratio(word, term) if len(word) <= len(term) else fuzz.ratio(word, term))
+                best = max(
+                    best, fuzz.partial_ratio(word, term) if len(word) <= len(term) else fuzz.ratio(word, term)
+                )
             scores[entry] = best
         top = max(scores.values())
         if top < FUZZY_THRESHOLD:
@@ -210,7 +298,9 @@ def _fuzzy_product_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[
     return hits
 
 
-def _slip_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
+def _slip_hits(
+    text: str, catalogue: Sequence[CatalogueEntry]
+) -> list[tuple[int, int, tuple[CatalogueEntry, ...]]]:
     """One mistyped character in a product name of three or more ("洗法水" for 洗发水), found in the
     words left over; only when exactly one product fits that way."""
     cleaned = STOPWORDS.sub(lambda m: " " * len(m.group()), text)
@@ -223,7 +313,7 @@ def _slip_hits(text: str, catalogue: Sequence[CatalogueEntry]) -> list[tuple[int
                 if len(term) < SLIP_MIN_TERM or len(term) > len(word):
                     continue
                 for i in range(len(word) - len(term) + 1):
-                    window = word[i:i + len(term)]
+                    window = word[i : i + len(term)]
                     if sum(a != b for a, b in zip(window, term, strict=True)) == 1 and window[0] == term[0]:
                         found.setdefault((m.start() + i, m.start() + i + len(term)), set()).add(entry)
         fitting = {e for entries in found.values() for e in entries}
@@ -242,7 +332,11 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
     region_names = [n for n in (parts.province, parts.city, parts.district) if n]
     occurrences = []
     for name in region_names:
-        for variant in {name, name[:2], re.sub(r"(?:省|市|自治区|维吾尔|壮族|回族|特别行政区|区|县)$", "", name)}:
+        for variant in {
+            name,
+            name[:2],
+            re.sub(r"(?:省|市|自治区|维吾尔|壮族|回族|特别行政区|区|县)$", "", name),
+        }:
             if len(variant) >= 2:
                 for m in re.finditer(re.escape(variant), probe):
                     occurrences.append((m.start(), m.end()))
@@ -273,7 +367,9 @@ def _find_address(text: str) -> tuple[AddressParts | None, tuple[int, int] | Non
     return parts, (start, end)
 
 
-NAME_BREAKS = re.compile(r"谢谢|电话|手机|地址|发货|快递|订单|麻烦|尽快|安排|辛苦|老板|一起|快点|早点|申通|邮政|顺丰|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯")
+NAME_BREAKS = re.compile(
+    r"谢谢|电话|手机|地址|发货|快递|订单|麻烦|尽快|安排|辛苦|老板|一起|快点|早点|申通|邮政|顺丰|我要|要|买|寄|收|的|了|吧|呢|啊|呀|哦|哈|嗯"
+)
 
 
 STANDALONE_NAME = re.compile(r"(?:^|[\s,，;；])([\u4e00-\u9fa5]{2,3})(?=$|[\s,，;；])")
@@ -293,7 +389,9 @@ def _find_unlabelled_name(text: str) -> tuple[str | None, tuple[int, int] | None
     return None, None
 
 
-def parse_order(text: str, catalogue: Sequence[CatalogueEntry] = (), *, normalized_already: bool = False) -> ParsedOrder:
+def parse_order(
+    text: str, catalogue: Sequence[CatalogueEntry] = (), *, normalized_already: bool = False
+) -> ParsedOrder:
     """Read products, quantities and contact data from one message (see the module docstring)."""
     work = text if normalized_already else normalize(text)
     result = ParsedOrder()
@@ -337,8 +435,12 @@ def parse_order(text: str, catalogue: Sequence[CatalogueEntry] = (), *, normaliz
     elif not result.name and hits:
         # "面膜两盒 李四": a name standing on its own next to the product.
         alone = STANDALONE_NAME.search(work)
-        if alone and alone.group(1)[0] in SURNAMES and _plausible_name(alone.group(1)) \
-                and not NAME_BREAKS.search(alone.group(1)):
+        if (
+            alone
+            and alone.group(1)[0] in SURNAMES
+            and _plausible_name(alone.group(1))
+            and not NAME_BREAKS.search(alone.group(1))
+        ):
             result.name = alone.group(1)
             work = _mask(work, alone.start(1), alone.end(1))
 
@@ -381,7 +483,7 @@ def _pair_items(result: ParsedOrder, hits, base: str) -> None:
     result.items = list(merged.values())
     leftover = [q for i, q in enumerate(quantities) if i not in claimed and q.unit]
     if leftover and not hits:
-        after = re.match(r"\s*([\u4e00-\u9fa5A-Za-z]{2,8})", base[leftover[0].end:])
+        after = re.match(r"\s*([\u4e00-\u9fa5A-Za-z]{2,8})", base[leftover[0].end :])
         if after and not STOPWORDS.fullmatch(after.group(1)) and not NOT_A_PRODUCT.match(after.group(1)):
             result.unknown_product = after.group(1)
 

@@ -20,8 +20,9 @@ from storage.models import Customer, Order, OrderStatus, Referral
 from storage.outbox import enqueue
 
 
-def on_order_change(session: Session, order: Order, action: str, now: dt.datetime,
-                    config: Mapping[str, Any]) -> None:
+def on_order_change(
+    session: Session, order: Order, action: str, now: dt.datetime, config: Mapping[str, Any]
+) -> None:
     """The referral effects of an order change: rewards on the first payment, reversal on cancel."""
     if action not in ("pay", "cancel"):
         return
@@ -36,15 +37,19 @@ def on_order_change(session: Session, order: Order, action: str, now: dt.datetim
         store.reverse_rewards(session, referral, now)
 
 
-def _on_referee_paid(session: Session, referral: Referral, order: Order, now: dt.datetime,
-                     config: Mapping[str, Any]) -> None:
+def _on_referee_paid(
+    session: Session, referral: Referral, order: Order, now: dt.datetime, config: Mapping[str, Any]
+) -> None:
     if referral.status not in (store.PENDING, store.HELD) or not store.is_first_paid_order(session, order):
         return
     referral.order_id = order.id
     if referral.status == store.HELD:
         return  # waits for the seller's review
     if referral.reason != store.APPROVED:
-        referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
+        referrer, referee = (
+            session.get(Customer, referral.referrer_id),
+            session.get(Customer, referral.referee_id),
+        )
         reason = store.suspicion(session, referrer, referee)
         if reason:
             referral.status, referral.reason = store.HELD, reason
@@ -53,32 +58,55 @@ def _on_referee_paid(session: Session, referral: Referral, order: Order, now: dt
     grant_rewards(session, referral, order, now, config)
 
 
-def grant_rewards(session: Session, referral: Referral, order: Order, now: dt.datetime,
-                  config: Mapping[str, Any]) -> None:
+def grant_rewards(
+    session: Session, referral: Referral, order: Order, now: dt.datetime, config: Mapping[str, Any]
+) -> None:
     """Reward both sides (amounts from config) and tell them."""
     rewards = store.Rewards.from_config(config)
     store.record_rewards(session, referral, order, rewards, now)
     _enqueue_reward_notices(session, referral, rewards, now)
 
 
-def _enqueue_reward_notices(session: Session, referral: Referral, rewards: store.Rewards, now: dt.datetime) -> None:
+def _enqueue_reward_notices(
+    session: Session, referral: Referral, rewards: store.Rewards, now: dt.datetime
+) -> None:
     """Tell both sides their reward arrived (account information, so not subject to marketing rules)."""
-    sides = (("referrer", referral.referrer_id, texts.REFERRAL_REWARD_NOTICE_REFERRER,
-              rewards.referrer_points, rewards.referrer_coupon_cents),
-             ("referee", referral.referee_id, texts.REFERRAL_REWARD_NOTICE_REFEREE,
-              rewards.referee_points, rewards.referee_coupon_cents))
+    sides = (
+        (
+            "referrer",
+            referral.referrer_id,
+            texts.REFERRAL_REWARD_NOTICE_REFERRER,
+            rewards.referrer_points,
+            rewards.referrer_coupon_cents,
+        ),
+        (
+            "referee",
+            referral.referee_id,
+            texts.REFERRAL_REWARD_NOTICE_REFEREE,
+            rewards.referee_points,
+            rewards.referee_coupon_cents,
+        ),
+    )
     for side, customer_id, template, points, coupon in sides:
         if not (points or coupon):
             continue
         customer = session.get(Customer, customer_id)
-        enqueue(session, dedupe_key=f"referral:reward:{referral.id}:{side}", kind="referral_reward",
-                text=template.format(reward=reward_text(points, coupon)), now=now,
-                customer_id=customer_id, openid=customer.openid, transactional=True,
-                payload={"referral_id": referral.id})
+        enqueue(
+            session,
+            dedupe_key=f"referral:reward:{referral.id}:{side}",
+            kind="referral_reward",
+            text=template.format(reward=reward_text(points, coupon)),
+            now=now,
+            customer_id=customer_id,
+            openid=customer.openid,
+            transactional=True,
+            payload={"referral_id": referral.id},
+        )
 
 
-def review(session: Session, referral: Referral, approve: bool, now: dt.datetime,
-           config: Mapping[str, Any]) -> Referral:
+def review(
+    session: Session, referral: Referral, approve: bool, now: dt.datetime, config: Mapping[str, Any]
+) -> Referral:
     """The seller's decision on a held pair. Approved: rewarded now if the first order is paid."""
     if referral.status != store.HELD:
         raise store.ReferralError(f"推荐 #{referral.id} 不在待审核状态")

@@ -60,6 +60,7 @@ def _int(config: Mapping[str, Any], key: str, default: int) -> int:
 
 # --- Offer wording -----------------------------------------------------------------------------
 
+
 def reward_text(points: int, coupon_cents: int) -> str:
     parts = []
     if points:
@@ -73,7 +74,8 @@ def offer_text(config: Mapping[str, Any]) -> str:
     rewards = store.Rewards.from_config(config)
     return texts.REFERRAL_OFFER.format(
         referrer_reward=reward_text(rewards.referrer_points, rewards.referrer_coupon_cents),
-        referee_reward=reward_text(rewards.referee_points, rewards.referee_coupon_cents))
+        referee_reward=reward_text(rewards.referee_points, rewards.referee_coupon_cents),
+    )
 
 
 def referee_reward_text(config: Mapping[str, Any]) -> str:
@@ -83,9 +85,15 @@ def referee_reward_text(config: Mapping[str, Any]) -> str:
 
 # --- The three moments -------------------------------------------------------------------------
 
+
 def has_open_complaint(session: Session, customer_id: int) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(Complaint).where(
-        Complaint.customer_id == customer_id, Complaint.status == "open")))
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Complaint)
+            .where(Complaint.customer_id == customer_id, Complaint.status == "open")
+        )
+    )
 
 
 def _asked_at(session: Session, customer: Customer, moment: str) -> dt.datetime | None:
@@ -96,8 +104,13 @@ def _asked_at(session: Session, customer: Customer, moment: str) -> dt.datetime 
         return None
 
 
-def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
-            moment: str = MOMENT_THANKS) -> bool:
+def may_ask(
+    session: Session,
+    customer: Customer,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+    moment: str = MOMENT_THANKS,
+) -> bool:
     """Whether ``moment`` may invite now: not the seller's own account (HUITOU_SELLER_OPENIDS), not
     opted out, no open complaint, no invitation already in this message, and this moment kind did not
     invite in the last REFERRAL_ASK_INTERVAL_DAYS."""
@@ -112,8 +125,9 @@ def may_ask(session: Session, customer: Customer, config: Mapping[str, Any], now
     return asked is None or now - asked >= interval
 
 
-def invitation(session: Session, customer: Customer, moment: str, config: Mapping[str, Any],
-               now: dt.datetime) -> str | None:
+def invitation(
+    session: Session, customer: Customer, moment: str, config: Mapping[str, Any], now: dt.datetime
+) -> str | None:
     """The moment's invitation with the customer's code, or None when asking is not allowed now.
 
     Returning a text counts as asking: ``last_referral_ask_at`` is set.
@@ -121,7 +135,11 @@ def invitation(session: Session, customer: Customer, moment: str, config: Mappin
     if not may_ask(session, customer, config, now, moment):
         return None
     key, default = MOMENT_TEXTS[moment]
-    values = {"code": store.ensure_code(session, customer), "offer": offer_text(config), "qr": _qr_line(session, customer)}
+    values = {
+        "code": store.ensure_code(session, customer),
+        "offer": offer_text(config),
+        "qr": _qr_line(session, customer),
+    }
     template = str(config.get(key) or "").strip() or default
     try:
         text = template.format(**values)
@@ -129,8 +147,14 @@ def invitation(session: Session, customer: Customer, moment: str, config: Mappin
         log.warning("config %s is not a valid template; using the default", key)
         text = default.format(**values)
     customer.last_referral_ask_at = now
-    session.merge(KeyValue(key=ASKED_KEY.format(moment=moment, customer_id=customer.id), value=now.isoformat(),
-                           expires_at=None, updated_at=now))
+    session.merge(
+        KeyValue(
+            key=ASKED_KEY.format(moment=moment, customer_id=customer.id),
+            value=now.isoformat(),
+            expires_at=None,
+            updated_at=now,
+        )
+    )
     return text.strip()
 
 
@@ -140,8 +164,9 @@ def thanks_reply(session: Session, customer: Customer, config: Mapping[str, Any]
     return f"{texts.REFERRAL_THANKS_WARM}\n{ask}" if ask else texts.THANKS_REPLY
 
 
-def product_good_reply(session: Session, customer: Customer, text: str, config: Mapping[str, Any],
-                       now: dt.datetime) -> str:
+def product_good_reply(
+    session: Session, customer: Customer, text: str, config: Mapping[str, Any], now: dt.datetime
+) -> str:
     """Moment (3): keep the praise as a testimonial, thank, ask for a short testimonial and invite.
 
     The customer's next message replaces the stored praise when it looks like a testimonial.
@@ -153,8 +178,14 @@ def product_good_reply(session: Session, customer: Customer, text: str, config: 
     if ask is None:
         return texts.PRODUCT_GOOD_REPLY
     hours = _int(config, "REFERRAL_TESTIMONIAL_WAIT_HOURS", 24)
-    session.merge(KeyValue(key=TESTIMONIAL_KEY.format(customer_id=customer.id), value=str(testimonial.id),
-                           expires_at=now + dt.timedelta(hours=hours), updated_at=now))
+    session.merge(
+        KeyValue(
+            key=TESTIMONIAL_KEY.format(customer_id=customer.id),
+            value=str(testimonial.id),
+            expires_at=now + dt.timedelta(hours=hours),
+            updated_at=now,
+        )
+    )
     return f"{texts.PRODUCT_GOOD_REPLY}\n{ask}"
 
 
@@ -162,8 +193,9 @@ def looks_like_testimonial(normalized: str) -> bool:
     return len(_WORD_CHARS.findall(normalized)) >= TESTIMONIAL_MIN_CHARS and not _QUESTION.search(normalized)
 
 
-def take_testimonial(session: Session, customer: Customer, text: str, normalized: str, intent: str,
-                     now: dt.datetime) -> str | None:
+def take_testimonial(
+    session: Session, customer: Customer, text: str, normalized: str, intent: str, now: dt.datetime
+) -> str | None:
     """The message right after a testimonial request: stored when it looks like one (reply text),
     otherwise None and the request lapses (it is for the next message only)."""
     if customer.last_referral_ask_at is None:
@@ -187,8 +219,10 @@ def take_testimonial(session: Session, customer: Customer, text: str, normalized
 
 # --- Codes typed or scanned --------------------------------------------------------------------
 
-def apply_typed_code(session: Session, customer: Customer, code: str | None, config: Mapping[str, Any],
-                     now: dt.datetime) -> str:
+
+def apply_typed_code(
+    session: Session, customer: Customer, code: str | None, config: Mapping[str, Any], now: dt.datetime
+) -> str:
     """A customer typed a referral code ("推荐码 AB23CD" or just "AB23CD")."""
     shown = (code or "").strip().upper()
     result = store.attribute(session, customer, code, "typed", now)
@@ -210,8 +244,9 @@ def apply_typed_code(session: Session, customer: Customer, code: str | None, con
     return texts.REFERRAL_UNKNOWN_CODE.format(code=shown)
 
 
-def on_scene(session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any],
-             now: dt.datetime) -> str | None:
+def on_scene(
+    session: Session, customer: Customer, scene: str | None, config: Mapping[str, Any], now: dt.datetime
+) -> str | None:
     """A follow or scan through a parametric QR code; ``ref_<code>`` attributes the follower."""
     scene = str(scene or "")
     if not scene.startswith(SCENE_PREFIX):
@@ -226,31 +261,51 @@ def on_scene(session: Session, customer: Customer, scene: str | None, config: Ma
     return None  # a returning customer scanning a friend's code just gets the welcome
 
 
-def notify_sellers_of_hold(session: Session, referral: store.Referral, config: Mapping[str, Any],
-                           now: dt.datetime) -> None:
+def notify_sellers_of_hold(
+    session: Session, referral: store.Referral, config: Mapping[str, Any], now: dt.datetime
+) -> None:
     """Queue a review request for every seller, once per held referral."""
-    referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
+    referrer, referee = (
+        session.get(Customer, referral.referrer_id),
+        session.get(Customer, referral.referee_id),
+    )
     text = texts.SELLER_REFERRAL_HELD.format(
-        referral_id=referral.id, referrer=referrer.display_name, referee=referee.display_name,
-        reason=texts.REFERRAL_HOLD_REASONS.get(referral.reason or "", referral.reason or ""))
+        referral_id=referral.id,
+        referrer=referrer.display_name,
+        referee=referee.display_name,
+        reason=texts.REFERRAL_HOLD_REASONS.get(referral.reason or "", referral.reason or ""),
+    )
     for openid in parse_list(config.get("SELLER_OPENIDS")):
-        enqueue(session, dedupe_key=f"seller:referral-held:{referral.id}:{openid}", kind="seller_notice", text=text,
-                openid=openid, transactional=True, now=now, payload={"referral_id": referral.id})
+        enqueue(
+            session,
+            dedupe_key=f"seller:referral-held:{referral.id}:{openid}",
+            kind="seller_notice",
+            text=text,
+            openid=openid,
+            transactional=True,
+            now=now,
+            payload={"referral_id": referral.id},
+        )
 
 
 def seller_figures_line(session: Session, now: dt.datetime) -> str:
     """One line of referral figures for the seller's 统计."""
     totals = store.figures(session, now, top=0)
-    return texts.SELLER_REFERRALS_FIGURES_LINE.format(made=totals.made, converted=totals.converted,
-                                                      points=totals.points_granted,
-                                                      coupon=format_yuan(totals.coupon_granted_cents))
+    return texts.SELLER_REFERRALS_FIGURES_LINE.format(
+        made=totals.made,
+        converted=totals.converted,
+        points=totals.points_granted,
+        coupon=format_yuan(totals.coupon_granted_cents),
+    )
 
 
 # --- The customer's own code and ledger --------------------------------------------------------
 
-def account_reply(session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime,
-                  recent: int = 5) -> str:
-    """"我的积分" / "我的推荐码": code, QR link, balances and the latest entries."""
+
+def account_reply(
+    session: Session, customer: Customer, config: Mapping[str, Any], now: dt.datetime, recent: int = 5
+) -> str:
+    """ "我的积分" / "我的推荐码": code, QR link, balances and the latest entries."""
     code = store.ensure_code(session, customer)
     book = store.ledger(session, customer.id)
     url = cached_qr_url(session, code)
@@ -258,9 +313,14 @@ def account_reply(session: Session, customer: Customer, config: Mapping[str, Any
 
     no_qr = texts.REFERRAL_ACCOUNT_QR_PENDING if has_credentials(config) else texts.REFERRAL_ACCOUNT_NO_QR
     reply = texts.REFERRAL_ACCOUNT.format(
-        code=code, qr=texts.REFERRAL_QR_LINE.format(url=url) if url else no_qr,
-        points=book.points_balance, earned=book.points_earned, spent=book.points_spent,
-        coupon=format_yuan(book.coupon_balance_cents), offer=offer_text(config))
+        code=code,
+        qr=texts.REFERRAL_QR_LINE.format(url=url) if url else no_qr,
+        points=book.points_balance,
+        earned=book.points_earned,
+        spent=book.points_spent,
+        coupon=format_yuan(book.coupon_balance_cents),
+        offer=offer_text(config),
+    )
     if book.entries:
         lines = [texts.REFERRAL_ACCOUNT_RECENT] + [ledger_line(e, config) for e in book.entries[:recent]]
         reply += "\n" + "\n".join(lines)
@@ -275,15 +335,18 @@ def ledger_line(entry: store.RewardEntry, config: Mapping[str, Any]) -> str:
     if entry.coupon_cents:
         sign = "+" if entry.coupon_cents > 0 else "-"
         change.append(f"{sign}{format_yuan(abs(entry.coupon_cents))}券")
-    return texts.REFERRAL_LEDGER_LINE.format(date=f"{local.month}/{local.day}",
-                                             reason=texts.REFERRAL_LEDGER_REASONS.get(entry.reason, entry.reason),
-                                             change=" ".join(change))
+    return texts.REFERRAL_LEDGER_LINE.format(
+        date=f"{local.month}/{local.day}",
+        reason=texts.REFERRAL_LEDGER_REASONS.get(entry.reason, entry.reason),
+        change=" ".join(change),
+    )
 
 
 # --- The parametric QR code --------------------------------------------------------------------
 # Tickets are created by ``create_missing_qr_codes`` (``huitou referral qr``), never inside the
 # webhook: an API call (and a token refresh, which writes) does not belong in the 5-second,
 # single-transaction answer. The chat shows the cached ticket once there is one.
+
 
 def _qr_line(session: Session, customer: Customer) -> str:
     url = cached_qr_url(session, customer.referral_code) if customer.referral_code else None
@@ -305,8 +368,9 @@ class QRRun:
     reason: str | None = None  # why nothing was attempted (no credentials)
 
 
-def create_missing_qr_codes(database: Any, config: Mapping[str, Any], now: dt.datetime, *, limit: int = 100,
-                            client: Any = None) -> QRRun:
+def create_missing_qr_codes(
+    database: Any, config: Mapping[str, Any], now: dt.datetime, *, limit: int = 100, client: Any = None
+) -> QRRun:
     """Create the permanent QR code (``QR_LIMIT_STR_SCENE``, scene ``ref_<code>``) of every customer
     with a code and no cached ticket, at most ``limit``; idempotent (the cache decides).
 
@@ -320,9 +384,12 @@ def create_missing_qr_codes(database: Any, config: Mapping[str, Any], now: dt.da
             return QRRun(reason="no_credentials")
         client = make_client(config, database)
     with database.read_session() as session:
-        done = set(session.scalars(select(KeyValue.key).where(KeyValue.key.like(QR_CACHE_KEY.format(code="%")))))
-        all_codes = session.scalars(select(Customer.referral_code).where(Customer.referral_code.is_not(None))
-                                    .order_by(Customer.id))
+        done = set(
+            session.scalars(select(KeyValue.key).where(KeyValue.key.like(QR_CACHE_KEY.format(code="%"))))
+        )
+        all_codes = session.scalars(
+            select(Customer.referral_code).where(Customer.referral_code.is_not(None)).order_by(Customer.id)
+        )
         codes = [c for c in all_codes if QR_CACHE_KEY.format(code=c) not in done][:limit]
     run = QRRun()
     for code in codes:
@@ -331,9 +398,17 @@ def create_missing_qr_codes(database: Any, config: Mapping[str, Any], now: dt.da
             run.failed += 1
             continue
         with database.session() as session:
-            run.created += insert_ignore(session, KeyValue.__table__, {
-                "key": QR_CACHE_KEY.format(code=code), "value": json.dumps(ticket), "expires_at": None,
-                "updated_at": now}, ["key"])
+            run.created += insert_ignore(
+                session,
+                KeyValue.__table__,
+                {
+                    "key": QR_CACHE_KEY.format(code=code),
+                    "value": json.dumps(ticket),
+                    "expires_at": None,
+                    "updated_at": now,
+                },
+                ["key"],
+            )
     return run
 
 
@@ -342,7 +417,10 @@ def _create_ticket(client: Any, code: str) -> dict[str, Any] | None:
 
     from bot.delivery.errors import DeliveryError
 
-    body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": f"{SCENE_PREFIX}{code}"}}}
+    body = {
+        "action_name": "QR_LIMIT_STR_SCENE",
+        "action_info": {"scene": {"scene_str": f"{SCENE_PREFIX}{code}"}},
+    }
     try:
         result = client.call(lambda: client.qrcode.create(body))
     except DeliveryError as exc:

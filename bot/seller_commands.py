@@ -38,9 +38,17 @@ def is_seller(customer: Customer, config: Mapping[str, Any]) -> bool:
 
 # Fullwidth forms a phone keyboard produces in numbers and references (``＃１２``, ``＋８６``), and the
 # ideographic space. Chinese punctuation (，。：) is left alone: notes and answers keep it as typed.
-_HALFWIDTH = {**{0xFF10 + i: 0x30 + i for i in range(10)}, **{0xFF21 + i: 0x41 + i for i in range(26)},
-              **{0xFF41 + i: 0x61 + i for i in range(26)}, 0xFF03: ord("#"), 0xFF0B: ord("+"), 0xFF0D: ord("-"),
-              0xFF0E: ord("."), 0xFF0F: ord("/"), 0x3000: ord(" ")}
+_HALFWIDTH = {
+    **{0xFF10 + i: 0x30 + i for i in range(10)},
+    **{0xFF21 + i: 0x41 + i for i in range(26)},
+    **{0xFF41 + i: 0x61 + i for i in range(26)},
+    0xFF03: ord("#"),
+    0xFF0B: ord("+"),
+    0xFF0D: ord("-"),
+    0xFF0E: ord("."),
+    0xFF0F: ord("/"),
+    0x3000: ord(" "),
+}
 
 
 def normalize_command_text(text: str) -> str:
@@ -48,14 +56,19 @@ def normalize_command_text(text: str) -> str:
     return (text or "")[:MAX_TEXT].translate(_HALFWIDTH).strip().rstrip("。！!")
 
 
-def handle_seller_text(session: Session, seller: Customer, text: str, config: Mapping[str, Any],
-                       now: dt.datetime) -> str | None:
+def handle_seller_text(
+    session: Session, seller: Customer, text: str, config: Mapping[str, Any], now: dt.datetime
+) -> str | None:
     """Run a seller command and return the answer; None when ``seller`` is not a seller account."""
     if not is_seller(seller, config):
         return None
     normalized = normalize_command_text(text)
     command, word, args = registry.split_command(normalized)
-    reply = _not_a_command(word) if command is None else run(SellerContext(session, seller, command, args, config, now))
+    reply = (
+        _not_a_command(word)
+        if command is None
+        else run(SellerContext(session, seller, command, args, config, now))
+    )
     return with_waiting_notices(session, seller, reply, now)  # notices that waited for this seller
 
 

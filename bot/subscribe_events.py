@@ -26,7 +26,11 @@ POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"
 SENT = "subscribe_msg_sent_event"
 EVENTS = frozenset({POPUP, CHANGE, SENT})
-_CONTAINERS = {POPUP: "SubscribeMsgPopupEvent", CHANGE: "SubscribeMsgChangeEvent", SENT: "SubscribeMsgSentEvent"}
+_CONTAINERS = {
+    POPUP: "SubscribeMsgPopupEvent",
+    CHANGE: "SubscribeMsgChangeEvent",
+    SENT: "SubscribeMsgSentEvent",
+}
 
 
 def event_of(msg: Any) -> str | None:
@@ -58,18 +62,25 @@ def record(session: Session, msg: Any, inbound: InboundMessage, customer: Custom
     items = entries(msg)
     inbound.msg_type, inbound.event = "event", event
     inbound.content = f"[事件] {event} " + " ".join(
-        f"{item['TemplateId']}:{item.get('SubscribeStatusString') or item.get('ErrorStatus') or ''}" for item in items)
+        f"{item['TemplateId']}:{item.get('SubscribeStatusString') or item.get('ErrorStatus') or ''}"
+        for item in items
+    )
     session.flush()  # the customer row exists (it was just created on first contact)
     for item in items:
         template_id = str(item["TemplateId"]).strip()
         status = str(item.get("SubscribeStatusString") or "").strip().lower()
         if event == POPUP and status in ("accept", "reject"):
-            consents.record_choice(session, customer.id, template_id, status == "accept", at=now,
-                                   scene=item.get("PopupScene"))
+            consents.record_choice(
+                session, customer.id, template_id, status == "accept", at=now, scene=item.get("PopupScene")
+            )
         elif event == CHANGE and status == "reject":
-            consents.drop_open(session, customer.id, template_id, "the customer switched the template off", now)
+            consents.drop_open(
+                session, customer.id, template_id, "the customer switched the template off", now
+            )
         elif event == SENT:
             code = str(item.get("ErrorCode") or "0").strip()
             error = None if code == "0" else f"{code}: {item.get('ErrorStatus') or ''}"
-            consents.confirm_sent(session, customer.id, template_id, msgid=item.get("MsgID"), error=error, now=now)
+            consents.confirm_sent(
+                session, customer.id, template_id, msgid=item.get("MsgID"), error=error, now=now
+            )
     return None

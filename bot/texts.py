@@ -32,7 +32,9 @@ ORDER_CONFIRMED = (
     "好的，已为您登记订单 #{order_id}👌\n商品：{items}\n合计：{total}\n收件人：{name}\n电话：{phone}\n地址：{address}\n"
     "信息有误的话，直接把正确的发给我就能改（{minutes}分钟内）；回复“取消订单”可取消。"
 )
-ORDER_UPDATED = "已更新订单 #{order_id}✅\n商品：{items}\n合计：{total}\n收件人：{name}\n电话：{phone}\n地址：{address}"
+ORDER_UPDATED = (
+    "已更新订单 #{order_id}✅\n商品：{items}\n合计：{total}\n收件人：{name}\n电话：{phone}\n地址：{address}"
+)
 ORDER_NEEDS_MORE = "收到，已记下订单 #{order_id}：{items}，合计 {total}。\n还差{missing}，请直接发给我～"
 ORDER_DRAFT_NEEDS_PRODUCT = "好的～请问您想要哪款商品、几件呢？\n目前有：{catalogue}"
 ORDER_UNKNOWN_PRODUCT = "抱歉，没找到“{word}”这款商品🙏\n目前有：{catalogue}\n请告诉我您要哪款～"
@@ -44,7 +46,9 @@ ORDER_NOTHING_TO_CANCEL = "好的，已取消～有需要随时找我。"
 ORDER_ACKNOWLEDGED = "好的👌 订单 #{order_id} 已记下，店主确认后会尽快安排～"
 ORDER_OWN_STILL_NEEDS = "您自己的订单 #{order_id}（{items}）还差{missing}，发给我就行～"
 FRIEND_WILL_COME = "好的，欢迎您的朋友来～让TA直接发消息给我就能下单😊"
-FRIEND_WILL_COME_CODE = "好的，欢迎您的朋友来～让TA关注后发“推荐码 {code}”给我再下单，首单付款后你们俩都有奖励🎁"
+FRIEND_WILL_COME_CODE = (
+    "好的，欢迎您的朋友来～让TA关注后发“推荐码 {code}”给我再下单，首单付款后你们俩都有奖励🎁"
+)
 ORDER_NOTE_FROM_PROFILE = "收件信息取自客户资料"  # stored on the order: the seller sees it
 ORDER_FROM_PROFILE_NOTE = "（收件信息用的是您上次留的，如需更改直接发新的给我）"
 # A paid or shipped order is not rewritten by the customer: the change is recorded (order event)
@@ -54,10 +58,14 @@ ORDER_REQUEST_PAID = {
     "cancel": "订单 #{order_id} 已付款，取消和退款要由店主处理：已转告店主，TA 会尽快联系您🙏",
 }
 ORDER_REQUEST_SHIPPED = {
-    "change": ("订单 #{order_id} 已经发出了{tracking}，收件信息改不了了🙏 已转告店主，TA 会联系快递看能否改派；"
-               "实在改不了的话可以拒收，或收到后联系我们处理～"),
-    "cancel": ("订单 #{order_id} 已经发出了{tracking}，没法直接取消🙏 已转告店主：您可以拒收包裹，"
-               "或收到后联系我们办理退换，店主会尽快联系您～"),
+    "change": (
+        "订单 #{order_id} 已经发出了{tracking}，收件信息改不了了🙏 已转告店主，TA 会联系快递看能否改派；"
+        "实在改不了的话可以拒收，或收到后联系我们处理～"
+    ),
+    "cancel": (
+        "订单 #{order_id} 已经发出了{tracking}，没法直接取消🙏 已转告店主：您可以拒收包裹，"
+        "或收到后联系我们办理退换，店主会尽快联系您～"
+    ),
 }
 ORDER_REQUEST_RECEIVED = {
     "change": "订单 #{order_id} 已经签收啦～如有问题请直接说明情况，已转告店主，TA 会尽快联系您🙏",
@@ -79,8 +87,14 @@ INQUIRY_PRICE_LIST = "目前的价格：\n{catalogue}\n想要哪款直接告诉�
 INQUIRY_USAGE = "{product}一件大约能用 {days} 天。具体用法店主会再跟您细说，也可以随时问我～"
 INQUIRY_HOW_TO_ORDER = "直接发给我“商品+数量+收件人+电话+地址”就能下单，比如：\n“要两盒面膜，张三 13800138000，广东省深圳市南山区科技园路1号”"
 # Product questions answered from the seller's facts (bot/product_answers.py); never anything else.
-PRODUCT_FACT_LABELS = {"stock": "库存", "how_to": "用法", "effect": "功效", "suits": "适合", "origin": "产地/来源",
-                       "shelf_life": "保质期"}
+PRODUCT_FACT_LABELS = {
+    "stock": "库存",
+    "how_to": "用法",
+    "effect": "功效",
+    "suits": "适合",
+    "origin": "产地/来源",
+    "shelf_life": "保质期",
+}
 PRODUCT_FACT_LINE = "{label}：{fact}"
 PRODUCT_FACT_ANSWER = "关于{product}，店主是这样说的：\n{facts}"
 PRODUCT_QUESTION_HANDOVER = "{product}（{price}）：这个我问下店主，稍后回复您🙏"
@@ -103,7 +117,9 @@ PRODUCT_GOOD_REPLY = "太开心听到您这么说🥰 谢谢您的认可！用�
 GREETING_REPLY = "您好～我在的😊 想买什么、问什么直接发给我就行。"
 REFERRAL_CODE_RECEIVED = "收到您的推荐码 {code}，已转给店主登记～"
 
-SELLER_NEW_ORDER = "🛒 新订单 #{order_id}（{customer}）\n{items}\n合计 {total}\n{name} {phone}\n{address}{missing}"
+SELLER_NEW_ORDER = (
+    "🛒 新订单 #{order_id}（{customer}）\n{items}\n合计 {total}\n{name} {phone}\n{address}{missing}"
+)
 SELLER_NEW_ORDER_MISSING = "\n⚠️ 还缺：{missing}"
 SELLER_COMPLAINT = "⚠️ 售后问题（{customer}）#{complaint_id}：{text}{order}"
 SELLER_COMPLAINT_ORDER = "\n相关订单 #{order_id}"
@@ -113,7 +129,9 @@ SELLER_INQUIRY = "❓ 待回复咨询 #{inquiry_id}（{customer}）{product}：{
 
 # The three moments. Placeholders: {code} the customer's code, {offer} REFERRAL_OFFER, {qr} the QR line
 # (empty when there is none). The seller may replace each in config (HUITOU_REFERRAL_ASK_*_TEXT).
-REFERRAL_ASK_ORDER = "🎁 好东西一起分享：把推荐码 {code} 发给好友，好友关注后发“推荐码 {code}”给我，{offer}。{qr}"
+REFERRAL_ASK_ORDER = (
+    "🎁 好东西一起分享：把推荐码 {code} 发给好友，好友关注后发“推荐码 {code}”给我，{offer}。{qr}"
+)
 REFERRAL_ASK_THANKS = "身边有朋友也需要的话，欢迎推荐给TA～您的推荐码是 {code}，{offer}💕{qr}"
 REFERRAL_ASK_PRODUCT_GOOD = (
     "方便的话，用一两句话说说您的使用感受吗？直接回复我就行，店主会很珍惜的🙏\n"
@@ -135,7 +153,9 @@ REFERRAL_UNKNOWN_CODE = "没找到推荐码 {code}，请核对一下哦（推荐
 REFERRAL_SELF = "这是您自己的推荐码哦～分享给好友，好友首单付款后您就能拿到奖励🎁"
 REFERRAL_ALREADY = "您已经登记过推荐人啦，推荐关系登记后不能更改哦～"
 REFERRAL_SAME = "这个推荐码已经为您登记过啦✅"
-REFERRAL_NOT_NEW = "推荐码仅限第一次购买的新朋友使用哦～您也可以把自己的推荐码 {code} 分享给好友，好友首单付款后您有奖励🎁"
+REFERRAL_NOT_NEW = (
+    "推荐码仅限第一次购买的新朋友使用哦～您也可以把自己的推荐码 {code} 分享给好友，好友首单付款后您有奖励🎁"
+)
 REFERRAL_CYCLE = "你们已经是推荐关系啦，不能互相推荐哦～"
 
 # Following through a friend's QR code (scene ref_<code>), after the welcome.
@@ -169,10 +189,21 @@ REFERRAL_HOLD_REASONS = {"same_phone": "与推荐人电话相同", "same_address
 SELLER_REFERRAL_HELD = "⚠️ 推荐待审核 #{referral_id}：{referrer} → {referee}（{reason}）\n回复“审核 #{referral_id} 通过”或“审核 #{referral_id} 拒绝”"
 SELLER_GROUP_REFERRALS = "推荐"
 REFERRAL_SELLER_HELP = {
-    "推荐": {"usage": "推荐", "summary": "推荐计划数据：推荐人数、成交、奖励、推荐达人和值得邀请的老客", "example": "推荐"},
-    "审核": {"usage": "审核  ·  审核 #推荐号 通过/拒绝", "summary": "处理可疑的推荐（同电话/同地址）", "example": "审核 #3 通过"},
-    "兑换": {"usage": "兑换 #订单号 积分数  ·  兑换 #订单号 10元（用优惠券）", "summary": "用客户的积分或优惠券抵扣订单",
-             "example": "兑换 #12 200"},
+    "推荐": {
+        "usage": "推荐",
+        "summary": "推荐计划数据：推荐人数、成交、奖励、推荐达人和值得邀请的老客",
+        "example": "推荐",
+    },
+    "审核": {
+        "usage": "审核  ·  审核 #推荐号 通过/拒绝",
+        "summary": "处理可疑的推荐（同电话/同地址）",
+        "example": "审核 #3 通过",
+    },
+    "兑换": {
+        "usage": "兑换 #订单号 积分数  ·  兑换 #订单号 10元（用优惠券）",
+        "summary": "用客户的积分或优惠券抵扣订单",
+        "example": "兑换 #12 200",
+    },
     "代理": {"usage": "代理 客户", "summary": "把客户升为代理", "example": "代理 #7"},
     "积分": {"usage": "积分 客户", "summary": "客户的推荐码、积分和奖励记录", "example": "积分 #7"},
 }
@@ -201,7 +232,9 @@ SELLER_REDEEM_NEED_AMOUNT = "请写要抵扣的积分数（如 200）或优惠�
 SELLER_REDEEM_BAD_AMOUNT = "“{word}”不是有效的数量"
 SELLER_REDEEM_POINTS = "{points} 积分"
 SELLER_REDEEM_COUPON = "{amount} 优惠券"
-SELLER_REDEEM_DONE = "订单 #{order_id} 已抵扣 {what}（{discount}），应收 {due}\n{customer} 剩余 {points} 积分、{coupon} 优惠券"
+SELLER_REDEEM_DONE = (
+    "订单 #{order_id} 已抵扣 {what}（{discount}），应收 {due}\n{customer} 剩余 {points} 积分、{coupon} 优惠券"
+)
 SELLER_PROMOTED = "已将 {line} 升为代理✅"
 SELLER_ALREADY_DISTRIBUTOR = "{line} 已经是代理了"
 SELLER_LEDGER_HEADER = "{line} · 推荐码 {code}"
@@ -217,37 +250,75 @@ SELLER_LEDGER_EMPTY = "还没有积分记录"
 SELLER_HELP = {
     "帮助": {"usage": "帮助 [命令]", "summary": "列出所有命令；加命令名看用法", "example": "帮助 发货"},
     "更多": {"usage": "更多", "summary": "列表的下一页", "example": "更多"},
-    "商品": {"usage": "商品 名称 价格 [天数] [别名 a,b]  ·  商品（列表）", "summary": "上新或修改商品；不带参数列出在售商品",
-             "example": "商品 面膜 99 30天 别名 补水面膜,面膜贴"},
-    "下架": {"usage": "下架 名称或#商品号", "summary": "商品停售（历史订单不受影响）", "example": "下架 面膜"},
+    "商品": {
+        "usage": "商品 名称 价格 [天数] [别名 a,b]  ·  商品（列表）",
+        "summary": "上新或修改商品；不带参数列出在售商品",
+        "example": "商品 面膜 99 30天 别名 补水面膜,面膜贴",
+    },
+    "下架": {
+        "usage": "下架 名称或#商品号",
+        "summary": "商品停售（历史订单不受影响）",
+        "example": "下架 面膜",
+    },
     "上架": {"usage": "上架 名称或#商品号", "summary": "重新上架已下架的商品", "example": "上架 面膜"},
     "付款": {"usage": "付款 #订单号", "summary": "标记订单已付款", "example": "付款 #12"},
-    "发货": {"usage": "发货 #订单号 快递公司 运单号", "summary": "发货并自动通知客户", "example": "发货 #12 顺丰 SF1234567890"},
+    "发货": {
+        "usage": "发货 #订单号 快递公司 运单号",
+        "summary": "发货并自动通知客户",
+        "example": "发货 #12 顺丰 SF1234567890",
+    },
     "收货": {"usage": "收货 #订单号", "summary": "标记客户已收货", "example": "收货 #12"},
     "取消": {"usage": "取消 #订单号 [原因]", "summary": "取消未发货的订单", "example": "取消 #12"},
     "订单": {"usage": "订单 #订单号", "summary": "订单详情和处理记录", "example": "订单 #12"},
     "未付款": {"usage": "未付款", "summary": "待付款的订单", "example": "未付款"},
     "未发货": {"usage": "未发货", "summary": "已付款、还没发货的订单", "example": "未发货"},
-    "记单": {"usage": "记单 客户 商品数量… [已付款]", "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
-             "example": "记单 #7 面膜2 眼霜1"},
-    "客户": {"usage": "客户 电话/尾号/昵称/姓名/#客户号", "summary": "查客户资料", "example": "客户 13800138000"},
-    "备注": {"usage": "备注 客户 内容", "summary": "记下客户提到的事，下次关心一句", "example": "备注 #7 孩子下月高考"},
-    "标签": {"usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空", "summary": "给客户加/去标签",
-             "example": "标签 #7 老客,敏感肌"},
-    "生日": {"usage": "生日 客户 日期（1990-05-20、5月20日、农历八月十五）", "summary": "记客户生日（公历或农历）",
-             "example": "生日 #7 农历八月十五"},
+    "记单": {
+        "usage": "记单 客户 商品数量… [已付款]",
+        "summary": "替客户补记一笔订单（客户可写#号、电话或名字）",
+        "example": "记单 #7 面膜2 眼霜1",
+    },
+    "客户": {
+        "usage": "客户 电话/尾号/昵称/姓名/#客户号",
+        "summary": "查客户资料",
+        "example": "客户 13800138000",
+    },
+    "备注": {
+        "usage": "备注 客户 内容",
+        "summary": "记下客户提到的事，下次关心一句",
+        "example": "备注 #7 孩子下月高考",
+    },
+    "标签": {
+        "usage": "标签 客户 标签1,标签2  ·  -标签 去掉  ·  清空",
+        "summary": "给客户加/去标签",
+        "example": "标签 #7 老客,敏感肌",
+    },
+    "生日": {
+        "usage": "生日 客户 日期（1990-05-20、5月20日、农历八月十五）",
+        "summary": "记客户生日（公历或农历）",
+        "example": "生日 #7 农历八月十五",
+    },
     "咨询": {"usage": "咨询", "summary": "待回复的客户咨询", "example": "咨询"},
-    "回复": {"usage": "回复 #咨询号 内容", "summary": "通过公众号回复客户的咨询", "example": "回复 #5 敏感肌可以用，先在耳后试一下"},
+    "回复": {
+        "usage": "回复 #咨询号 内容",
+        "summary": "通过公众号回复客户的咨询",
+        "example": "回复 #5 敏感肌可以用，先在耳后试一下",
+    },
     "关闭": {"usage": "关闭 #咨询号", "summary": "不回复，直接关闭咨询", "example": "关闭 #5"},
     "统计": {"usage": "统计", "summary": "今天/本周/本月的经营数据和客户分布", "example": "统计"},
     "导出": {"usage": "导出", "summary": "下载客户资料 Excel 的链接", "example": "导出"},
     "待发": {"usage": "待发", "summary": "需要您用个人微信手动发送的消息", "example": "待发"},
     "已发": {"usage": "已发 #编号", "summary": "标记一条待发消息已手动发送", "example": "已发 #41"},
-    "待办": {"usage": "待办", "summary": "您不在时积压的通知（新订单、咨询、售后、待发汇总）", "example": "待办"},
+    "待办": {
+        "usage": "待办",
+        "summary": "您不在时积压的通知（新订单、咨询、售后、待发汇总）",
+        "example": "待办",
+    },
 }
-SELLER_HELP["资料"] = {"usage": "资料 商品 项目 内容  ·  资料 商品（查看）  ·  资料 商品 项目 删除",
-                     "summary": "商品资料（库存、用法、功效、适合、产地、保质期），客户问到时按这些回答",
-                     "example": "资料 面膜 用法 每周2-3次"}
+SELLER_HELP["资料"] = {
+    "usage": "资料 商品 项目 内容  ·  资料 商品（查看）  ·  资料 商品 项目 删除",
+    "summary": "商品资料（库存、用法、功效、适合、产地、保质期），客户问到时按这些回答",
+    "example": "资料 面膜 用法 每周2-3次",
+}
 SELLER_FACTS_HEADER = "📋 {name}的资料："
 SELLER_FACTS_NONE = "{name}还没有资料。可以写：{kinds}，如：资料 {name} 用法 每周2-3次"
 SELLER_FACT_BAD_KIND = "没有“{word}”这一项，可以写：{kinds}。"
@@ -325,8 +396,15 @@ SELLER_ORDER_ITEMS = "{items} 合计{total}"
 SELLER_ORDER_TRACKING = "快递：{courier} {tracking_no}"
 SELLER_ORDER_HISTORY = "处理记录："
 SELLER_ORDER_EVENT = "{time} {action}（{actor}）{detail}"
-SELLER_EVENT_LABELS = {"create": "下单", "pay": "付款", "ship": "发货", "receive": "收货", "cancel": "取消",
-                       "change_request": "客户要求修改", "cancel_request": "客户要求取消"}
+SELLER_EVENT_LABELS = {
+    "create": "下单",
+    "pay": "付款",
+    "ship": "发货",
+    "receive": "收货",
+    "cancel": "取消",
+    "change_request": "客户要求修改",
+    "cancel_request": "客户要求取消",
+}
 SELLER_ACTOR_ME = "您"
 SELLER_ACTOR_LABELS = {"customer": "客户", "system": "系统", "cli": "命令行", "import": "导入"}
 SELLER_ACTOR_OTHER_SELLER = "其他店主账号"
@@ -340,8 +418,16 @@ SELLER_RECORD_NO_PRODUCT = "没认出“{text}”里的商品。在售：{catalo
 SELLER_RECORD_NO_ADDRESS = "\n⚠️ 客户资料里没有完整的电话和地址，发货前请补上。"
 SELLER_ORDER_RECORDED = "✅ 已记单：{line}（{status}）{missing}"
 
-SELLER_STAGE_LABELS = {"prospect": "潜客", "new": "新客", "returning": "老客户", "loyal": "忠诚客户", "fan": "粉丝",
-                       "distributor": "代理", "sleeping": "沉睡", "lost": "流失"}
+SELLER_STAGE_LABELS = {
+    "prospect": "潜客",
+    "new": "新客",
+    "returning": "老客户",
+    "loyal": "忠诚客户",
+    "fan": "粉丝",
+    "distributor": "代理",
+    "sleeping": "沉睡",
+    "lost": "流失",
+}
 SELLER_PROFILE_HEADER = "👤 {line}"
 SELLER_PROFILE_STAGE = "阶段：{stage} · 等级：{klass}"
 SELLER_PROFILE_ORDERS = "订单：{orders}笔 · 累计消费：{spent}"
@@ -388,7 +474,9 @@ SELLER_FIGURES_STAGES = "　阶段：{stages}"
 SELLER_FIGURES_CLASSES = "　等级：{classes}"
 SELLER_FIGURES_UNCLASSIFIED = "未分级{count}"
 
-SELLER_EXPORT_LINK = '📥 <a href="{url}">下载客户资料表格（Excel）</a>\n{minutes}分钟内有效，只能下载一次，仅限本账号。'
+SELLER_EXPORT_LINK = (
+    '📥 <a href="{url}">下载客户资料表格（Excel）</a>\n{minutes}分钟内有效，只能下载一次，仅限本账号。'
+)
 
 SELLER_DRAFTS_HEADER = "✉️ 待您手动发送（{total}条），复制后用个人微信发给客户，发完回复“已发 #编号”："
 SELLER_DRAFTS_EMPTY = "没有需要手动发送的消息👍"
@@ -404,15 +492,61 @@ SELLER_FIGURES_COUNT = "{label}{count}"
 SELLER_BIRTHDAY_YEAR = "{year}年"
 SELLER_BIRTHDAY_LUNAR = "农历{year}{month}{day}"
 SELLER_BIRTHDAY_SOLAR = "{year}{month}月{day}日"
-SELLER_LUNAR_MONTH_LABELS = ("", "正月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "冬月", "腊月")
-SELLER_LUNAR_DAY_LABELS = ("", "初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
-                    "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
-                    "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十")
+SELLER_LUNAR_MONTH_LABELS = (
+    "",
+    "正月",
+    "二月",
+    "三月",
+    "四月",
+    "五月",
+    "六月",
+    "七月",
+    "八月",
+    "九月",
+    "十月",
+    "冬月",
+    "腊月",
+)
+SELLER_LUNAR_DAY_LABELS = (
+    "",
+    "初一",
+    "初二",
+    "初三",
+    "初四",
+    "初五",
+    "初六",
+    "初七",
+    "初八",
+    "初九",
+    "初十",
+    "十一",
+    "十二",
+    "十三",
+    "十四",
+    "十五",
+    "十六",
+    "十七",
+    "十八",
+    "十九",
+    "二十",
+    "廿一",
+    "廿二",
+    "廿三",
+    "廿四",
+    "廿五",
+    "廿六",
+    "廿七",
+    "廿八",
+    "廿九",
+    "三十",
+)
 SELLER_DRAFT_DONE = "✅ 已标记 #{draft_id} 为已发送，还剩 {left} 条待发。"
 # --- Outbound delivery and the scheduler (bot/delivery, scheduler/) ----------------------------
 
 PAYMENT_REMINDER = "{name}您好，您的订单 #{order_id}（{items}，合计 {total}）还没有付款哦～付款后我们马上安排发货。如不需要了回复“取消订单”即可🙏"
-DRAFT_DIGEST_HEADER = "📝 今日待发：{count} 条消息公众号发不出去（比如客户超过48小时没来消息），需要您用个人微信手动发给客户"
+DRAFT_DIGEST_HEADER = (
+    "📝 今日待发：{count} 条消息公众号发不出去（比如客户超过48小时没来消息），需要您用个人微信手动发给客户"
+)
 DRAFT_DIGEST_LINE = "#{id} {customer}：{text}"
 DRAFT_DIGEST_MORE = "……还有 {count} 条"
 DRAFT_DIGEST_FOOTER = "回复“待发”查看全文；用个人微信发完后回复“已发 #编号”。"
@@ -462,11 +596,15 @@ EXPORT_LINK_PAGE = (
 )
 # --- retention ---
 # Product-cycle messages ({name}: customer, {products}: the order's products, {offer}: RETENTION_OFFER).
-RETENTION_EXPERIENCE = "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
+RETENTION_EXPERIENCE = (
+    "{name}您好～{products}应该已经收到啦📦 用之前先看看说明，开封后注意密封保存。用着有任何问题随时问我哦～"
+)
 RETENTION_CARE = "{name}，{products}用了一段时间了，感觉怎么样？有什么疑问或小心得都可以跟我说说😊"
 RETENTION_REPURCHASE = "{name}，算算日子，您的{products}快用完啦～需要续上的话直接回复“再来一份{products}”，我按上次的地址给您安排📦"
 RETENTION_LAPSE = "{name}，{products}应该已经用完一阵子了吧？回来续购送您一份老客心意：{offer}，回复“再来一份{products}”就行🌸"
-RETENTION_INQUIRY_FOLLOWUP = "{name}您好，之前您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
+RETENTION_INQUIRY_FOLLOWUP = (
+    "{name}您好，之前您问的{product}还有什么想了解的吗？想要的话直接发“数量+姓名电话地址”就能下单～"
+)
 RETENTION_INQUIRY_PRODUCT_FALLBACK = "问题"
 # Festival greetings by festival slug (scheduler/calendar.py FESTIVALS); class A customers also get the offer.
 FESTIVAL_GREETINGS = {
@@ -498,22 +636,52 @@ RETENTION_DEFAULT_NAME = "亲"
 # --- outbox rows as the seller reads them (simulator views; the stored values stay English) -----
 
 OUTBOX_KIND_LABELS = {
-    "experience": "使用指导", "care": "使用关怀", "repurchase": "回购提醒", "lapse": "断货提醒",
-    "followup": "咨询跟进", "festival": "节日祝福", "birthday": "生日祝福", "winback": "老客召回",
-    "ship": "发货通知", "payment_reminder": "付款提醒", "referral_reward": "推荐奖励通知",
-    "inquiry_answer": "咨询回复", "reply": "聊天回复", "seller_notice": "店主通知", "draft_digest": "待发汇总",
+    "experience": "使用指导",
+    "care": "使用关怀",
+    "repurchase": "回购提醒",
+    "lapse": "断货提醒",
+    "followup": "咨询跟进",
+    "festival": "节日祝福",
+    "birthday": "生日祝福",
+    "winback": "老客召回",
+    "ship": "发货通知",
+    "payment_reminder": "付款提醒",
+    "referral_reward": "推荐奖励通知",
+    "inquiry_answer": "咨询回复",
+    "reply": "聊天回复",
+    "seller_notice": "店主通知",
+    "draft_digest": "待发汇总",
 }
-OUTBOX_CHANNEL_LABELS = {"service": "客服消息", "template": "模板消息", "draft": "店主草稿", "sandbox": "沙箱投递",
-                         None: "—"}
+OUTBOX_CHANNEL_LABELS = {
+    "service": "客服消息",
+    "template": "模板消息",
+    "draft": "店主草稿",
+    "sandbox": "沙箱投递",
+    None: "—",
+}
 OUTBOX_STATUS_LABELS = {
-    "pending": "待发送", "claimed": "待发送", "sending": "发送中", "sent": "已发送", "drafted": "已转草稿",
-    "skipped": "已跳过", "failed": "失败", "cancelled": "已取消",
+    "pending": "待发送",
+    "claimed": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "drafted": "已转草稿",
+    "skipped": "已跳过",
+    "failed": "失败",
+    "cancelled": "已取消",
 }
 OUTBOX_SKIP_REASON_LABELS = {
-    "opted_out": "客户已退订", "unsubscribed": "客户已取消关注", "capped": "已达营销条数上限",
-    "unreachable": "联系不上客户", "out_of_window": "超过48小时互动窗口", "complaint_open": "客户有未处理的售后",
-    "customer_replied": "客户已回复，召回停止", "order_pay": "订单已付款", "order_ship": "订单已发货",
-    "order_cancel": "订单已取消", "new_order": "客户又下了新单", "newer_order": "同款有了更新的订单",
+    "opted_out": "客户已退订",
+    "unsubscribed": "客户已取消关注",
+    "capped": "已达营销条数上限",
+    "unreachable": "联系不上客户",
+    "out_of_window": "超过48小时互动窗口",
+    "complaint_open": "客户有未处理的售后",
+    "customer_replied": "客户已回复，召回停止",
+    "order_pay": "订单已付款",
+    "order_ship": "订单已发货",
+    "order_cancel": "订单已取消",
+    "new_order": "客户又下了新单",
+    "newer_order": "同款有了更新的订单",
 }
 OUTBOX_KIND_OTHER = "其他消息"
 OUTBOX_SKIP_REASON_OTHER = "其他原因"
@@ -547,8 +715,10 @@ WECOM_NAME_PLACEHOLDER = "亲"
 # A member who is not in HUITOU_SELLER_WECOM_USERIDS chats with the app.
 WECOM_NOT_A_SELLER = "这个应用只给店主使用。如需开通，请让管理员把你的账号加入 HUITOU_SELLER_WECOM_USERIDS。"
 WECOM_NON_TEXT = "收到～店主命令请直接发文字，发“帮助”看全部命令。"
-SELLER_WECOM_TASKS_WAITING = ("📣 有 {tasks} 条群发任务（共 {customers} 位客户）等你确认：打开企业微信 → 客户联系 → "
-                              "群发助手，点“发送”即可。{days} 天内不确认会转为手动草稿。")
+SELLER_WECOM_TASKS_WAITING = (
+    "📣 有 {tasks} 条群发任务（共 {customers} 位客户）等你确认：打开企业微信 → 客户联系 → "
+    "群发助手，点“发送”即可。{days} 天内不确认会转为手动草稿。"
+)
 SELLER_WECOM_CONTACT_GONE = "⚠️ 客户 {customer}（#{customer_id}）已在企业微信{how}，之后的消息会改走其他渠道。"
 SELLER_WECOM_GONE_BY_CUSTOMER = "删除了你"
 SELLER_WECOM_GONE_BY_MEMBER = "被你删除"
@@ -567,7 +737,9 @@ SELLER_WECOM_LINKED_BY = {
 # Appended to the order confirmation and the shipping notice when HUITOU_DELIVERY_SUBSCRIBE_TEMPLATES is set.
 SUBSCRIBE_OFFER = "🔔用完前提醒我 / 到货提醒：{url}"
 SUBSCRIBE_PAGE_TITLE = "开启提醒"
-SUBSCRIBE_PAGE_INTRO = "{name}，点下面的按钮并选择“允许”，到货、快用完的时候我会在微信里提醒您，每次提醒只发一条，不打扰～"
+SUBSCRIBE_PAGE_INTRO = (
+    "{name}，点下面的按钮并选择“允许”，到货、快用完的时候我会在微信里提醒您，每次提醒只发一条，不打扰～"
+)
 SUBSCRIBE_PAGE_BUTTON = "开启提醒"
 SUBSCRIBE_PAGE_ACCEPTED = "已开启✅ 到时候我会提醒您。"
 SUBSCRIBE_PAGE_REJECTED = "没关系，想开启时再点一次就行。"

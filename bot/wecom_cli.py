@@ -12,11 +12,22 @@ wecom_cli = AppGroup("wecom", help="WeCom (企业微信) customer contact comman
 
 
 @wecom_cli.command("contact-way")
-@click.option("--user", "userid", default=None, help="The member customers add (default: the first of "
-              "HUITOU_SELLER_WECOM_USERIDS).")
-@click.option("--state", default=None, help="Channel marker, at most 30 characters; ref_<CODE> credits a referrer.")
-@click.option("--customer", "customer_id", type=int, default=None,
-              help="A personal link for this pool customer: whoever adds through it is linked to them.")
+@click.option(
+    "--user",
+    "userid",
+    default=None,
+    help="The member customers add (default: the first of HUITOU_SELLER_WECOM_USERIDS).",
+)
+@click.option(
+    "--state", default=None, help="Channel marker, at most 30 characters; ref_<CODE> credits a referrer."
+)
+@click.option(
+    "--customer",
+    "customer_id",
+    type=int,
+    default=None,
+    help="A personal link for this pool customer: whoever adds through it is linked to them.",
+)
 def contact_way_command(userid: str | None, state: str | None, customer_id: int | None) -> None:
     """Create a 「联系我」 QR code (externalcontact/add_contact_way) and print its URL."""
     from bot.delivery.errors import DeliveryError

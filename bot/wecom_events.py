@@ -52,6 +52,7 @@ STATE_MAX = 30  # WeCom's limit for a contact way's state
 
 # --- personal states ---------------------------------------------------------------------------
 
+
 def customer_state(customer_id: int, secret: str) -> str:
     """The contact-way state that links whoever adds the member through it to this customer."""
     digest = hmac.new(str(secret).encode(), f"wecom-state:{customer_id}".encode(), hashlib.sha256).hexdigest()
@@ -70,8 +71,10 @@ def customer_id_from_state(state: str | None, secret: str) -> int | None:
 
 # --- the seller console in the app ---------------------------------------------------------------
 
-def handle_member_text(session: Session, userid: str, text: str, config: Mapping[str, Any],
-                       now: dt.datetime) -> str:
+
+def handle_member_text(
+    session: Session, userid: str, text: str, config: Mapping[str, Any], now: dt.datetime
+) -> str:
     """A member's text to the app: the same seller commands as on the Official Account."""
     if userid not in seller_userids(config):
         return texts.WECOM_NOT_A_SELLER
@@ -79,11 +82,16 @@ def handle_member_text(session: Session, userid: str, text: str, config: Mapping
 
     seller, created = get_or_create_by_openid(session, member_openid(userid), now)
     if created:
-        seller.nickname, seller.source, seller.opted_out = userid[:100], "wecom_member", True  # never marketed to
+        seller.nickname, seller.source, seller.opted_out = (
+            userid[:100],
+            "wecom_member",
+            True,
+        )  # never marketed to
     return handle_seller_text(session, seller, text, config, now) or texts.SELLER_NOT_A_COMMAND
 
 
 # --- customers coming in ---------------------------------------------------------------------------
+
 
 @dataclass
 class ContactEvent:
@@ -98,9 +106,14 @@ class ContactEvent:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ContactEvent:
-        return cls(change_type=str(data.get("ChangeType") or "").lower(), userid=str(data.get("UserID") or ""),
-                   external_userid=str(data.get("ExternalUserID") or ""), state=data.get("State") or None,
-                   welcome_code=data.get("WelcomeCode") or None, create_time=str(data.get("CreateTime") or ""))
+        return cls(
+            change_type=str(data.get("ChangeType") or "").lower(),
+            userid=str(data.get("UserID") or ""),
+            external_userid=str(data.get("ExternalUserID") or ""),
+            state=data.get("State") or None,
+            welcome_code=data.get("WelcomeCode") or None,
+            create_time=str(data.get("CreateTime") or ""),
+        )
 
 
 ADD_TYPES = ("add_external_contact", "add_half_external_contact")
@@ -114,8 +127,13 @@ def _follow(details: Mapping[str, Any] | None, userid: str) -> Mapping[str, Any]
     return {}
 
 
-def _link(session: Session, event: ContactEvent, details: Mapping[str, Any] | None, config: Mapping[str, Any],
-          now: dt.datetime) -> tuple[Customer, str]:
+def _link(
+    session: Session,
+    event: ContactEvent,
+    details: Mapping[str, Any] | None,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> tuple[Customer, str]:
     """The pool customer behind a new contact and how they were found."""
     known = store.contacts_of(session, event.external_userid)
     if known:
@@ -130,74 +148,125 @@ def _link(session: Session, event: ContactEvent, details: Mapping[str, Any] | No
     phones = _follow(details, event.userid).get("remark_mobiles") or []
     if (customer := store.customer_by_phones(session, phones)) is not None:
         return customer, "phone"
-    customer = Customer(nickname=(external.get("name") or None), source="wecom", created_at=now, updated_at=now,
-                        stage="prospect", subscribed=True, opted_out=False, unreachable=False,
-                        birthday_is_lunar=False)
+    customer = Customer(
+        nickname=(external.get("name") or None),
+        source="wecom",
+        created_at=now,
+        updated_at=now,
+        stage="prospect",
+        subscribed=True,
+        opted_out=False,
+        unreachable=False,
+        birthday_is_lunar=False,
+    )
     session.add(customer)
     session.flush()
     return customer, "new"
 
 
-def on_contact_added(session: Session, event: ContactEvent, details: Mapping[str, Any] | None,
-                     config: Mapping[str, Any], now: dt.datetime) -> int | None:
+def on_contact_added(
+    session: Session,
+    event: ContactEvent,
+    details: Mapping[str, Any] | None,
+    config: Mapping[str, Any],
+    now: dt.datetime,
+) -> int | None:
     """Link the contact, attribute a ``ref_`` state, queue the welcome; returns the welcome's outbox id."""
     customer, linked_by = _link(session, event, details, config, now)
     unionid = ((details or {}).get("external_contact") or {}).get("unionid")
-    store.add_contact(session, external_userid=event.external_userid, userid=event.userid, customer_id=customer.id,
-                      linked_by=linked_by, state=(event.state or None) and event.state[:STATE_MAX],
-                      unionid=unionid, now=now)
+    store.add_contact(
+        session,
+        external_userid=event.external_userid,
+        userid=event.userid,
+        customer_id=customer.id,
+        linked_by=linked_by,
+        state=(event.state or None) and event.state[:STATE_MAX],
+        unionid=unionid,
+        now=now,
+    )
     extra = None
     if event.state and event.state.startswith("ref_"):
-
-        extra = referrals.on_scene(session, customer, event.state, config, now)  # the Official Account's ref_ path
+        extra = referrals.on_scene(
+            session, customer, event.state, config, now
+        )  # the Official Account's ref_ path
     if linked_by != "known":
-        notify_members(session, f"wecom-contact:{event.external_userid}:{event.userid}:{event.create_time}",
-                       texts.SELLER_WECOM_NEW_CONTACT.format(customer=customer.display_name, customer_id=customer.id,
-                                                             how=texts.SELLER_WECOM_LINKED_BY[linked_by]),
-                       [event.userid], now, payload={"customer_id": customer.id})
+        notify_members(
+            session,
+            f"wecom-contact:{event.external_userid}:{event.userid}:{event.create_time}",
+            texts.SELLER_WECOM_NEW_CONTACT.format(
+                customer=customer.display_name,
+                customer_id=customer.id,
+                how=texts.SELLER_WECOM_LINKED_BY[linked_by],
+            ),
+            [event.userid],
+            now,
+            payload={"customer_id": customer.id},
+        )
     if not event.welcome_code:
         return None  # the admin set a welcome of their own in the console, or the customer came back
     text = texts.WECOM_WELCOME + (f"\n{extra}" if extra else "")
-    row = outbox_row(dedupe_key=f"{WELCOME_KIND}:{event.external_userid}:{event.userid}:{event.create_time}",
-                     kind=WELCOME_KIND, text=text, customer_id=customer.id, transactional=True, priority=0, now=now,
-                     payload={"welcome_code": event.welcome_code, "userid": event.userid})
+    row = outbox_row(
+        dedupe_key=f"{WELCOME_KIND}:{event.external_userid}:{event.userid}:{event.create_time}",
+        kind=WELCOME_KIND,
+        text=text,
+        customer_id=customer.id,
+        transactional=True,
+        priority=0,
+        now=now,
+        payload={"welcome_code": event.welcome_code, "userid": event.userid},
+    )
     row.update(status=WELCOME_WAITING, channel="wecom_welcome")
     insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"])
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == row["dedupe_key"]))
 
 
-def on_contact_gone(session: Session, event: ContactEvent, config: Mapping[str, Any], now: dt.datetime) -> None:
+def on_contact_gone(
+    session: Session, event: ContactEvent, config: Mapping[str, Any], now: dt.datetime
+) -> None:
     """``del_external_contact`` / ``del_follow_user``: the contact is gone; the member is told (删人提醒)."""
     contact: WecomContact | None = store.get_contact(session, event.external_userid, event.userid)
     if contact is None or not store.mark_gone(session, contact, GONE_TYPES[event.change_type], now):
         return
     customer = session.get(Customer, contact.customer_id)
-    how = (texts.SELLER_WECOM_GONE_BY_CUSTOMER if event.change_type == "del_follow_user"
-           else texts.SELLER_WECOM_GONE_BY_MEMBER)
-    notify_members(session, f"wecom-gone:{contact.id}:{event.create_time}",
-                   texts.SELLER_WECOM_CONTACT_GONE.format(customer=customer.display_name, customer_id=customer.id,
-                                                          how=how),
-                   [event.userid], now, payload={"customer_id": customer.id})
+    how = (
+        texts.SELLER_WECOM_GONE_BY_CUSTOMER
+        if event.change_type == "del_follow_user"
+        else texts.SELLER_WECOM_GONE_BY_MEMBER
+    )
+    notify_members(
+        session,
+        f"wecom-gone:{contact.id}:{event.create_time}",
+        texts.SELLER_WECOM_CONTACT_GONE.format(
+            customer=customer.display_name, customer_id=customer.id, how=how
+        ),
+        [event.userid],
+        now,
+        payload={"customer_id": customer.id},
+    )
 
 
-def send_welcome(database: Database, config: Mapping[str, Any], outbox_id: int, now: dt.datetime,
-                 client: Any = None) -> str:
+def send_welcome(
+    database: Database, config: Mapping[str, Any], outbox_id: int, now: dt.datetime, client: Any = None
+) -> str:
     """Send a queued welcome now (once: the row is claimed first); returns the row's new status."""
     from bot.delivery.errors import DeliveryError
     from bot.delivery.wecom_client import make_client
 
     with database.session() as session:
-        claimed = session.execute(update(OutboxMessage).where(
-            OutboxMessage.id == outbox_id, OutboxMessage.status == WELCOME_WAITING).values(
-            status="sending", updated_at=now)).rowcount
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.status == WELCOME_WAITING)
+            .values(status="sending", updated_at=now)
+        ).rowcount
         row = session.get(OutboxMessage, outbox_id)
         code, text = (row.payload or {}).get("welcome_code"), row.text
     if not claimed:
         return row.status
     error = None
     try:
-        client = client or make_client(config, database, timeout=min(5.0, float(
-            config.get("DELIVERY_HTTP_TIMEOUT_SECONDS", 10))))
+        client = client or make_client(
+            config, database, timeout=min(5.0, float(config.get("DELIVERY_HTTP_TIMEOUT_SECONDS", 10)))
+        )
         client.send_welcome_msg(code, text)
     except DeliveryError as exc:
         error = f"wecom welcome: {exc}"

@@ -28,11 +28,17 @@ log = logging.getLogger(__name__)
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _refusal(message: str) -> Response:
-    page = texts.EXPORT_LINK_PAGE.format(title=escape(texts.EXPORT_LINK_REFUSED_TITLE), message=escape(message))
+    page = texts.EXPORT_LINK_PAGE.format(
+        title=escape(texts.EXPORT_LINK_REFUSED_TITLE), message=escape(message)
+    )
     return Response(page, status=403, mimetype="text/html", headers=PAGE_HEADERS)
 
 
@@ -60,14 +66,24 @@ def export_download() -> Response:
             # Stages as of the app's clock (the simulator's when it runs), like the seller's 客户 and 统计.
             clock = current_app.extensions.get("huitou_clock")
             as_of = clock(session) if clock is not None else now
-            export_workbook(session, buffer, timezone=config["TIMEZONE"], now=as_of,
-                            seller_openids=config.get("SELLER_OPENIDS") or ())
+            export_workbook(
+                session,
+                buffer,
+                timezone=config["TIMEZONE"],
+                now=as_of,
+                seller_openids=config.get("SELLER_OPENIDS") or (),
+            )
     except Exception:
         buffer.close()
         raise
     buffer.seek(0)
     day = LocalTime(config["TIMEZONE"])(now).date().isoformat()
-    response = send_file(buffer, mimetype=XLSX_MIMETYPE, as_attachment=True,
-                         download_name=texts.EXPORT_FILENAME.format(date=day), max_age=0)
+    response = send_file(
+        buffer,
+        mimetype=XLSX_MIMETYPE,
+        as_attachment=True,
+        download_name=texts.EXPORT_FILENAME.format(date=day),
+        max_age=0,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -59,15 +59,35 @@ def consent_page(token: str) -> Response:
     return _page(name=customer_name, template_ids=template_ids, js=js, holding=holding)
 
 
-def _page(*, status: int = 200, message: str | None = None, name: str | None = None,
-          template_ids: list[str] | None = None, js: jsapi_ticket.JsSdkConfig | None = None,
-          holding: int = 0) -> Response:
+def _page(
+    *,
+    status: int = 200,
+    message: str | None = None,
+    name: str | None = None,
+    template_ids: list[str] | None = None,
+    js: jsapi_ticket.JsSdkConfig | None = None,
+    holding: int = 0,
+) -> Response:
     wx_config = None
     if js is not None:
-        wx_config = {"debug": False, "appId": js.app_id, "timestamp": js.timestamp, "nonceStr": js.nonce_str,
-                     "signature": js.signature, "jsApiList": ["checkJsApi"], "openTagList": ["wx-open-subscribe"]}
-    html = render_template("subscribe.html", texts=texts, message=message, name=name,
-                           template_attr=",".join(template_ids or []), wx_config=wx_config, holding=holding)
+        wx_config = {
+            "debug": False,
+            "appId": js.app_id,
+            "timestamp": js.timestamp,
+            "nonceStr": js.nonce_str,
+            "signature": js.signature,
+            "jsApiList": ["checkJsApi"],
+            "openTagList": ["wx-open-subscribe"],
+        }
+    html = render_template(
+        "subscribe.html",
+        texts=texts,
+        message=message,
+        name=name,
+        template_attr=",".join(template_ids or []),
+        wx_config=wx_config,
+        holding=holding,
+    )
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"  # the signature is per visit
     response.headers["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs

@@ -130,7 +130,9 @@ def receive() -> Response:
             abort(400, f"refused envelope: {exc}")
         try:
             xml = crypto.decrypt_message(
-                body, request.args.get("msg_signature", ""), request.args.get("timestamp", ""),
+                body,
+                request.args.get("msg_signature", ""),
+                request.args.get("timestamp", ""),
                 request.args.get("nonce", ""),
             )
         except InvalidSignatureException:
@@ -153,7 +155,9 @@ def receive() -> Response:
     except OperationalError:
         # The database is unavailable: tell the customer to resend, store (and claim) nothing.
         # (the engine hides statement parameters, so the traceback names no customer)
-        log.warning("database unavailable while handling %s", log_ref(bot_inbound.message_key(msg)), exc_info=True)
+        log.warning(
+            "database unavailable while handling %s", log_ref(bot_inbound.message_key(msg)), exc_info=True
+        )
         return _render(texts.SYSTEM_BUSY, msg, encrypted, crypto)
     return _respond(answer)
 
@@ -213,8 +217,9 @@ _SEEN = select(InboundMessage.response_body).where(InboundMessage.msg_key == bin
 # not touched. Deleted rather than marked cancelled: the outbox stays the list of messages sent
 # through the API (the seller's figures and the drain read it), not one extra row per message;
 # the passive reply itself is kept in inbound_message.response_body.
-_WITHDRAW = delete(OutboxMessage).where(OutboxMessage.dedupe_key == bindparam("dedupe"),
-                                        OutboxMessage.status == "pending")
+_WITHDRAW = delete(OutboxMessage).where(
+    OutboxMessage.dedupe_key == bindparam("dedupe"), OutboxMessage.status == "pending"
+)
 
 
 def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrived: float) -> _Answer:
@@ -236,8 +241,9 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrive
         return _Answer(body, key, body != SUCCESS, arrived, database)
 
     try:
-        return answer(*_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg,
-                                         fallback=False))
+        return answer(
+            *_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg, fallback=False)
+        )
     except _ReplyFailed:
         pass
     except IntegrityError:
@@ -247,8 +253,9 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrive
             return answer(stored, True)
         log.error("storing %s broke a constraint; storing it with a safe answer", log_ref(key))
     try:
-        return answer(*_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg,
-                                         fallback=True))
+        return answer(
+            *_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg, fallback=True)
+        )
     except IntegrityError:
         stored = _stored_response(database, key)
         if stored is None:
@@ -265,8 +272,18 @@ def _stored_response(database: Any, key: str) -> str | None:
         return session.scalar(_SEEN, {"key": key})
 
 
-def _store_and_answer(database: Any, msg: Any, key: str, encrypted: bool, crypto: WeChatCrypto | None,
-                      arrived: float, clock: Any, cfg: Any, *, fallback: bool) -> tuple[str, bool]:
+def _store_and_answer(
+    database: Any,
+    msg: Any,
+    key: str,
+    encrypted: bool,
+    crypto: WeChatCrypto | None,
+    arrived: float,
+    clock: Any,
+    cfg: Any,
+    *,
+    fallback: bool,
+) -> tuple[str, bool]:
     """``(response body, seen)``: the stored body of a message seen before, or the new one's."""
     with database.session() as session:
         lock_customer(session, msg.source)  # first: one customer's messages one after the other
@@ -294,11 +311,21 @@ def _store_and_answer(database: Any, msg: Any, key: str, encrypted: bool, crypto
             else:
                 # The outbox's copy, due once the platform has given up on this request and its
                 # retries; withdrawn when the passive reply below was written in time.
-                fallback_after = float(cfg.get("WEBHOOK_REPLY_FALLBACK_SECONDS", DEFAULT_REPLY_FALLBACK_SECONDS))
+                fallback_after = float(
+                    cfg.get("WEBHOOK_REPLY_FALLBACK_SECONDS", DEFAULT_REPLY_FALLBACK_SECONDS)
+                )
                 not_before = now + dt.timedelta(seconds=max(fallback_after - elapsed, 0.0))
                 reply_for_platform = reply_text
-            enqueue(session, dedupe_key=f"reply:{key}", kind="reply", text=reply_text, customer_id=customer.id,
-                    transactional=True, now=now, not_before=not_before)
+            enqueue(
+                session,
+                dedupe_key=f"reply:{key}",
+                kind="reply",
+                text=reply_text,
+                customer_id=customer.id,
+                transactional=True,
+                now=now,
+                not_before=not_before,
+            )
             reply_text = reply_for_platform
         response_body = _render(reply_text, msg, encrypted, crypto).get_data(as_text=True)
         inbound.response_body = response_body
@@ -327,15 +354,21 @@ def _withdraw_outbox_copy(answer: _Answer) -> None:
     """The passive reply was written: withdraw its outbox copy, unless it was written too late."""
     elapsed = time.monotonic() - answer.arrived
     if elapsed > PLATFORM_WAIT_SECONDS + TIMESTAMP_RESOLUTION_SECONDS:
-        log.info("passive reply to %s written after %.1f s, past the platform's wait; the outbox sends it",
-                 log_ref(answer.key), elapsed)
+        log.info(
+            "passive reply to %s written after %.1f s, past the platform's wait; the outbox sends it",
+            log_ref(answer.key),
+            elapsed,
+        )
         return
     try:
         with answer.database.session() as session:
             session.execute(_WITHDRAW, {"dedupe": f"reply:{answer.key}"})
     except Exception as exc:  # the reply went passively; the outbox copy may follow (logged, rare)
-        log.error("could not withdraw the outbox copy of the passive reply to %s (%s)", log_ref(answer.key),
-                  type(exc).__name__)
+        log.error(
+            "could not withdraw the outbox copy of the passive reply to %s (%s)",
+            log_ref(answer.key),
+            type(exc).__name__,
+        )
 
 
 def _for_mode(stored: str, encrypted: bool, crypto: WeChatCrypto | None) -> str:

@@ -23,14 +23,47 @@ _WORD = re.compile(r"[A-Za-z_]{1,40}\Z")
 _DIGITS = re.compile(r"[0-9]{1,20}\Z")
 
 # Fields Huitou or wechatpy read as plain text: they must not contain elements.
-TEXT_FIELDS = frozenset({
-    "ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "MsgID", "Content", "Event", "EventKey",
-    "Ticket", "MediaId", "PicUrl", "Format", "Recognition", "ThumbMediaId", "Location_X", "Location_Y", "Scale",
-    "Label", "Title", "Description", "Url", "Latitude", "Longitude", "Precision", "Status", "MenuId", "Encrypt",
-})
+TEXT_FIELDS = frozenset(
+    {
+        "ToUserName",
+        "FromUserName",
+        "CreateTime",
+        "MsgType",
+        "MsgId",
+        "MsgID",
+        "Content",
+        "Event",
+        "EventKey",
+        "Ticket",
+        "MediaId",
+        "PicUrl",
+        "Format",
+        "Recognition",
+        "ThumbMediaId",
+        "Location_X",
+        "Location_Y",
+        "Scale",
+        "Label",
+        "Title",
+        "Description",
+        "Url",
+        "Latitude",
+        "Longitude",
+        "Precision",
+        "Status",
+        "MenuId",
+        "Encrypt",
+    }
+)
 # Field → the form of its text (checked when the field is present).
-_FORMS = {"FromUserName": _OPENID, "MsgType": _WORD, "Event": _WORD, "CreateTime": _DIGITS, "MsgId": _DIGITS,
-          "MsgID": _DIGITS}
+_FORMS = {
+    "FromUserName": _OPENID,
+    "MsgType": _WORD,
+    "Event": _WORD,
+    "CreateTime": _DIGITS,
+    "MsgId": _DIGITS,
+    "MsgID": _DIGITS,
+}
 REQUIRED_FIELDS = ("FromUserName", "MsgType", "CreateTime")
 
 

@@ -45,7 +45,9 @@ def _crypto() -> WeChatCrypto:
     cfg = current_app.config
     if not (cfg.get("WECOM_TOKEN") and cfg.get("WECOM_ENCODING_AES_KEY") and cfg.get("WECOM_CORP_ID")):
         abort(404)  # WeCom is optional: without its settings there is no /wecom
-    return WeChatCrypto(str(cfg["WECOM_TOKEN"]), str(cfg["WECOM_ENCODING_AES_KEY"]), str(cfg["WECOM_CORP_ID"]))
+    return WeChatCrypto(
+        str(cfg["WECOM_TOKEN"]), str(cfg["WECOM_ENCODING_AES_KEY"]), str(cfg["WECOM_CORP_ID"])
+    )
 
 
 def _check_replay_window() -> None:
@@ -63,8 +65,12 @@ def verify() -> Response:
     crypto = _crypto()
     _check_replay_window()
     try:
-        echo = crypto.check_signature(request.args.get("msg_signature", ""), request.args.get("timestamp", ""),
-                                      request.args.get("nonce", ""), request.args.get("echostr", ""))
+        echo = crypto.check_signature(
+            request.args.get("msg_signature", ""),
+            request.args.get("timestamp", ""),
+            request.args.get("nonce", ""),
+            request.args.get("echostr", ""),
+        )
     except InvalidSignatureException:
         abort(403)
     except Exception:  # bad base64, wrong corp id inside: the sender's fault
@@ -84,8 +90,12 @@ def receive() -> Response:
     request.max_content_length = limit
     body = request.get_data(cache=False)
     try:
-        xml = crypto.decrypt_message(body, request.args.get("msg_signature", ""), request.args.get("timestamp", ""),
-                                     request.args.get("nonce", ""))
+        xml = crypto.decrypt_message(
+            body,
+            request.args.get("msg_signature", ""),
+            request.args.get("timestamp", ""),
+            request.args.get("nonce", ""),
+        )
     except InvalidSignatureException:
         abort(403)
     except InvalidCorpIdException:
@@ -132,8 +142,18 @@ def message_key(msg: Any) -> str:
     if _type(msg) != "event" and data.get("MsgId"):
         key = f"wecom:msg:{data['MsgId']}"
     else:
-        parts = [data.get(name) or "" for name in ("FromUserName", "CreateTime", "Event", "ChangeType", "UserID",
-                                                   "ExternalUserID", "MsgType")]
+        parts = [
+            data.get(name) or ""
+            for name in (
+                "FromUserName",
+                "CreateTime",
+                "Event",
+                "ChangeType",
+                "UserID",
+                "ExternalUserID",
+                "MsgType",
+            )
+        ]
         key = "wecom:event:" + ":".join(str(p) for p in parts)
     return key if len(key) <= 128 else "wecom:sha1:" + hashlib.sha1(key.encode()).hexdigest()
 
@@ -145,8 +165,11 @@ def _stored_response(database: Any, key: str) -> str | None:
 
 def _is_contact_add(msg: Any) -> bool:
     data = msg._data
-    return (_type(msg) == "event" and str(data.get("Event", "")).lower() == "change_external_contact"
-            and str(data.get("ChangeType", "")).lower() in wecom_events.ADD_TYPES)
+    return (
+        _type(msg) == "event"
+        and str(data.get("Event", "")).lower() == "change_external_contact"
+        and str(data.get("ChangeType", "")).lower() in wecom_events.ADD_TYPES
+    )
 
 
 def _prefetch(msg: Any, database: Any) -> dict[str, Any] | None:
@@ -158,7 +181,9 @@ def _prefetch(msg: Any, database: Any) -> dict[str, Any] | None:
     if not _is_contact_add(msg) or not is_configured(cfg):
         return None
     try:
-        return make_client(cfg, database, timeout=3.0).get_external_contact(str(msg._data.get("ExternalUserID")))
+        return make_client(cfg, database, timeout=3.0).get_external_contact(
+            str(msg._data.get("ExternalUserID"))
+        )
     except DeliveryError as exc:  # linking then goes by state only (or a new customer)
         log.warning("externalcontact/get failed: %s", exc)
         return None
@@ -168,25 +193,37 @@ def _real_clock(_session: Any = None) -> dt.datetime:
     return utcnow()
 
 
-def _process_once(database: Any, msg: Any, key: str, details: dict[str, Any] | None, crypto: WeChatCrypto,
-                  started: float) -> tuple[str, int | None, dt.datetime]:
+def _process_once(
+    database: Any, msg: Any, key: str, details: dict[str, Any] | None, crypto: WeChatCrypto, started: float
+) -> tuple[str, int | None, dt.datetime]:
     """Store and handle ``msg`` once; returns (response body, welcome outbox id, now)."""
     clock = current_app.extensions.get("huitou_clock", _real_clock)
     for fallback in (False, True):
         try:
             with database.session() as session:
-                seen = session.scalar(select(InboundMessage.response_body).where(InboundMessage.msg_key == key))
+                seen = session.scalar(
+                    select(InboundMessage.response_body).where(InboundMessage.msg_key == key)
+                )
                 if seen is not None:
                     return seen, None, utcnow()
                 now = clock(session)
-                reply_text, welcome_id = (None, None) if fallback else _handle(session, msg, details, started, now)
+                reply_text, welcome_id = (
+                    (None, None) if fallback else _handle(session, msg, details, started, now)
+                )
                 if fallback and _type(msg) == "text":
                     reply_text = texts.SELLER_COMMAND_FAILED
                 body = _render(reply_text, msg, crypto)
-                session.add(InboundMessage(
-                    msg_key=key, openid=wecom_events.member_openid(str(msg.source)), msg_type=_type(msg)[:20],
-                    event=(str(msg._data.get("ChangeType") or msg._data.get("Event") or "")[:40] or None),
-                    content=_describe(msg), received_at=now, response_body=body))
+                session.add(
+                    InboundMessage(
+                        msg_key=key,
+                        openid=wecom_events.member_openid(str(msg.source)),
+                        msg_type=_type(msg)[:20],
+                        event=(str(msg._data.get("ChangeType") or msg._data.get("Event") or "")[:40] or None),
+                        content=_describe(msg),
+                        received_at=now,
+                        response_body=body,
+                    )
+                )
                 return body, welcome_id, now
         except IntegrityError:
             stored = _stored_response(database, key)
@@ -213,8 +250,9 @@ def _describe(msg: Any) -> str | None:
     return f"[{_type(msg)}]"
 
 
-def _handle(session: Any, msg: Any, details: dict[str, Any] | None, started: float,
-            now: dt.datetime) -> tuple[str | None, int | None]:
+def _handle(
+    session: Any, msg: Any, details: dict[str, Any] | None, started: float, now: dt.datetime
+) -> tuple[str | None, int | None]:
     cfg = current_app.config
     data = msg._data
     if _type(msg) == "event":

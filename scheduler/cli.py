@@ -14,16 +14,21 @@ from scheduler.tick import run_tick
 from storage.clock import local_to_utc, shop_zone, to_local, zone
 
 
-@click.group("scheduler", cls=AppGroup, invoke_without_command=True,
-             help="Run the scheduler in the foreground (sweeps + outbox drain every interval).")
+@click.group(
+    "scheduler",
+    cls=AppGroup,
+    invoke_without_command=True,
+    help="Run the scheduler in the foreground (sweeps + outbox drain every interval).",
+)
 @click.pass_context
 def scheduler_cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-
         # The app is built here, not for `--help` (the group parses that before calling this).
         app = current_app._get_current_object() if current_app else ctx.ensure_object(ScriptInfo).load_app()
-        click.echo(f"Scheduler running every {app.config.get('SCHEDULER_INTERVAL_SECONDS')} s "
-                   "(Ctrl+C or SIGTERM stops it and gives up the leadership).")
+        click.echo(
+            f"Scheduler running every {app.config.get('SCHEDULER_INTERVAL_SECONDS')} s "
+            "(Ctrl+C or SIGTERM stops it and gives up the leadership)."
+        )
         with app.app_context():
             run_foreground(app)
 
@@ -38,8 +43,12 @@ def parse_at(value: str, timezone: str) -> dt.datetime:
 
 
 @scheduler_cli.command("tick")
-@click.option("--at", "at", metavar="ISO-DATETIME",
-              help="Run as of this moment (local time in HUITOU_TIMEZONE unless it has an offset).")
+@click.option(
+    "--at",
+    "at",
+    metavar="ISO-DATETIME",
+    help="Run as of this moment (local time in HUITOU_TIMEZONE unless it has an offset).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent, per kind, without changing anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def tick_command(at: str | None, dry_run: bool, as_json: bool) -> None:
@@ -59,7 +68,9 @@ def tick_command(at: str | None, dry_run: bool, as_json: bool) -> None:
 
 def _render(summary, timezone: str) -> str:
     local = to_local(summary.at, zone(timezone))
-    lines = [f"Tick at {local:%Y-%m-%d %H:%M} ({timezone}){' - dry run, nothing changed' if summary.dry_run else ''}"]
+    lines = [
+        f"Tick at {local:%Y-%m-%d %H:%M} ({timezone}){' - dry run, nothing changed' if summary.dry_run else ''}"
+    ]
     lines.append("Sweeps: " + (", ".join(f"{name} +{n}" for name, n in summary.sweeps.items()) or "none"))
     if summary.dry_run:
         would = summary.would_send()
@@ -72,7 +83,9 @@ def _render(summary, timezone: str) -> str:
         for kind, outcomes in per_kind.items():
             lines.append(f"  {kind}: " + ", ".join(f"{outcome} {n}" for outcome, n in outcomes.items()))
         if summary.drain.paused_until:
-            lines.append(f"Sending paused until {summary.drain.paused_until:%Y-%m-%d %H:%M} UTC (WeChat rate limit).")
+            lines.append(
+                f"Sending paused until {summary.drain.paused_until:%Y-%m-%d %H:%M} UTC (WeChat rate limit)."
+            )
     for name, error in summary.errors.items():
         lines.append(f"ERROR in {name}: {error}")
     return "\n".join(lines)

@@ -85,7 +85,9 @@ class Leadership:
                 log.warning("lost the scheduler leader connection; trying to lead again")
                 self._drop_connection()
         connection = self.database.engine.connect()
-        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar())
+        got = bool(
+            connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": LEADER_LOCK_ID}).scalar()
+        )
         connection.commit()
         if got:
             self._connection = connection

@@ -97,13 +97,16 @@ def load_texts(value: Any) -> dict[str, str]:
         try:
             str(text).format(**PLACEHOLDER_SAMPLES)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"RETENTION_TEXTS[{name!r}]: unknown placeholder {exc}; use "
-                             f"{', '.join('{' + p + '}' for p in PLACEHOLDER_SAMPLES)}") from exc
+            raise ValueError(
+                f"RETENTION_TEXTS[{name!r}]: unknown placeholder {exc}; use "
+                f"{', '.join('{' + p + '}' for p in PLACEHOLDER_SAMPLES)}"
+            ) from exc
     return {str(k): str(v) for k, v in data.items()}
 
 
 def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
     """Read the ``RETENTION_*`` settings (env ``HUITOU_RETENTION_*``) with their defaults."""
+
     def number(name: str, default: float) -> float:
         value = config.get(name)
         return default if value in (None, "") else float(value)
@@ -138,6 +141,7 @@ def settings_from(config: Mapping[str, Any]) -> RetentionSettings:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def _name(due: q.Due) -> str:
     return due.name or due.nickname or texts.RETENTION_DEFAULT_NAME
 
@@ -162,10 +166,22 @@ class Batch:
     def __init__(self, session: Session, now: dt.datetime):
         self.session, self.now, self.rows, self.created = session, now, [], 0
 
-    def add(self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None) -> None:
-        self.rows.append(outbox.outbox_row(
-            dedupe_key=key, customer_id=due.customer_id, openid=due.openid, kind=kind, transactional=False,
-            priority=50, text=text, payload={"customer_class": due.customer_class, **(payload or {})}, now=self.now))
+    def add(
+        self, due: q.Due, *, key: str, kind: str, text: str, payload: dict[str, Any] | None = None
+    ) -> None:
+        self.rows.append(
+            outbox.outbox_row(
+                dedupe_key=key,
+                customer_id=due.customer_id,
+                openid=due.openid,
+                kind=kind,
+                transactional=False,
+                priority=50,
+                text=text,
+                payload={"customer_class": due.customer_class, **(payload or {})},
+                now=self.now,
+            )
+        )
         if len(self.rows) >= self.CHUNK:
             self.flush()
 
@@ -182,15 +198,22 @@ def _local_today(now: dt.datetime, settings: RetentionSettings) -> dt.date:
 
 # --- product cycle --------------------------------------------------------------------------------
 
-def _cycle_sweep(session: Session, kind: str, rows: list[q.Due], now: dt.datetime,
-                 settings: RetentionSettings) -> int:
+
+def _cycle_sweep(
+    session: Session, kind: str, rows: list[q.Due], now: dt.datetime, settings: RetentionSettings
+) -> int:
     products = q.order_products(session, [r.subject_id for r in rows])
     batch = Batch(session, now)
     for due in rows:
         names = _products(products.get(due.subject_id))
         text = _render(settings, kind, name=_name(due), products=names)
-        batch.add(due, key=f"{kind}:order:{due.subject_id}", kind=kind, text=text,
-                  payload={"order_id": due.subject_id, "products": names})  # products: subscription-notice fields
+        batch.add(
+            due,
+            key=f"{kind}:order:{due.subject_id}",
+            kind=kind,
+            text=text,
+            payload={"order_id": due.subject_id, "products": names},
+        )  # products: subscription-notice fields
     return batch.flush()
 
 
@@ -198,16 +221,27 @@ def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, An
     """Experience: ``RETENTION_EXPERIENCE_DAYS`` after shipping, how to use the product."""
     s, now = settings_from(config), naive_utc(now)
     due_to = now - dt.timedelta(days=s.experience_days)
-    rows = q.shipped_orders_due(session, shipped_from=due_to - s.catchup, shipped_to=due_to,
-                                key_prefix="experience:order:", exclude_openids=s.seller_openids)
+    rows = q.shipped_orders_due(
+        session,
+        shipped_from=due_to - s.catchup,
+        shipped_to=due_to,
+        key_prefix="experience:order:",
+        exclude_openids=s.seller_openids,
+    )
     return _cycle_sweep(session, "experience", rows, now, s)
 
 
 def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Care: at mid-supply, how is it going."""
     s, now = settings_from(config), naive_utc(now)
-    rows = q.supply_clocks_due(session, "supply_mid", at_from=now - s.catchup, at_to=now, key_prefix="care:order:",
-                                exclude_openids=s.seller_openids)
+    rows = q.supply_clocks_due(
+        session,
+        "supply_mid",
+        at_from=now - s.catchup,
+        at_to=now,
+        key_prefix="care:order:",
+        exclude_openids=s.seller_openids,
+    )
     return _cycle_sweep(session, "care", rows, now, s)
 
 
@@ -215,8 +249,14 @@ def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, An
     """Repurchase: ``RETENTION_REPURCHASE_LEAD_DAYS`` before the supply runs out."""
     s, now = settings_from(config), naive_utc(now)
     lead = dt.timedelta(days=s.repurchase_lead_days)
-    rows = q.supply_clocks_due(session, "supply_end", at_from=now + lead - s.catchup, at_to=now + lead,
-                               key_prefix="repurchase:order:", exclude_openids=s.seller_openids)
+    rows = q.supply_clocks_due(
+        session,
+        "supply_end",
+        at_from=now + lead - s.catchup,
+        at_to=now + lead,
+        key_prefix="repurchase:order:",
+        exclude_openids=s.seller_openids,
+    )
     return _cycle_sweep(session, "repurchase", rows, now, s)
 
 
@@ -224,30 +264,48 @@ def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -
     """Lapse: ``RETENTION_LAPSE_DAYS`` after run-out with no newer order of the product."""
     s, now = settings_from(config), naive_utc(now)
     after = dt.timedelta(days=s.lapse_days)
-    rows = q.supply_clocks_due(session, "supply_end", at_from=now - after - s.catchup, at_to=now - after,
-                               key_prefix="lapse:order:", exclude_openids=s.seller_openids)
+    rows = q.supply_clocks_due(
+        session,
+        "supply_end",
+        at_from=now - after - s.catchup,
+        at_to=now - after,
+        key_prefix="lapse:order:",
+        exclude_openids=s.seller_openids,
+    )
     return _cycle_sweep(session, "lapse", rows, now, s)
 
 
 # --- inquiries ------------------------------------------------------------------------------------
 
+
 def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Follow-up: an inquiry with no order after ``RETENTION_FOLLOWUP_HOURS``, once."""
     s, now = settings_from(config), naive_utc(now)
     made_to = now - dt.timedelta(hours=s.followup_hours)
-    rows = q.inquiries_due(session, made_from=made_to - s.catchup, made_to=made_to, key_prefix="followup:inquiry:",
-                           exclude_openids=s.seller_openids)
+    rows = q.inquiries_due(
+        session,
+        made_from=made_to - s.catchup,
+        made_to=made_to,
+        key_prefix="followup:inquiry:",
+        exclude_openids=s.seller_openids,
+    )
     names = q.product_names(session, [r.product_id for r in rows])
     batch = Batch(session, now)
     for due in rows:
         product = names.get(due.product_id) or texts.RETENTION_INQUIRY_PRODUCT_FALLBACK
         text = _render(s, "followup", name=_name(due), product=product)
-        batch.add(due, key=f"followup:inquiry:{due.subject_id}", kind="followup", text=text,
-                  payload={"inquiry_id": due.subject_id})
+        batch.add(
+            due,
+            key=f"followup:inquiry:{due.subject_id}",
+            kind="followup",
+            text=text,
+            payload={"inquiry_id": due.subject_id},
+        )
     return batch.flush()
 
 
 # --- greetings ------------------------------------------------------------------------------------
+
 
 def _with_offer(settings: RetentionSettings, text: str, offer_text: str, due: q.Due) -> str:
     if due.customer_class in settings.offer_classes:
@@ -265,8 +323,13 @@ def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any
             prefix = f"festival:{occasion.key_year}-{slug}:customer:"
             for due in q.customers_for_greeting(session, key_prefix=prefix, exclude_openids=s.seller_openids):
                 text = _with_offer(s, _render(s, f"festival:{slug}", name=_name(due)), "festival_offer", due)
-                batch.add(due, key=f"{prefix}{due.customer_id}", kind="festival", text=text,
-                          payload={"festival": slug, "date": occasion.date.isoformat()})
+                batch.add(
+                    due,
+                    key=f"{prefix}{due.customer_id}",
+                    kind="festival",
+                    text=text,
+                    payload={"festival": slug, "date": occasion.date.isoformat()},
+                )
     return batch.flush()
 
 
@@ -282,8 +345,11 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
     matches = {(lunar, month): [] for lunar, month, _ in occasions}
     for lunar, month, day in occasions:
         matches[(lunar, month)].append(day)
-    rows = q.birthdays_due(session, [(lunar, month, days) for (lunar, month), days in matches.items()],
-                           exclude_openids=s.seller_openids)
+    rows = q.birthdays_due(
+        session,
+        [(lunar, month, days) for (lunar, month), days in matches.items()],
+        exclude_openids=s.seller_openids,
+    )
     keyed = []
     for due, lunar, month, day in rows:
         key_year, date = occasions[(lunar, month, day)]
@@ -293,11 +359,14 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
     for key, due, date, lunar in keyed:
         if key not in known:
             text = _with_offer(s, _render(s, "birthday", name=_name(due)), "birthday_offer", due)
-            batch.add(due, key=key, kind="birthday", text=text, payload={"date": date.isoformat(), "lunar": lunar})
+            batch.add(
+                due, key=key, kind="birthday", text=text, payload={"date": date.isoformat(), "lunar": lunar}
+            )
     return batch.flush()
 
 
 # --- win-back -------------------------------------------------------------------------------------
+
 
 def winback_key(due: q.Due, step: int, settings: RetentionSettings) -> str:
     """``winback:<local date of the last order>:customer:<id>:step:<n>`` — a new order starts a new cycle."""
@@ -313,10 +382,18 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     if not offsets:
         return 0
     # One query over the union of the steps' windows; each row then tells which step is due.
-    rows = q.sleeping_due(session, at_from=now - max(offsets) - s.catchup, at_to=now - min(offsets),
-                          exclude_openids=s.seller_openids)
-    due_steps = [(due, step) for due in rows for step, offset in enumerate(offsets, start=1)
-                 if now - offset - s.catchup < due.at <= now - offset]
+    rows = q.sleeping_due(
+        session,
+        at_from=now - max(offsets) - s.catchup,
+        at_to=now - min(offsets),
+        exclude_openids=s.seller_openids,
+    )
+    due_steps = [
+        (due, step)
+        for due in rows
+        for step, offset in enumerate(offsets, start=1)
+        if now - offset - s.catchup < due.at <= now - offset
+    ]
     keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}
     previous = [winback_key(due, step - 1, s) for due, step in due_steps if step > 1]
     known = q.existing_keys(session, [*keys.values(), *previous])
@@ -324,7 +401,9 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     for due, step in sorted(due_steps, key=lambda item: item[1]):
         key = keys[(due.customer_id, step)]
         # A step follows only a step that was not withdrawn (a reply or an order stops the sequence).
-        if key in known or (step > 1 and known.get(winback_key(due, step - 1, s), "cancelled") == "cancelled"):
+        if key in known or (
+            step > 1 and known.get(winback_key(due, step - 1, s), "cancelled") == "cancelled"
+        ):
             continue
         sending.append((due, step, key))
         known[key] = "pending"
@@ -332,7 +411,9 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
     products = q.last_order_products(session, {due.customer_id for due, _, _ in sending})
     batch = Batch(session, now)
     for due, step, key in sending:
-        text = _render(s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id)))
+        text = _render(
+            s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id))
+        )
         batch.add(due, key=key, kind="winback", text=text, payload={"step": step})
     return batch.flush()
 
@@ -366,8 +447,11 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     segments.recompute_all(session, naive_now)
     checked = session.get(KeyValue, BACKFILL_MARKER)
     newest = session.scalar(select(func.max(Order.id))) or 0
-    backfill_supply_clocks(session, shipped_since=naive_now - dt.timedelta(days=BACKFILL_DAYS),
-                           after_order_id=int(checked.value) if checked is not None and checked.value else None)
+    backfill_supply_clocks(
+        session,
+        shipped_since=naive_now - dt.timedelta(days=BACKFILL_DAYS),
+        after_order_id=int(checked.value) if checked is not None and checked.value else None,
+    )
     for key, value, row in ((SEGMENTS_MARKER, today, marker), (BACKFILL_MARKER, str(newest), checked)):
         if row is None:
             session.add(KeyValue(key=key, value=value, updated_at=naive_now))
@@ -377,13 +461,21 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
 
 
 RETENTION_SWEEPS: tuple[Sweep, ...] = (
-    Sweep("retention.segments", sweep_segments, marketing=False,
-          description="recompute stage, A/B/C/D class and RFM once a day"),
+    Sweep(
+        "retention.segments",
+        sweep_segments,
+        marketing=False,
+        description="recompute stage, A/B/C/D class and RFM once a day",
+    ),
     Sweep("retention.experience", sweep_experience, description="2 days after shipping: how to use"),
     Sweep("retention.care", sweep_care, description="mid-supply: how is it going"),
     Sweep("retention.repurchase", sweep_repurchase, description="3 days before the supply runs out"),
     Sweep("retention.lapse", sweep_lapse, description="7 days after run-out without a newer order"),
-    Sweep("retention.inquiry_followup", sweep_inquiry_followup, description="24 h after an inquiry without order"),
+    Sweep(
+        "retention.inquiry_followup",
+        sweep_inquiry_followup,
+        description="24 h after an inquiry without order",
+    ),
     Sweep("retention.festivals", sweep_festivals, description="festival greetings two days ahead"),
     Sweep("retention.birthdays", sweep_birthdays, description="birthday greetings two days ahead"),
     Sweep("retention.winback", sweep_winback, description="three-step win-back for sleeping customers"),

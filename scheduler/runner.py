@@ -32,8 +32,12 @@ def leader_tick(app: Flask, leadership: Leadership) -> None:
         log.info("another scheduler is the leader; waiting")
         return
     summary = run_tick(app)
-    log.info("tick: sweeps %s, drain %s, errors %s", summary.sweeps,
-             summary.drain.to_dict() if summary.drain else None, summary.errors or "none")
+    log.info(
+        "tick: sweeps %s, drain %s, errors %s",
+        summary.sweeps,
+        summary.drain.to_dict() if summary.drain else None,
+        summary.errors or "none",
+    )
 
 
 def build_scheduler(app: Flask, *, background: bool = False) -> tuple[BaseScheduler, Leadership]:
@@ -42,9 +46,17 @@ def build_scheduler(app: Flask, *, background: bool = False) -> tuple[BaseSchedu
     leadership = Leadership(get_db(app), lease_seconds=float(app.config.get("SCHEDULER_LEASE_SECONDS", 60)))
     leadership.start_renewing()
     scheduler = (BackgroundScheduler if background else BlockingScheduler)(timezone=dt.UTC)
-    scheduler.add_job(leader_tick, "interval", seconds=interval, args=[app, leadership], id=JOB_ID,
-                      coalesce=True, max_instances=1, misfire_grace_time=int(interval),
-                      next_run_time=dt.datetime.now(dt.UTC))
+    scheduler.add_job(
+        leader_tick,
+        "interval",
+        seconds=interval,
+        args=[app, leadership],
+        id=JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(interval),
+        next_run_time=dt.datetime.now(dt.UTC),
+    )
     return scheduler, leadership
 
 

@@ -52,8 +52,12 @@ class TickSummary:
         return result
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"at": self.at.isoformat(), "dry_run": self.dry_run, "sweeps": self.sweeps,
-                                "errors": self.errors}
+        data: dict[str, Any] = {
+            "at": self.at.isoformat(),
+            "dry_run": self.dry_run,
+            "sweeps": self.sweeps,
+            "errors": self.errors,
+        }
         if self.dry_run:
             data["would_send"] = self.would_send()
             data["preview"] = self.preview
@@ -63,8 +67,9 @@ class TickSummary:
         return data
 
 
-def run_tick(app: Flask, at: dt.datetime | None = None, dry_run: bool = False,
-             *, transport: Transport | None = None) -> TickSummary:
+def run_tick(
+    app: Flask, at: dt.datetime | None = None, dry_run: bool = False, *, transport: Transport | None = None
+) -> TickSummary:
     """Run every sweep and then one drain as of ``at`` (naive means UTC; default: now) for ``app``
     (built by ``app.create_app``: its config and database)."""
     database, config = get_db(app), app.config

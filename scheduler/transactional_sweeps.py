@@ -35,7 +35,8 @@ def shipping_notices(session: Session, now: dt.datetime, config: Mapping[str, An
     """Shipping notice for every order shipped in the last 7 days (the ship hook usually did it)."""
     now = naive_utc(now)
     orders = session.scalars(
-        select(Order).options(selectinload(Order.items), selectinload(Order.customer))
+        select(Order)
+        .options(selectinload(Order.items), selectinload(Order.customer))
         .where(Order.status == OrderStatus.SHIPPED, Order.shipped_at >= now - SHIPPING_CATCH_UP)
     )
     return sum(enqueue_shipping_notice(session, order, now) for order in orders)
@@ -47,17 +48,27 @@ def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, A
     cutoff = now - dt.timedelta(hours=float(config.get("PAYMENT_REMINDER_DELAY_HOURS", 12)))
     oldest = now - dt.timedelta(days=float(config.get("PAYMENT_REMINDER_MAX_AGE_DAYS", 7)))
     orders = session.scalars(
-        select(Order).options(selectinload(Order.items), selectinload(Order.customer))
+        select(Order)
+        .options(selectinload(Order.items), selectinload(Order.customer))
         .where(Order.status == OrderStatus.PENDING, Order.created_at <= cutoff, Order.created_at >= oldest)
     )
     created = 0
     for order in orders:
         items, total = _items(order), format_yuan(order.amount_cents)
-        text = texts.PAYMENT_REMINDER.format(name=order.customer.display_name, order_id=order.id,
-                                             items=items, total=total)
-        created += enqueue(session, dedupe_key=payment_reminder_key(order.id), kind="payment_reminder",
-                           text=text, customer_id=order.customer_id, transactional=True, priority=20, now=now,
-                           payload={"order_id": order.id, "items": items, "total": total})
+        text = texts.PAYMENT_REMINDER.format(
+            name=order.customer.display_name, order_id=order.id, items=items, total=total
+        )
+        created += enqueue(
+            session,
+            dedupe_key=payment_reminder_key(order.id),
+            kind="payment_reminder",
+            text=text,
+            customer_id=order.customer_id,
+            transactional=True,
+            priority=20,
+            now=now,
+            payload={"order_id": order.id, "items": items, "total": total},
+        )
     return created
 
 
@@ -75,7 +86,15 @@ def draft_digest(session: Session, now: dt.datetime, config: Mapping[str, Any]) 
     text = digest_text(total, drafts, names)
     created = 0
     for openid in parse_list(config.get("SELLER_OPENIDS")):
-        created += enqueue(session, dedupe_key=f"digest:drafts:{local.date().isoformat()}:{openid}",
-                           kind="draft_digest", text=text, openid=openid, transactional=True, priority=30,
-                           now=naive_utc(now), payload={"drafts": total})
+        created += enqueue(
+            session,
+            dedupe_key=f"digest:drafts:{local.date().isoformat()}:{openid}",
+            kind="draft_digest",
+            text=text,
+            openid=openid,
+            transactional=True,
+            priority=30,
+            now=naive_utc(now),
+            payload={"drafts": total},
+        )
     return created

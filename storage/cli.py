@@ -43,9 +43,14 @@ def export_command(path: Path) -> None:
     partial = path.with_name(path.name + ".part")
     try:
         with get_db().read_session() as session:
-            summary = export_workbook(session, partial, timezone=current_app.config["TIMEZONE"], now=utcnow(),
-                                      progress=_progress,
-                                      seller_openids=parse_list(current_app.config.get("SELLER_OPENIDS")))
+            summary = export_workbook(
+                session,
+                partial,
+                timezone=current_app.config["TIMEZONE"],
+                now=utcnow(),
+                progress=_progress,
+                seller_openids=parse_list(current_app.config.get("SELLER_OPENIDS")),
+            )
         partial.replace(path)  # readers never see a half-written workbook
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -59,23 +64,46 @@ BAD_ROWS_SHOWN = 20
 
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--map", "mapping", multiple=True, metavar="列名=字段",
-              help="Map a column explicitly, e.g. --map 手机=phone (repeatable; 字段 '-' ignores the column).")
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="列名=字段",
+    help="Map a column explicitly, e.g. --map 手机=phone (repeatable; 字段 '-' ignores the column).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change without writing anything.")
-@click.option("--source", default=None, help="Source recorded on new customers without a 来源 column (default: import).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the workbook of bad rows (default: <file>-错误行.xlsx next to the file).")
+@click.option(
+    "--source", default=None, help="Source recorded on new customers without a 来源 column (default: import)."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the workbook of bad rows (default: <file>-错误行.xlsx next to the file).",
+)
 @with_appcontext
-def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: str | None,
-                   report_path: Path | None) -> None:
+def import_command(
+    path: Path, mapping: tuple[str, ...], dry_run: bool, source: str | None, report_path: Path | None
+) -> None:
     """Import customers from PATH (.xlsx or .csv), merging with the pool without duplicates."""
     from storage.excel_import import FileLimits, ImportFileError, import_file
 
-    limits = FileLimits(max_uncompressed_bytes=int(current_app.config["IMPORT_MAX_UNCOMPRESSED_MB"]) * 1024 * 1024)
+    limits = FileLimits(
+        max_uncompressed_bytes=int(current_app.config["IMPORT_MAX_UNCOMPRESSED_MB"]) * 1024 * 1024
+    )
     try:
-        report = import_file(get_db(), path, now=utcnow(), mapping=mapping, dry_run=dry_run, source=source,
-                             error_report=report_path, limits=limits,
-                             progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True))
+        report = import_file(
+            get_db(),
+            path,
+            now=utcnow(),
+            mapping=mapping,
+            dry_run=dry_run,
+            source=source,
+            error_report=report_path,
+            limits=limits,
+            progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True),
+        )
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
@@ -85,9 +113,11 @@ def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: 
     if report.ignored_columns:
         click.echo(f"未导入的列：{'，'.join(report.ignored_columns)}")
     prefix = "试运行（未写入任何数据）：" if dry_run else ""
-    click.echo(f"{prefix}共 {report.rows} 行：新增 {report.created} 位客户，更新 {report.updated} 位，"
-               f"无变化 {report.unchanged} 位，文件内重复合并 {report.merged_in_file} 行，"
-               f"待确认的不同资料 {report.conflicts} 条，错误 {len(report.bad_rows)} 行。")
+    click.echo(
+        f"{prefix}共 {report.rows} 行：新增 {report.created} 位客户，更新 {report.updated} 位，"
+        f"无变化 {report.unchanged} 位，文件内重复合并 {report.merged_in_file} 行，"
+        f"待确认的不同资料 {report.conflicts} 条，错误 {len(report.bad_rows)} 行。"
+    )
     for row_number, reason in report.bad_rows[:BAD_ROWS_SHOWN]:
         click.echo(f"  第 {row_number} 行：{reason}")
     if len(report.bad_rows) > BAD_ROWS_SHOWN:
@@ -100,7 +130,10 @@ def import_command(path: Path, mapping: tuple[str, ...], dry_run: bool, source: 
             click.echo(f"  ……另有 {len(report.partial_rows) - BAD_ROWS_SHOWN} 行")
     if report.product_facts or report.unknown_products:
         unknown = "，".join(f"第{n}行“{name}”" for n, name in report.unknown_products[:BAD_ROWS_SHOWN])
-        click.echo(f"商品资料：更新 {report.product_facts} 款商品" + (f"；没有这款商品：{unknown}" if unknown else ""))
+        click.echo(
+            f"商品资料：更新 {report.product_facts} 款商品"
+            + (f"；没有这款商品：{unknown}" if unknown else "")
+        )
     if report.error_report:
         click.echo(f"错误行已写入 {report.error_report}")
 
@@ -109,6 +142,3 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(export_command)
     app.cli.add_command(import_command)
-
-
-

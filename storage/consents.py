@@ -20,11 +20,24 @@ OPEN, RESERVED, USED, DROPPED, REJECTED = "open", "reserved", "used", "dropped",
 _RESERVE_TRIES = 3
 
 
-def record_choice(session: Session, customer_id: int, template_id: str, accepted: bool, *, at: dt.datetime,
-                  scene: str | None = None) -> SubscribeConsent:
+def record_choice(
+    session: Session,
+    customer_id: int,
+    template_id: str,
+    accepted: bool,
+    *,
+    at: dt.datetime,
+    scene: str | None = None,
+) -> SubscribeConsent:
     """One tap in the popup: ``accepted`` gives an ``open`` consent, a cancel is kept as history."""
-    row = SubscribeConsent(customer_id=customer_id, template_id=template_id[:128], status=OPEN if accepted else REJECTED,
-                           popup_scene=(scene or None) and str(scene)[:10], accepted_at=at, updated_at=at)
+    row = SubscribeConsent(
+        customer_id=customer_id,
+        template_id=template_id[:128],
+        status=OPEN if accepted else REJECTED,
+        popup_scene=(scene or None) and str(scene)[:10],
+        accepted_at=at,
+        updated_at=at,
+    )
     session.add(row)
     return row
 
@@ -33,40 +46,71 @@ def drop_open(session: Session, customer_id: int, template_id: str, reason: str,
     """Every unused consent of the customer for ``template_id`` ends ``dropped``; returns how many."""
     result = session.execute(
         update(SubscribeConsent)
-        .where(SubscribeConsent.customer_id == customer_id, SubscribeConsent.template_id == template_id,
-               SubscribeConsent.status == OPEN)
+        .where(
+            SubscribeConsent.customer_id == customer_id,
+            SubscribeConsent.template_id == template_id,
+            SubscribeConsent.status == OPEN,
+        )
         .values(status=DROPPED, last_error=reason[:255], updated_at=now)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return int(result.rowcount or 0)
 
 
 def open_count(session: Session, customer_id: int, template_id: str) -> int:
-    return int(session.scalar(select(func.count()).select_from(SubscribeConsent).where(
-        SubscribeConsent.customer_id == customer_id, SubscribeConsent.template_id == template_id,
-        SubscribeConsent.status == OPEN)) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SubscribeConsent)
+            .where(
+                SubscribeConsent.customer_id == customer_id,
+                SubscribeConsent.template_id == template_id,
+                SubscribeConsent.status == OPEN,
+            )
+        )
+        or 0
+    )
 
 
 def holds_open(session: Session, customer_id: int, template_id: str) -> bool:
     """Whether the customer holds an unused consent for ``template_id``."""
-    return session.scalar(select(SubscribeConsent.id).where(
-        SubscribeConsent.customer_id == customer_id, SubscribeConsent.template_id == template_id,
-        SubscribeConsent.status == OPEN).limit(1)) is not None
+    return (
+        session.scalar(
+            select(SubscribeConsent.id)
+            .where(
+                SubscribeConsent.customer_id == customer_id,
+                SubscribeConsent.template_id == template_id,
+                SubscribeConsent.status == OPEN,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
-def reserve(session: Session, customer_id: int, template_id: str, outbox_id: int, now: dt.datetime) -> int | None:
+def reserve(
+    session: Session, customer_id: int, template_id: str, outbox_id: int, now: dt.datetime
+) -> int | None:
     """Take the oldest unused consent for one send (``reserved``); None when there is none left."""
     for _ in range(_RESERVE_TRIES):
         candidate = session.scalar(
             select(SubscribeConsent.id)
-            .where(SubscribeConsent.customer_id == customer_id, SubscribeConsent.template_id == template_id,
-                   SubscribeConsent.status == OPEN)
-            .order_by(SubscribeConsent.accepted_at, SubscribeConsent.id).limit(1))
+            .where(
+                SubscribeConsent.customer_id == customer_id,
+                SubscribeConsent.template_id == template_id,
+                SubscribeConsent.status == OPEN,
+            )
+            .order_by(SubscribeConsent.accepted_at, SubscribeConsent.id)
+            .limit(1)
+        )
         if candidate is None:
             return None
         taken = session.execute(
-            update(SubscribeConsent).where(SubscribeConsent.id == candidate, SubscribeConsent.status == OPEN)
+            update(SubscribeConsent)
+            .where(SubscribeConsent.id == candidate, SubscribeConsent.status == OPEN)
             .values(status=RESERVED, outbox_id=outbox_id, updated_at=now)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         if taken.rowcount == 1:
             return int(candidate)
     return None  # others keep taking them: treat as none left
@@ -74,16 +118,22 @@ def reserve(session: Session, customer_id: int, template_id: str, outbox_id: int
 
 def mark_used(session: Session, consent_id: int, now: dt.datetime, msgid: str | None = None) -> None:
     """The API accepted the notice: the consent is spent."""
-    session.execute(update(SubscribeConsent).where(SubscribeConsent.id == consent_id)
-                    .values(status=USED, used_at=now, msgid=msgid, updated_at=now)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(SubscribeConsent)
+        .where(SubscribeConsent.id == consent_id)
+        .values(status=USED, used_at=now, msgid=msgid, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def give_back(session: Session, consent_id: int, error: str, now: dt.datetime) -> None:
     """The notice did not go out (busy, bad field …): the consent is unused again."""
-    session.execute(update(SubscribeConsent).where(SubscribeConsent.id == consent_id, SubscribeConsent.status == RESERVED)
-                    .values(status=OPEN, outbox_id=None, last_error=error[:255], updated_at=now)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(SubscribeConsent)
+        .where(SubscribeConsent.id == consent_id, SubscribeConsent.status == RESERVED)
+        .values(status=OPEN, outbox_id=None, last_error=error[:255], updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def drop_refused(session: Session, consent_id: int, error: str, now: dt.datetime) -> None:
@@ -95,13 +145,23 @@ def drop_refused(session: Session, consent_id: int, error: str, now: dt.datetime
     drop_open(session, row.customer_id, row.template_id, error, now)
 
 
-def confirm_sent(session: Session, customer_id: int, template_id: str, *, msgid: str | None, error: str | None,
-                 now: dt.datetime) -> SubscribeConsent | None:
+def confirm_sent(
+    session: Session,
+    customer_id: int,
+    template_id: str,
+    *,
+    msgid: str | None,
+    error: str | None,
+    now: dt.datetime,
+) -> SubscribeConsent | None:
     """``subscribe_msg_sent_event``: the oldest used, unconfirmed consent of that template is
     confirmed (with the platform's MsgID); a failed delivery keeps its error."""
-    stmt = (select(SubscribeConsent)
-            .where(SubscribeConsent.customer_id == customer_id, SubscribeConsent.template_id == template_id,
-                   SubscribeConsent.status == USED, SubscribeConsent.confirmed_at.is_(None)))
+    stmt = select(SubscribeConsent).where(
+        SubscribeConsent.customer_id == customer_id,
+        SubscribeConsent.template_id == template_id,
+        SubscribeConsent.status == USED,
+        SubscribeConsent.confirmed_at.is_(None),
+    )
     row = None
     if msgid:
         row = session.scalar(stmt.where(SubscribeConsent.msgid == msgid).limit(1))

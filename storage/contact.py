@@ -32,8 +32,10 @@ def normalize_phone(raw: str | int | None) -> str | None:
         return None
     if number.country_code != 86 or not phonenumbers.is_valid_number(number):
         return None
-    if phonenumbers.number_type(number) not in (phonenumbers.PhoneNumberType.MOBILE,
-                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
         return None
     national = str(number.national_number)
     return national if len(national) == 11 else None
@@ -45,7 +47,7 @@ def find_phone(text: str) -> tuple[str | None, str]:
     for match in _MOBILE_CANDIDATE.finditer(halfwidth):
         phone = normalize_phone(match.group())
         if phone:
-            return phone, (halfwidth[: match.start()] + " " + halfwidth[match.end():]).strip()
+            return phone, (halfwidth[: match.start()] + " " + halfwidth[match.end() :]).strip()
     return None, halfwidth
 
 
@@ -85,7 +87,9 @@ def split_address(text: str | None) -> AddressParts | None:
 def split_addresses(texts: list[str | None]) -> list[AddressParts | None]:
     """:func:`split_address` for many addresses at once (one cpca call: ~100× faster per address)."""
     results: list[AddressParts | None] = [None] * len(texts)
-    wanted = [(index, to_halfwidth(text).strip()) for index, text in enumerate(texts) if text and text.strip()]
+    wanted = [
+        (index, to_halfwidth(text).strip()) for index, text in enumerate(texts) if text and text.strip()
+    ]
     if not wanted:
         return results
     import cpca  # imported lazily: it loads its region tables on first use

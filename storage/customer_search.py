@@ -41,18 +41,38 @@ def find_customers(session: Session, query: str, *, limit: int = 10) -> list[Cus
         return [customer] if customer is not None else []
     phone = normalize_phone(text)
     if phone:
-        return list(session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(Customer).where(Customer.phone == phone).order_by(Customer.id).limit(limit)
+            )
+        )
     if tail := _PHONE_TAIL.fullmatch(text):
-        return list(session.scalars(select(Customer).where(Customer.phone.like(f"%{tail.group(1)}"))
-                                    .order_by(Customer.id).limit(limit)))
-    exact = list(session.scalars(
-        select(Customer).where(or_(Customer.name == text, Customer.nickname == text)).order_by(Customer.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(Customer)
+                .where(Customer.phone.like(f"%{tail.group(1)}"))
+                .order_by(Customer.id)
+                .limit(limit)
+            )
+        )
+    exact = list(
+        session.scalars(
+            select(Customer)
+            .where(or_(Customer.name == text, Customer.nickname == text))
+            .order_by(Customer.id)
+            .limit(limit)
+        )
+    )
     if exact:
         return exact
     pattern = f"%{_like_escape(text)}%"
-    return list(session.scalars(
-        select(Customer)
-        .where(or_(Customer.name.like(pattern, escape="\\"), Customer.nickname.like(pattern, escape="\\")))
-        .order_by(Customer.id)
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Customer)
+            .where(
+                or_(Customer.name.like(pattern, escape="\\"), Customer.nickname.like(pattern, escape="\\"))
+            )
+            .order_by(Customer.id)
+            .limit(limit)
+        )
+    )

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from storage.models import Customer
 from storage.upsert import insert_ignore
 
-_BY_OPENID = select(Customer).where(Customer.openid == bindparam("openid"))  # built once: every message uses it
+_BY_OPENID = select(Customer).where(
+    Customer.openid == bindparam("openid")
+)  # built once: every message uses it
 
 # The advisory-lock namespace of customers (first key of the two-key form, so it never meets the
 # one-key locks of the scheduler leader and the token refresh).
@@ -34,7 +36,9 @@ def lock_customer(session: Session, openid: str) -> None:
     already holds the database's single write lock, so there is nothing to add.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK_CUSTOMER, {"namespace": CUSTOMER_LOCK_NAMESPACE, "key": customer_lock_key(openid)})
+        session.execute(
+            _LOCK_CUSTOMER, {"namespace": CUSTOMER_LOCK_NAMESPACE, "key": customer_lock_key(openid)}
+        )
 
 
 def find_by_openid(session: Session, openid: str) -> Customer | None:
@@ -54,8 +58,16 @@ def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> 
     created = insert_ignore(
         session,
         Customer.__table__,
-        {"openid": openid, "created_at": now, "updated_at": now, "subscribed": True, "stage": "prospect",
-         "opted_out": False, "unreachable": False, "birthday_is_lunar": False},
+        {
+            "openid": openid,
+            "created_at": now,
+            "updated_at": now,
+            "subscribed": True,
+            "stage": "prospect",
+            "opted_out": False,
+            "unreachable": False,
+            "birthday_is_lunar": False,
+        },
         ["openid"],
     )
     customer = session.scalar(_BY_OPENID, {"openid": openid})

@@ -55,8 +55,9 @@ def make_engine(url: str, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECON
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
-                           hide_parameters=True)
+    engine = create_engine(
+        url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_on_connect(dbapi_connection, _record):
@@ -110,8 +111,11 @@ class WriterGate:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:  # e.g. a read-only folder: SQLite's own lock alone, as without the gate
-            log.warning("SQLite writer gate %s unavailable; writers wait in SQLite's busy handler", self.path,
-                        exc_info=True)
+            log.warning(
+                "SQLite writer gate %s unavailable; writers wait in SQLite's busy handler",
+                self.path,
+                exc_info=True,
+            )
             yield
             return
         self._held.depth = 1
@@ -142,11 +146,16 @@ class Database:
         self.session_info: dict = {}
         self.Session = sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
         self.ReadSession = sessionmaker(
-            self.engine.execution_options(**{_READONLY_OPTION: True}), expire_on_commit=False, info=self.session_info
+            self.engine.execution_options(**{_READONLY_OPTION: True}),
+            expire_on_commit=False,
+            info=self.session_info,
         )
         path = make_url(url).database if is_sqlite(url) else None
-        self._gate = (WriterGate(path, sqlite_busy_timeout)
-                      if path and path != ":memory:" and fcntl is not None else None)
+        self._gate = (
+            WriterGate(path, sqlite_busy_timeout)
+            if path and path != ":memory:" and fcntl is not None
+            else None
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,8 +164,11 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A read-write unit of work: committed on success, rolled back on any error."""
-        with self._gate.hold() if self._gate else contextlib.nullcontext(), self.Session() as session, \
-                session.begin():
+        with (
+            self._gate.hold() if self._gate else contextlib.nullcontext(),
+            self.Session() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextlib.contextmanager
@@ -172,8 +184,10 @@ class Database:
 def init_app(app: Flask) -> Database:
     url = app.config.get("DATABASE_URL") or default_database_url(app.instance_path)
     app.config["DATABASE_URL"] = url
-    database = Database(url, sqlite_busy_timeout=float(app.config.get("SQLITE_BUSY_TIMEOUT_SECONDS",
-                                                                       SQLITE_BUSY_TIMEOUT_SECONDS)))
+    database = Database(
+        url,
+        sqlite_busy_timeout=float(app.config.get("SQLITE_BUSY_TIMEOUT_SECONDS", SQLITE_BUSY_TIMEOUT_SECONDS)),
+    )
     app.extensions["huitou_db"] = database
     return database
 

@@ -82,58 +82,131 @@ STAGE_LABELS = {
 TOPIC_LABELS = {"price": "价格", "stock": "库存", "effect": "效果", "usage": "用法", "other": "其他"}
 INQUIRY_STATUS_LABELS = {"open": "待回复", "answered": "已回复", "closed": "已关闭"}
 REFERRAL_SOURCE_LABELS = {"qr": "扫码", "typed": "输入推荐码", "seller": "店主登记"}
-REFERRAL_STATUS_LABELS = {"pending": "待首单", "held": "待确认", "rewarded": "已奖励", "reversed": "已撤销",
-                          "rejected": "未通过"}
+REFERRAL_STATUS_LABELS = {
+    "pending": "待首单",
+    "held": "待确认",
+    "rewarded": "已奖励",
+    "reversed": "已撤销",
+    "rejected": "未通过",
+}
 COUNTED_REFERRAL_STATUSES = ("pending", "held", "rewarded")
 
 SHEET_CUSTOMERS, SHEET_ORDERS, SHEET_INQUIRIES = "客户", "订单", "咨询"
 SHEET_REFERRALS, SHEET_REWARDS, SHEET_REPURCHASE, SHEET_OVERVIEW = "转介绍", "积分", "回购分析", "概览"
-SHEET_TITLES = (SHEET_CUSTOMERS, SHEET_ORDERS, SHEET_INQUIRIES, SHEET_REFERRALS, SHEET_REWARDS,
-                SHEET_REPURCHASE, SHEET_OVERVIEW)
+SHEET_TITLES = (
+    SHEET_CUSTOMERS,
+    SHEET_ORDERS,
+    SHEET_INQUIRIES,
+    SHEET_REFERRALS,
+    SHEET_REWARDS,
+    SHEET_REPURCHASE,
+    SHEET_OVERVIEW,
+)
 
 CUSTOMER_COLUMNS = (
-    Column("客户ID", "int", 8), Column("OpenID", "text", 14), Column("昵称", "text", 14),
-    Column("姓名", "text", 10), Column("手机号", "phone", 14), Column("省", "text", 10),
-    Column("市", "text", 10), Column("区", "text", 10), Column("详细地址", "text", 30),
-    Column("标签", "text", 16), Column("生日", "text", 12), Column("生日类型", "text", 9),
-    Column("来源", "text", 10), Column("首次下单", "datetime", 17), Column("最近下单", "datetime", 17),
-    Column("订单数", "int", 8), Column("累计消费", "money", 12), Column("客单价", "money", 11),
-    Column("回购间隔中位数(天)", "days", 12), Column("预计下次购买", "datetime", 17),
-    Column("阶段", "text", 10), Column("客户等级", "text", 9), Column("R", "int", 5), Column("F", "int", 5),
-    Column("M", "int", 5), Column("RFM分群", "text", 14), Column("推荐码", "text", 10),
-    Column("推荐人", "text", 12), Column("推荐人数", "int", 9), Column("积分余额", "int", 9),
-    Column("已退订", "yesno", 8), Column("备注", "text", 30),
+    Column("客户ID", "int", 8),
+    Column("OpenID", "text", 14),
+    Column("昵称", "text", 14),
+    Column("姓名", "text", 10),
+    Column("手机号", "phone", 14),
+    Column("省", "text", 10),
+    Column("市", "text", 10),
+    Column("区", "text", 10),
+    Column("详细地址", "text", 30),
+    Column("标签", "text", 16),
+    Column("生日", "text", 12),
+    Column("生日类型", "text", 9),
+    Column("来源", "text", 10),
+    Column("首次下单", "datetime", 17),
+    Column("最近下单", "datetime", 17),
+    Column("订单数", "int", 8),
+    Column("累计消费", "money", 12),
+    Column("客单价", "money", 11),
+    Column("回购间隔中位数(天)", "days", 12),
+    Column("预计下次购买", "datetime", 17),
+    Column("阶段", "text", 10),
+    Column("客户等级", "text", 9),
+    Column("R", "int", 5),
+    Column("F", "int", 5),
+    Column("M", "int", 5),
+    Column("RFM分群", "text", 14),
+    Column("推荐码", "text", 10),
+    Column("推荐人", "text", 12),
+    Column("推荐人数", "int", 9),
+    Column("积分余额", "int", 9),
+    Column("已退订", "yesno", 8),
+    Column("备注", "text", 30),
 )
 ORDER_COLUMNS = (
-    Column("订单号", "int", 8), Column("客户ID", "int", 8), Column("客户", "text", 12),
-    Column("收件人", "text", 10), Column("手机号", "phone", 14), Column("省", "text", 10),
-    Column("市", "text", 10), Column("区", "text", 10), Column("详细地址", "text", 30),
-    Column("商品", "text", 24), Column("件数", "int", 6), Column("金额", "money", 11),
-    Column("状态", "text", 8), Column("快递公司", "text", 10), Column("快递单号", "text", 18),
-    Column("推荐码", "text", 10), Column("来源", "text", 8), Column("备注", "text", 20),
-    Column("下单时间", "datetime", 17), Column("付款时间", "datetime", 17), Column("发货时间", "datetime", 17),
-    Column("收货时间", "datetime", 17), Column("取消时间", "datetime", 17),
+    Column("订单号", "int", 8),
+    Column("客户ID", "int", 8),
+    Column("客户", "text", 12),
+    Column("收件人", "text", 10),
+    Column("手机号", "phone", 14),
+    Column("省", "text", 10),
+    Column("市", "text", 10),
+    Column("区", "text", 10),
+    Column("详细地址", "text", 30),
+    Column("商品", "text", 24),
+    Column("件数", "int", 6),
+    Column("金额", "money", 11),
+    Column("状态", "text", 8),
+    Column("快递公司", "text", 10),
+    Column("快递单号", "text", 18),
+    Column("推荐码", "text", 10),
+    Column("来源", "text", 8),
+    Column("备注", "text", 20),
+    Column("下单时间", "datetime", 17),
+    Column("付款时间", "datetime", 17),
+    Column("发货时间", "datetime", 17),
+    Column("收货时间", "datetime", 17),
+    Column("取消时间", "datetime", 17),
 )
 INQUIRY_COLUMNS = (
-    Column("编号", "int", 8), Column("客户ID", "int", 8), Column("客户", "text", 12),
-    Column("内容", "text", 36), Column("主题", "text", 8), Column("商品", "text", 12),
-    Column("状态", "text", 8), Column("回复", "text", 30), Column("已转化", "yesno", 8),
-    Column("转化订单号", "int", 10), Column("咨询时间", "datetime", 17), Column("回复时间", "datetime", 17),
+    Column("编号", "int", 8),
+    Column("客户ID", "int", 8),
+    Column("客户", "text", 12),
+    Column("内容", "text", 36),
+    Column("主题", "text", 8),
+    Column("商品", "text", 12),
+    Column("状态", "text", 8),
+    Column("回复", "text", 30),
+    Column("已转化", "yesno", 8),
+    Column("转化订单号", "int", 10),
+    Column("咨询时间", "datetime", 17),
+    Column("回复时间", "datetime", 17),
 )
 REFERRAL_COLUMNS = (
-    Column("编号", "int", 8), Column("推荐人ID", "int", 9), Column("推荐人", "text", 12),
-    Column("被推荐人ID", "int", 10), Column("被推荐人", "text", 12), Column("方式", "text", 10),
-    Column("状态", "text", 8), Column("原因", "text", 20), Column("订单号", "int", 8),
-    Column("推荐时间", "datetime", 17), Column("奖励时间", "datetime", 17),
+    Column("编号", "int", 8),
+    Column("推荐人ID", "int", 9),
+    Column("推荐人", "text", 12),
+    Column("被推荐人ID", "int", 10),
+    Column("被推荐人", "text", 12),
+    Column("方式", "text", 10),
+    Column("状态", "text", 8),
+    Column("原因", "text", 20),
+    Column("订单号", "int", 8),
+    Column("推荐时间", "datetime", 17),
+    Column("奖励时间", "datetime", 17),
 )
 REWARD_COLUMNS = (
-    Column("编号", "int", 8), Column("客户ID", "int", 8), Column("客户", "text", 12),
-    Column("积分", "int", 8), Column("优惠券", "money", 10), Column("原因", "text", 24),
-    Column("转介绍编号", "int", 10), Column("订单号", "int", 8), Column("时间", "datetime", 17),
+    Column("编号", "int", 8),
+    Column("客户ID", "int", 8),
+    Column("客户", "text", 12),
+    Column("积分", "int", 8),
+    Column("优惠券", "money", 10),
+    Column("原因", "text", 24),
+    Column("转介绍编号", "int", 10),
+    Column("订单号", "int", 8),
+    Column("时间", "datetime", 17),
 )
 PRODUCT_COLUMNS = (
-    Column("商品", "text", 16), Column("使用周期(天)", "int", 12), Column("购买人数", "int", 10),
-    Column("回购人数", "int", 10), Column("回购率", "percent", 9), Column("回购周期中位数(天)", "days", 14),
+    Column("商品", "text", 16),
+    Column("使用周期(天)", "int", 12),
+    Column("购买人数", "int", 10),
+    Column("回购人数", "int", 10),
+    Column("回购率", "percent", 9),
+    Column("回购周期中位数(天)", "days", 14),
     Column("比使用周期多(天)", "days", 14),
 )
 MONTH_HEADERS = ("月份", "新客收入", "老客收入", "合计", "新客订单", "老客订单")
@@ -165,8 +238,13 @@ def median_days(times: list[dt.datetime]) -> float | None:
     return round(statistics.median(gaps), 1)
 
 
-def fallback_stage(stored: str | None, order_count: int, last_order_at: dt.datetime | None,
-                   now: dt.datetime, cycle_days: float | None = None) -> str:
+def fallback_stage(
+    stored: str | None,
+    order_count: int,
+    last_order_at: dt.datetime | None,
+    now: dt.datetime,
+    cycle_days: float | None = None,
+) -> str:
     """The stage as of the export.
 
     Fan and distributor are decisions (a paid referral, the seller's promotion) and are kept. The
@@ -202,8 +280,15 @@ class _Totals:
         self.months: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
 
 
-def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezone: str, now: dt.datetime,
-                    progress: Progress | None = None, seller_openids: Iterable[str] = ()) -> ExportSummary:
+def export_workbook(
+    session: Session,
+    target: str | Path | IO[bytes],
+    *,
+    timezone: str,
+    now: dt.datetime,
+    progress: Progress | None = None,
+    seller_openids: Iterable[str] = (),
+) -> ExportSummary:
     """Write the whole pool to ``target`` (a path or a binary file object); ``now`` is naive UTC.
 
     ``seller_openids``: the seller's own accounts, left out of the customers (HUITOU_SELLER_OPENIDS).
@@ -243,25 +328,70 @@ def export_workbook(session: Session, target: str | Path | IO[bytes], *, timezon
 
 # --- 客户 -------------------------------------------------------------------------------------------
 
+
 def _customer_rows(session: Session):
     referrer = aliased(Customer)
-    made = (select(Referral.referrer_id.label("cid"), func.count().label("n"))
-            .where(Referral.status.in_(COUNTED_REFERRAL_STATUSES)).group_by(Referral.referrer_id).subquery())
-    points = (select(RewardEntry.customer_id.label("cid"), func.sum(RewardEntry.points).label("points"))
-              .group_by(RewardEntry.customer_id).subquery())
-    rewarded = (select(Referral.referrer_id.label("cid"), func.count().label("n"))
-                .where(Referral.status == "rewarded").group_by(Referral.referrer_id).subquery())
-    notes = (select(CustomerNote.customer_id.label("cid"),
-                    func.aggregate_strings(CustomerNote.text, NOTE_SEPARATOR).label("text"))
-             .group_by(CustomerNote.customer_id).subquery())
+    made = (
+        select(Referral.referrer_id.label("cid"), func.count().label("n"))
+        .where(Referral.status.in_(COUNTED_REFERRAL_STATUSES))
+        .group_by(Referral.referrer_id)
+        .subquery()
+    )
+    points = (
+        select(RewardEntry.customer_id.label("cid"), func.sum(RewardEntry.points).label("points"))
+        .group_by(RewardEntry.customer_id)
+        .subquery()
+    )
+    rewarded = (
+        select(Referral.referrer_id.label("cid"), func.count().label("n"))
+        .where(Referral.status == "rewarded")
+        .group_by(Referral.referrer_id)
+        .subquery()
+    )
+    notes = (
+        select(
+            CustomerNote.customer_id.label("cid"),
+            func.aggregate_strings(CustomerNote.text, NOTE_SEPARATOR).label("text"),
+        )
+        .group_by(CustomerNote.customer_id)
+        .subquery()
+    )
     c = Customer
     stmt = (
-        select(c.id, c.openid, c.nickname, c.name, c.phone, c.province, c.city, c.district, c.address_detail,
-               c.tags, c.birthday_year, c.birthday_month, c.birthday_day, c.birthday_is_lunar, c.source,
-               c.stage, c.customer_class, c.rfm_r, c.rfm_f, c.rfm_m, c.rfm_segment, c.median_interval_days,
-               c.expected_next_purchase_at, c.referral_code, c.opted_out,
-               referrer.id, referrer.name, referrer.nickname, made.c.n, points.c.points, notes.c.text,
-               rewarded.c.n)
+        select(
+            c.id,
+            c.openid,
+            c.nickname,
+            c.name,
+            c.phone,
+            c.province,
+            c.city,
+            c.district,
+            c.address_detail,
+            c.tags,
+            c.birthday_year,
+            c.birthday_month,
+            c.birthday_day,
+            c.birthday_is_lunar,
+            c.source,
+            c.stage,
+            c.customer_class,
+            c.rfm_r,
+            c.rfm_f,
+            c.rfm_m,
+            c.rfm_segment,
+            c.median_interval_days,
+            c.expected_next_purchase_at,
+            c.referral_code,
+            c.opted_out,
+            referrer.id,
+            referrer.name,
+            referrer.nickname,
+            made.c.n,
+            points.c.points,
+            notes.c.text,
+            rewarded.c.n,
+        )
         .outerjoin(referrer, referrer.id == c.referrer_id)
         .outerjoin(made, made.c.cid == c.id)
         .outerjoin(points, points.c.cid == c.id)
@@ -275,13 +405,20 @@ def _customer_rows(session: Session):
 def _purchase_rows(session: Session):
     """Active orders by customer and time, with the supply (days) each one bought: the first line to
     run out among those with usage days (as ``storage.segments.active_orders``)."""
-    supply = (select(OrderItem.order_id.label("oid"),
-                     func.min(OrderItem.quantity * OrderItem.usage_days).label("days"))
-              .where(OrderItem.usage_days > 0).group_by(OrderItem.order_id).subquery())
-    stmt = (select(Order.customer_id, Order.created_at, Order.amount_cents, supply.c.days)
-            .outerjoin(supply, supply.c.oid == Order.id)
-            .where(Order.status != OrderStatus.CANCELLED)
-            .order_by(Order.customer_id, Order.created_at, Order.id))
+    supply = (
+        select(
+            OrderItem.order_id.label("oid"), func.min(OrderItem.quantity * OrderItem.usage_days).label("days")
+        )
+        .where(OrderItem.usage_days > 0)
+        .group_by(OrderItem.order_id)
+        .subquery()
+    )
+    stmt = (
+        select(Order.customer_id, Order.created_at, Order.amount_cents, supply.c.days)
+        .outerjoin(supply, supply.c.oid == Order.id)
+        .where(Order.status != OrderStatus.CANCELLED)
+        .order_by(Order.customer_id, Order.created_at, Order.id)
+    )
     return session.execute(stmt.execution_options(**STREAM))
 
 
@@ -289,13 +426,52 @@ def _count(session: Session, model) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local: LocalTime, now: dt.datetime,
-                     total: int, report: Progress, sellers: frozenset[str] = frozenset()) -> None:
+def _write_customers(
+    session: Session,
+    sheet: TypedSheet,
+    totals: _Totals,
+    local: LocalTime,
+    now: dt.datetime,
+    total: int,
+    report: Progress,
+    sellers: frozenset[str] = frozenset(),
+) -> None:
     purchases = MergeCursor(_purchase_rows(session))
     for row in _customer_rows(session):
-        (cid, openid, nickname, name, phone, province, city, district, detail, tags, b_year, b_month, b_day,
-         b_lunar, source, stage, klass, rfm_r, rfm_f, rfm_m, segment, stored_median, stored_next, code,
-         opted_out, ref_id, ref_name, ref_nick, made, points, notes, rewarded) = row
+        (
+            cid,
+            openid,
+            nickname,
+            name,
+            phone,
+            province,
+            city,
+            district,
+            detail,
+            tags,
+            b_year,
+            b_month,
+            b_day,
+            b_lunar,
+            source,
+            stage,
+            klass,
+            rfm_r,
+            rfm_f,
+            rfm_m,
+            segment,
+            stored_median,
+            stored_next,
+            code,
+            opted_out,
+            ref_id,
+            ref_name,
+            ref_nick,
+            made,
+            points,
+            notes,
+            rewarded,
+        ) = row
         orders = purchases.take(cid)
         if openid in sellers:
             totals.sellers += 1
@@ -331,14 +507,42 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
                 bucket[returning] += order[2]
                 bucket[2 + returning] += 1
 
-        sheet.append((
-            cid, openid, nickname, name, phone, province, city, district, detail, tags,
-            birthday_text(b_year, b_month, b_day), ("农历" if b_lunar else "公历") if b_month else None, source,
-            first, last, count, spent, spent // count if count else None, median, expected,
-            STAGE_LABELS.get(effective_stage, effective_stage), klass, rfm_r, rfm_f, rfm_m,
-            RFM_SEGMENT_LABELS.get(segment, segment), code,
-            display_name(ref_name, ref_nick, ref_id), made or 0, points or 0, bool(opted_out), notes,
-        ))
+        sheet.append(
+            (
+                cid,
+                openid,
+                nickname,
+                name,
+                phone,
+                province,
+                city,
+                district,
+                detail,
+                tags,
+                birthday_text(b_year, b_month, b_day),
+                ("农历" if b_lunar else "公历") if b_month else None,
+                source,
+                first,
+                last,
+                count,
+                spent,
+                spent // count if count else None,
+                median,
+                expected,
+                STAGE_LABELS.get(effective_stage, effective_stage),
+                klass,
+                rfm_r,
+                rfm_f,
+                rfm_m,
+                RFM_SEGMENT_LABELS.get(segment, segment),
+                code,
+                display_name(ref_name, ref_nick, ref_id),
+                made or 0,
+                points or 0,
+                bool(opted_out),
+                notes,
+            )
+        )
         if sheet.rows % PROGRESS_EVERY == 0:
             report(SHEET_CUSTOMERS, sheet.rows, total)
     report(SHEET_CUSTOMERS, sheet.rows, total)
@@ -347,26 +551,97 @@ def _write_customers(session: Session, sheet: TypedSheet, totals: _Totals, local
 
 # --- 订单, 咨询, 转介绍, 积分 ---------------------------------------------------------------------------
 
+
 def _write_orders(session: Session, sheet: TypedSheet, report: Progress) -> None:
-    items = MergeCursor(session.execute(
-        select(OrderItem.order_id, OrderItem.product_name, OrderItem.quantity)
-        .order_by(OrderItem.order_id, OrderItem.id).execution_options(**STREAM)))
+    items = MergeCursor(
+        session.execute(
+            select(OrderItem.order_id, OrderItem.product_name, OrderItem.quantity)
+            .order_by(OrderItem.order_id, OrderItem.id)
+            .execution_options(**STREAM)
+        )
+    )
     o, c = Order, Customer
     rows = session.execute(
-        select(o.id, o.customer_id, c.name, c.nickname, o.recipient_name, o.phone, o.province, o.city,
-               o.district, o.address_detail, o.amount_cents, o.status, o.courier, o.tracking_no,
-               o.referral_code_used, o.source, o.note, o.created_at, o.paid_at, o.shipped_at, o.received_at,
-               o.cancelled_at)
-        .join(c, c.id == o.customer_id).order_by(o.id).execution_options(**STREAM))
-    for (oid, cid, name, nickname, recipient, phone, province, city, district, detail, amount, status, courier,
-         tracking, code, source, note, created, paid, shipped, received, cancelled) in rows:
+        select(
+            o.id,
+            o.customer_id,
+            c.name,
+            c.nickname,
+            o.recipient_name,
+            o.phone,
+            o.province,
+            o.city,
+            o.district,
+            o.address_detail,
+            o.amount_cents,
+            o.status,
+            o.courier,
+            o.tracking_no,
+            o.referral_code_used,
+            o.source,
+            o.note,
+            o.created_at,
+            o.paid_at,
+            o.shipped_at,
+            o.received_at,
+            o.cancelled_at,
+        )
+        .join(c, c.id == o.customer_id)
+        .order_by(o.id)
+        .execution_options(**STREAM)
+    )
+    for (
+        oid,
+        cid,
+        name,
+        nickname,
+        recipient,
+        phone,
+        province,
+        city,
+        district,
+        detail,
+        amount,
+        status,
+        courier,
+        tracking,
+        code,
+        source,
+        note,
+        created,
+        paid,
+        shipped,
+        received,
+        cancelled,
+    ) in rows:
         lines = items.take(oid)
-        sheet.append((
-            oid, cid, display_name(name, nickname, cid), recipient, phone, province, city, district, detail,
-            "、".join(f"{line[1]}×{line[2]}" for line in lines), sum(line[2] for line in lines), amount,
-            STATUS_LABELS.get(status, status), courier, tracking, code, source, note,
-            created, paid, shipped, received, cancelled,
-        ))
+        sheet.append(
+            (
+                oid,
+                cid,
+                display_name(name, nickname, cid),
+                recipient,
+                phone,
+                province,
+                city,
+                district,
+                detail,
+                "、".join(f"{line[1]}×{line[2]}" for line in lines),
+                sum(line[2] for line in lines),
+                amount,
+                STATUS_LABELS.get(status, status),
+                courier,
+                tracking,
+                code,
+                source,
+                note,
+                created,
+                paid,
+                shipped,
+                received,
+                cancelled,
+            )
+        )
         if sheet.rows % PROGRESS_EVERY == 0:
             report(SHEET_ORDERS, sheet.rows, None)
 
@@ -374,52 +649,149 @@ def _write_orders(session: Session, sheet: TypedSheet, report: Progress) -> None
 def _write_inquiries(session: Session, sheet: TypedSheet, report: Progress) -> None:
     i, c = Inquiry, Customer
     rows = session.execute(
-        select(i.id, i.customer_id, c.name, c.nickname, i.text, i.topic, Product.name, i.status, i.answer,
-               i.converted_order_id, i.created_at, i.answered_at)
-        .join(c, c.id == i.customer_id).outerjoin(Product, Product.id == i.product_id)
-        .order_by(i.id).execution_options(**STREAM))
-    for (iid, cid, name, nickname, text, topic, product, status, answer, converted, created, answered) in rows:
-        sheet.append((iid, cid, display_name(name, nickname, cid), text, TOPIC_LABELS.get(topic, topic), product,
-                      INQUIRY_STATUS_LABELS.get(status, status), answer, converted is not None, converted,
-                      created, answered))
+        select(
+            i.id,
+            i.customer_id,
+            c.name,
+            c.nickname,
+            i.text,
+            i.topic,
+            Product.name,
+            i.status,
+            i.answer,
+            i.converted_order_id,
+            i.created_at,
+            i.answered_at,
+        )
+        .join(c, c.id == i.customer_id)
+        .outerjoin(Product, Product.id == i.product_id)
+        .order_by(i.id)
+        .execution_options(**STREAM)
+    )
+    for iid, cid, name, nickname, text, topic, product, status, answer, converted, created, answered in rows:
+        sheet.append(
+            (
+                iid,
+                cid,
+                display_name(name, nickname, cid),
+                text,
+                TOPIC_LABELS.get(topic, topic),
+                product,
+                INQUIRY_STATUS_LABELS.get(status, status),
+                answer,
+                converted is not None,
+                converted,
+                created,
+                answered,
+            )
+        )
 
 
 def _write_referrals(session: Session, sheet: TypedSheet, report: Progress) -> None:
     r = Referral
     referrer, referee = aliased(Customer), aliased(Customer)
     rows = session.execute(
-        select(r.id, r.referrer_id, referrer.name, referrer.nickname, r.referee_id, referee.name, referee.nickname,
-               r.source, r.status, r.reason, r.order_id, r.created_at, r.rewarded_at)
-        .join(referrer, referrer.id == r.referrer_id).join(referee, referee.id == r.referee_id)
-        .order_by(r.id).execution_options(**STREAM))
-    for (rid, ref_id, ref_name, ref_nick, fee_id, fee_name, fee_nick, source, status, reason, order_id, created,
-         rewarded) in rows:
-        sheet.append((rid, ref_id, display_name(ref_name, ref_nick, ref_id), fee_id,
-                      display_name(fee_name, fee_nick, fee_id), REFERRAL_SOURCE_LABELS.get(source, source),
-                      REFERRAL_STATUS_LABELS.get(status, status), reason, order_id, created, rewarded))
+        select(
+            r.id,
+            r.referrer_id,
+            referrer.name,
+            referrer.nickname,
+            r.referee_id,
+            referee.name,
+            referee.nickname,
+            r.source,
+            r.status,
+            r.reason,
+            r.order_id,
+            r.created_at,
+            r.rewarded_at,
+        )
+        .join(referrer, referrer.id == r.referrer_id)
+        .join(referee, referee.id == r.referee_id)
+        .order_by(r.id)
+        .execution_options(**STREAM)
+    )
+    for (
+        rid,
+        ref_id,
+        ref_name,
+        ref_nick,
+        fee_id,
+        fee_name,
+        fee_nick,
+        source,
+        status,
+        reason,
+        order_id,
+        created,
+        rewarded,
+    ) in rows:
+        sheet.append(
+            (
+                rid,
+                ref_id,
+                display_name(ref_name, ref_nick, ref_id),
+                fee_id,
+                display_name(fee_name, fee_nick, fee_id),
+                REFERRAL_SOURCE_LABELS.get(source, source),
+                REFERRAL_STATUS_LABELS.get(status, status),
+                reason,
+                order_id,
+                created,
+                rewarded,
+            )
+        )
 
 
 def _write_rewards(session: Session, sheet: TypedSheet, report: Progress) -> None:
     e, c = RewardEntry, Customer
     rows = session.execute(
-        select(e.id, e.customer_id, c.name, c.nickname, e.points, e.coupon_cents, e.reason, e.referral_id,
-               e.order_id, e.created_at)
-        .join(c, c.id == e.customer_id).order_by(e.id).execution_options(**STREAM))
-    for (eid, cid, name, nickname, points, coupon, reason, referral_id, order_id, created) in rows:
-        sheet.append((eid, cid, display_name(name, nickname, cid), points, coupon, reason, referral_id, order_id,
-                      created))
+        select(
+            e.id,
+            e.customer_id,
+            c.name,
+            c.nickname,
+            e.points,
+            e.coupon_cents,
+            e.reason,
+            e.referral_id,
+            e.order_id,
+            e.created_at,
+        )
+        .join(c, c.id == e.customer_id)
+        .order_by(e.id)
+        .execution_options(**STREAM)
+    )
+    for eid, cid, name, nickname, points, coupon, reason, referral_id, order_id, created in rows:
+        sheet.append(
+            (
+                eid,
+                cid,
+                display_name(name, nickname, cid),
+                points,
+                coupon,
+                reason,
+                referral_id,
+                order_id,
+                created,
+            )
+        )
 
 
 # --- 回购分析 -------------------------------------------------------------------------------------------
 
+
 def _product_rows(session: Session):
     """(product, customer, order, time) for every active purchase, by product, customer and time."""
     key = func.coalesce(Product.name, OrderItem.product_name)
-    stmt = (select(key, Order.customer_id, Order.id, Order.created_at)
-            .select_from(OrderItem).join(Order, Order.id == OrderItem.order_id)
-            .outerjoin(Product, Product.id == OrderItem.product_id)
-            .where(Order.status != OrderStatus.CANCELLED)
-            .order_by(key, Order.customer_id, Order.created_at, Order.id))
+    stmt = (
+        select(key, Order.customer_id, Order.id, Order.created_at)
+        .select_from(OrderItem)
+        .join(Order, Order.id == OrderItem.order_id)
+        .outerjoin(Product, Product.id == OrderItem.product_id)
+        .where(Order.status != OrderStatus.CANCELLED)
+        .order_by(key, Order.customer_id, Order.created_at, Order.id)
+    )
     return session.execute(stmt.execution_options(**STREAM))
 
 
@@ -461,8 +833,17 @@ def _write_repurchase(session: Session, sheet: TypedSheet, totals: _Totals, loca
     usage = dict(session.execute(select(Product.name, Product.usage_days)).all())
     for name, buyers, repeaters, median in product_repurchase(_product_rows(session)):
         period = usage.get(name)
-        sheet.append((name, period, buyers, repeaters, repeaters / buyers if buyers else None, median,
-                      round(median - period, 1) if median is not None and period else None))
+        sheet.append(
+            (
+                name,
+                period,
+                buyers,
+                repeaters,
+                repeaters / buyers if buyers else None,
+                median,
+                round(median - period, 1) if median is not None and period else None,
+            )
+        )
     sheet.finish()
     # Second table below the products: revenue per month from first orders vs repeat orders.
     sheet.append_raw(())
@@ -487,14 +868,24 @@ def _money_cells(sheet: TypedSheet, count: int):
 
 # --- 概览 ------------------------------------------------------------------------------------------------
 
+
 def _indicators(session: Session, totals: _Totals) -> dict[str, Any]:
-    referrals = session.scalar(select(func.count()).select_from(Referral)
-                               .where(Referral.status.in_(COUNTED_REFERRAL_STATUSES))) or 0
-    referred_buyers = session.scalar(select(func.count()).select_from(Referral)
-                                     .where(Referral.status == "rewarded")) or 0
+    referrals = (
+        session.scalar(
+            select(func.count()).select_from(Referral).where(Referral.status.in_(COUNTED_REFERRAL_STATUSES))
+        )
+        or 0
+    )
+    referred_buyers = (
+        session.scalar(select(func.count()).select_from(Referral).where(Referral.status == "rewarded")) or 0
+    )
     inquiries = session.scalar(select(func.count()).select_from(Inquiry)) or 0
-    converted = session.scalar(select(func.count()).select_from(Inquiry)
-                               .where(Inquiry.converted_order_id.is_not(None))) or 0
+    converted = (
+        session.scalar(
+            select(func.count()).select_from(Inquiry).where(Inquiry.converted_order_id.is_not(None))
+        )
+        or 0
+    )
     buyers = totals.buyers
     return {
         "客户总数": totals.customers,
@@ -516,8 +907,13 @@ def _indicators(session: Session, totals: _Totals) -> dict[str, Any]:
     }
 
 
-INDICATOR_KINDS = {"销售额": "money", "客单价": "money", "首单客单价": "money", "回购率": "percent",
-                   "咨询转化率": "percent"}
+INDICATOR_KINDS = {
+    "销售额": "money",
+    "客单价": "money",
+    "首单客单价": "money",
+    "回购率": "percent",
+    "咨询转化率": "percent",
+}
 INDICATOR_NOTES = {
     "客户总数": "客户池里的全部客户（店主自己的账号不算）",
     "下单客户数": "至少有一笔未取消订单的客户",
@@ -531,7 +927,9 @@ INDICATOR_NOTES = {
 }
 
 
-def _write_overview(workbook: Workbook, local: LocalTime, indicators: dict[str, Any], totals: _Totals) -> None:
+def _write_overview(
+    workbook: Workbook, local: LocalTime, indicators: dict[str, Any], totals: _Totals
+) -> None:
     sheet = TypedSheet(workbook, SHEET_OVERVIEW, OVERVIEW_COLUMNS, local, filter_rows=False)
     for column, width in zip("DEFGH", (4, 12, 14, 14, 12), strict=False):
         sheet.ws.column_dimensions[column].width = width
@@ -561,9 +959,13 @@ def _write_overview(workbook: Workbook, local: LocalTime, indicators: dict[str, 
 
     pie = PieChart()
     pie.title = "客户阶段分布"
-    pie.add_data(Reference(sheet.ws, min_col=2, min_row=stage_start, max_row=stage_start + len(stages)),
-                 titles_from_data=True)
-    pie.set_categories(Reference(sheet.ws, min_col=1, min_row=stage_start + 1, max_row=stage_start + len(stages)))
+    pie.add_data(
+        Reference(sheet.ws, min_col=2, min_row=stage_start, max_row=stage_start + len(stages)),
+        titles_from_data=True,
+    )
+    pie.set_categories(
+        Reference(sheet.ws, min_col=1, min_row=stage_start + 1, max_row=stage_start + len(stages))
+    )
     pie.height, pie.width = 8, 12
     sheet.ws.add_chart(pie, "E2")
 
@@ -575,7 +977,9 @@ def _write_overview(workbook: Workbook, local: LocalTime, indicators: dict[str, 
     bar.y_axis.title = "元"
     bar.y_axis.numFmt = "#,##0"
     last = month_start + max(len(months), 1)
-    bar.add_data(Reference(sheet.ws, min_col=2, max_col=3, min_row=month_start, max_row=last), titles_from_data=True)
+    bar.add_data(
+        Reference(sheet.ws, min_col=2, max_col=3, min_row=month_start, max_row=last), titles_from_data=True
+    )
     bar.set_categories(Reference(sheet.ws, min_col=1, min_row=month_start + 1, max_row=last))
     bar.height, bar.width = 8, 18
     sheet.ws.add_chart(bar, "E19")

@@ -47,9 +47,29 @@ CONFLICT_SOURCE = "import"
 DEFAULT_SOURCE = "import"
 BATCH_SIZE = 1000
 TAGS_MAX_CHARS = 255
-NEW_CUSTOMER_KEYS = ("openid", "name", "nickname", "phone", "province", "city", "district", "address_detail", "tags",
-                     "birthday_year", "birthday_month", "birthday_day", "birthday_is_lunar", "source", "stage",
-                     "opted_out", "opted_out_at", "subscribed", "unreachable", "created_at", "updated_at")
+NEW_CUSTOMER_KEYS = (
+    "openid",
+    "name",
+    "nickname",
+    "phone",
+    "province",
+    "city",
+    "district",
+    "address_detail",
+    "tags",
+    "birthday_year",
+    "birthday_month",
+    "birthday_day",
+    "birthday_is_lunar",
+    "source",
+    "stage",
+    "opted_out",
+    "opted_out_at",
+    "subscribed",
+    "unreachable",
+    "created_at",
+    "updated_at",
+)
 
 __all__ = ["FIELDS", "FileLimits", "ImportFileError", "ImportReport", "import_file"]
 
@@ -82,10 +102,19 @@ def default_error_report_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-错误行.xlsx")
 
 
-def import_file(database: Database, path: str | Path, *, now: dt.datetime, mapping: Sequence[str] = (),
-                dry_run: bool = False, source: str | None = None, error_report: str | Path | None = None,
-                batch_size: int = BATCH_SIZE, progress: Progress | None = None,
-                limits: FileLimits | None = None) -> ImportReport:
+def import_file(
+    database: Database,
+    path: str | Path,
+    *,
+    now: dt.datetime,
+    mapping: Sequence[str] = (),
+    dry_run: bool = False,
+    source: str | None = None,
+    error_report: str | Path | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    limits: FileLimits | None = None,
+) -> ImportReport:
     """Import ``path`` into the pool; raises ImportFileError when the file as a whole is unusable.
 
     ``mapping`` holds explicit ``列名=field`` options. The error workbook goes to ``error_report``
@@ -97,10 +126,13 @@ def import_file(database: Database, path: str | Path, *, now: dt.datetime, mappi
     rows = iter(read_table(path, limits))
     head = list(itertools.islice(rows, HEADER_SEARCH_ROWS))
     header = map_headers(head, explicit)
-    body = itertools.chain(head[header.row_number:], rows)
+    body = itertools.chain(head[header.row_number :], rows)
 
-    report = ImportReport(dry_run=dry_run, ignored_columns=header.ignored,
-                          mapped={header.headers[i]: f for i, f in header.columns.items()})
+    report = ImportReport(
+        dry_run=dry_run,
+        ignored_columns=header.ignored,
+        mapped={header.headers[i]: f for i, f in header.columns.items()},
+    )
     if error_report is None and not dry_run:
         error_report = default_error_report_path(path)
     errors = _ErrorWorkbook(Path(error_report) if error_report else None, header.headers)
@@ -131,8 +163,9 @@ def import_file(database: Database, path: str | Path, *, now: dt.datetime, mappi
     return report
 
 
-def _parsed(rows: Iterable[Sequence[Any]], header: HeaderMap, report: ImportReport,
-            errors: _ErrorWorkbook) -> Iterable[RowData]:
+def _parsed(
+    rows: Iterable[Sequence[Any]], header: HeaderMap, report: ImportReport, errors: _ErrorWorkbook
+) -> Iterable[RowData]:
     for row_number, row in enumerate(rows, header.row_number + 1):
         parsed = parse_row(row, header, row_number)
         if parsed is None:
@@ -172,7 +205,9 @@ class _ErrorWorkbook:
             self._sheet = self._workbook.create_sheet("错误行")
             self._sheet.freeze_panes = "A2"
             self._sheet.append(["行号", "原因", *self.headers])
-        self._sheet.append([error.row_number, error.reason, *(literal_text(self._sheet, v) for v in error.values)])
+        self._sheet.append(
+            [error.row_number, error.reason, *(literal_text(self._sheet, v) for v in error.values)]
+        )
 
     def save(self) -> Path | None:
         if self._workbook is None:
@@ -182,6 +217,7 @@ class _ErrorWorkbook:
 
 
 # --- Merging into the pool ------------------------------------------------------------------------------
+
 
 def _address_key(text: str | None) -> str | None:
     return "".join(text.split()) if text else None
@@ -235,18 +271,23 @@ class _Merger:
         found: dict[int, Customer] = {}
         for column, values in ((Customer.openid, openids), (Customer.phone, phones), (Customer.name, names)):
             if values:
-                for customer in self.session.scalars(select(Customer).where(column.in_(values)).order_by(Customer.id)):
+                for customer in self.session.scalars(
+                    select(Customer).where(column.in_(values)).order_by(Customer.id)
+                ):
                     found[customer.id] = customer
         for customer in sorted(found.values(), key=lambda c: c.id):
             self._index(customer)
         ids = list(found)
         if ids:
             for cid, text in self.session.execute(
-                    select(CustomerNote.customer_id, CustomerNote.text).where(CustomerNote.customer_id.in_(ids))):
+                select(CustomerNote.customer_id, CustomerNote.text).where(CustomerNote.customer_id.in_(ids))
+            ):
                 self.notes.setdefault(cid, set()).add(text)
             for cid, name, value in self.session.execute(
-                    select(FieldConflict.customer_id, FieldConflict.field, FieldConflict.proposed_value)
-                    .where(FieldConflict.customer_id.in_(ids), FieldConflict.resolved_at.is_(None))):
+                select(FieldConflict.customer_id, FieldConflict.field, FieldConflict.proposed_value).where(
+                    FieldConflict.customer_id.in_(ids), FieldConflict.resolved_at.is_(None)
+                )
+            ):
                 self.open_conflicts.add((cid, name, value))
 
     @staticmethod
@@ -272,7 +313,9 @@ class _Merger:
     def merge(self, rows: list[RowData]) -> None:
         for row, parts in zip(rows, split_addresses([r.address_text for r in rows]), strict=True):
             # Text no region could be read from is kept whole as the street-level detail.
-            row.address = parts or (AddressParts(None, None, None, row.address_text) if row.address_text else None)
+            row.address = parts or (
+                AddressParts(None, None, None, row.address_text) if row.address_text else None
+            )
         self._load(rows)
         for row in rows:
             customer = self._match(row)
@@ -309,13 +352,27 @@ class _Merger:
         address = row.address or AddressParts(None, None, None, None)
         year, month, day, lunar = row.birthday or (None, None, None, False)
         customer = Customer(
-            openid=row.openid, name=row.name, nickname=row.nickname, phone=row.phone,
-            province=address.province, city=address.city, district=address.district,
-            address_detail=address.detail, tags=_merge_tags(None, row.tags),
-            birthday_year=year, birthday_month=month, birthday_day=day, birthday_is_lunar=lunar,
-            source=row.source or self.source, stage=CustomerStage.PROSPECT, opted_out=row.opted_out,
-            opted_out_at=self.now if row.opted_out else None, subscribed=True, unreachable=False,
-            created_at=self.now, updated_at=self.now,
+            openid=row.openid,
+            name=row.name,
+            nickname=row.nickname,
+            phone=row.phone,
+            province=address.province,
+            city=address.city,
+            district=address.district,
+            address_detail=address.detail,
+            tags=_merge_tags(None, row.tags),
+            birthday_year=year,
+            birthday_month=month,
+            birthday_day=day,
+            birthday_is_lunar=lunar,
+            source=row.source or self.source,
+            stage=CustomerStage.PROSPECT,
+            opted_out=row.opted_out,
+            opted_out_at=self.now if row.opted_out else None,
+            subscribed=True,
+            unreachable=False,
+            created_at=self.now,
+            updated_at=self.now,
         )
         for text in dict.fromkeys(row.notes):
             customer.notes.append(CustomerNote(text=text, created_by="import", created_at=self.now))
@@ -346,11 +403,19 @@ class _Merger:
 
         if row.birthday:
             new = _birthday_text(*row.birthday)
-            old = _birthday_text(customer.birthday_year, customer.birthday_month, customer.birthday_day,
-                                 bool(customer.birthday_is_lunar))
+            old = _birthday_text(
+                customer.birthday_year,
+                customer.birthday_month,
+                customer.birthday_day,
+                bool(customer.birthday_is_lunar),
+            )
             if old is None:
-                (customer.birthday_year, customer.birthday_month, customer.birthday_day,
-                 customer.birthday_is_lunar) = row.birthday
+                (
+                    customer.birthday_year,
+                    customer.birthday_month,
+                    customer.birthday_day,
+                    customer.birthday_is_lunar,
+                ) = row.birthday
                 changed = True
             elif old != new:
                 self._conflict(customer, "birthday", old, new)
@@ -393,8 +458,16 @@ class _Merger:
         if key in self.open_conflicts:
             return
         self.open_conflicts.add(key)
-        self.session.add(FieldConflict(customer_id=customer.id, field=name, stored_value=old, proposed_value=new,
-                                       source=CONFLICT_SOURCE, created_at=self.now))
+        self.session.add(
+            FieldConflict(
+                customer_id=customer.id,
+                field=name,
+                stored_value=old,
+                proposed_value=new,
+                source=CONFLICT_SOURCE,
+                created_at=self.now,
+            )
+        )
         self.report.conflicts += 1
 
 

@@ -45,15 +45,57 @@ FIELDS: dict[str, str] = {
 
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "openid": ("openid", "微信openid"),
-    "name": ("姓名", "名字", "收件人", "收货人", "收件人姓名", "收货人姓名", "客户姓名", "客户名称", "客户名",
-             "联系人", "真实姓名", "name", "fullname", "customername", "recipient", "contact"),
+    "name": (
+        "姓名",
+        "名字",
+        "收件人",
+        "收货人",
+        "收件人姓名",
+        "收货人姓名",
+        "客户姓名",
+        "客户名称",
+        "客户名",
+        "联系人",
+        "真实姓名",
+        "name",
+        "fullname",
+        "customername",
+        "recipient",
+        "contact",
+    ),
     "nickname": ("昵称", "微信昵称", "微信名", "网名", "微信", "nickname", "nick", "wechatname"),
     "wechat_id": ("微信号", "wechatid", "wechat", "wxid", "微信id"),
-    "phone": ("电话", "手机", "手机号", "手机号码", "电话号码", "联系电话", "联系方式", "收件人电话", "收货人电话",
-              "收件人手机", "收货人手机", "phone", "mobile", "tel", "telephone", "cellphone", "phonenumber",
-              "mobilephone"),
-    "address": ("地址", "收货地址", "收件地址", "联系地址", "邮寄地址", "完整地址", "address", "shippingaddress",
-                "fulladdress"),
+    "phone": (
+        "电话",
+        "手机",
+        "手机号",
+        "手机号码",
+        "电话号码",
+        "联系电话",
+        "联系方式",
+        "收件人电话",
+        "收货人电话",
+        "收件人手机",
+        "收货人手机",
+        "phone",
+        "mobile",
+        "tel",
+        "telephone",
+        "cellphone",
+        "phonenumber",
+        "mobilephone",
+    ),
+    "address": (
+        "地址",
+        "收货地址",
+        "收件地址",
+        "联系地址",
+        "邮寄地址",
+        "完整地址",
+        "address",
+        "shippingaddress",
+        "fulladdress",
+    ),
     "province": ("省", "省份", "province"),
     "city": ("市", "城市", "city"),
     "district": ("区", "区县", "县区", "区/县", "district", "county"),
@@ -68,8 +110,23 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 TRUE_WORDS = {"是", "已退订", "退订", "y", "yes", "true", "1", "√", "✓"}
-LUNAR_MONTHS = {"正": 1, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-                "十一": 11, "冬": 11, "十二": 12, "腊": 12}
+LUNAR_MONTHS = {
+    "正": 1,
+    "一": 1,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+    "十一": 11,
+    "冬": 11,
+    "十二": 12,
+    "腊": 12,
+}
 CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 TAG_SPLIT = re.compile(r"[,，、;；/|\s]+")
 
@@ -77,7 +134,13 @@ REASON_NO_IDENTITY = "缺少可识别的信息：需要手机号，或者姓名�
 REASON_BAD_PHONE = "手机号无效（应为11位大陆手机号）"
 REASON_TOO_LONG = "「{label}」太长（最多{limit}个字）"
 LENGTH_LIMITS = {"openid": 64, "name": 100, "nickname": 100, "source": 50, "address_text": 255}
-LENGTH_LABELS = {"openid": "OpenID", "name": "姓名", "nickname": "昵称", "source": "来源", "address_text": "地址"}
+LENGTH_LABELS = {
+    "openid": "OpenID",
+    "name": "姓名",
+    "nickname": "昵称",
+    "source": "来源",
+    "address_text": "地址",
+}
 REASON_BAD_BIRTHDAY = "生日无法识别（可写 1990-05-20、5月20日 或 农历八月十五）"
 FIELD_LEFT_OUT = "{reasons}：这一项未导入，其余资料已导入"
 
@@ -95,8 +158,9 @@ def normalize_header(text: Any) -> str:
     return re.sub(r"[\s*:_\-.#]+", "", cleaned)
 
 
-ALIAS_TO_FIELD: dict[str, str] = {normalize_header(alias): name
-                                  for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+ALIAS_TO_FIELD: dict[str, str] = {
+    normalize_header(alias): name for name, aliases in HEADER_ALIASES.items() for alias in aliases
+}
 
 
 def parse_mapping_options(options: Sequence[str]) -> dict[str, str]:
@@ -109,7 +173,9 @@ def parse_mapping_options(options: Sequence[str]) -> dict[str, str]:
             raise ImportFileError(f"映射“{option}”的格式应为 列名=字段，例如 手机=phone")
         if target not in FIELDS and target != "-":
             known = "、".join(FIELDS)
-            raise ImportFileError(f"映射“{option}”里的字段“{target}”不存在；可用字段：{known}（“-”表示忽略该列）")
+            raise ImportFileError(
+                f"映射“{option}”里的字段“{target}”不存在；可用字段：{known}（“-”表示忽略该列）"
+            )
         mapping[normalize_header(header)] = target
     return mapping
 
@@ -122,8 +188,9 @@ class HeaderMap:
     ignored: list[str]
 
 
-def map_headers(rows: Sequence[Sequence[Any]], explicit: Mapping[str, str] | None = None,
-                first_row_number: int = 1) -> HeaderMap:
+def map_headers(
+    rows: Sequence[Sequence[Any]], explicit: Mapping[str, str] | None = None, first_row_number: int = 1
+) -> HeaderMap:
     """Find the header row among the first rows and map its columns to fields (explicit mapping wins)."""
     explicit = dict(explicit or {})
     for offset, row in enumerate(rows):
@@ -148,6 +215,7 @@ def map_headers(rows: Sequence[Sequence[Any]], explicit: Mapping[str, str] | Non
 
 
 # --- Reading files --------------------------------------------------------------------------------------
+
 
 def detect_csv_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, otherwise GB18030 (a GBK superset)."""
@@ -184,7 +252,9 @@ _PROLOG_BYTES = 4096  # a DOCTYPE can only come before the root element
 
 
 def _not_a_text_csv(path: Path) -> ImportFileError:
-    return ImportFileError(f"无法读取 {path.name}：不是文本格式的 CSV 文件（请在 Excel 里“另存为” CSV 或 .xlsx）")
+    return ImportFileError(
+        f"无法读取 {path.name}：不是文本格式的 CSV 文件（请在 Excel 里“另存为” CSV 或 .xlsx）"
+    )
 
 
 def _read_csv(path: Path, limits: FileLimits) -> Iterator[list[Any]]:
@@ -203,7 +273,9 @@ def _read_csv(path: Path, limits: FileLimits) -> Iterator[list[Any]]:
         try:
             yield from reader
         except csv.Error as exc:  # a NUL further in, or a field past csv's own 128 KB limit
-            raise ImportFileError(f"无法读取 {path.name} 第 {reader.line_num} 行附近：{_csv_reason(exc)}") from exc
+            raise ImportFileError(
+                f"无法读取 {path.name} 第 {reader.line_num} 行附近：{_csv_reason(exc)}"
+            ) from exc
 
 
 def _csv_reason(exc: csv.Error) -> str:
@@ -222,16 +294,20 @@ def check_xlsx_container(path: Path, limits: FileLimits) -> None:
             if total > limits.max_uncompressed_bytes:
                 raise ImportFileError(
                     f"{path.name} 解压后有 {total // (1024 * 1024)} MB，超过导入上限 "
-                    f"{limits.max_uncompressed_bytes // (1024 * 1024)} MB：请把表格拆成几个文件再导入")
+                    f"{limits.max_uncompressed_bytes // (1024 * 1024)} MB：请把表格拆成几个文件再导入"
+                )
             for member in members:
-                if (member.file_size > RATIO_CHECK_BYTES
-                        and member.file_size > limits.max_ratio * max(member.compress_size, 1)):
+                if member.file_size > RATIO_CHECK_BYTES and member.file_size > limits.max_ratio * max(
+                    member.compress_size, 1
+                ):
                     raise ImportFileError(f"无法读取 {path.name}：文件内容异常（压缩比过高），已拒绝导入")
                 if member.filename.endswith((".xml", ".rels")):
                     with archive.open(member) as handle:
                         prolog = handle.read(_PROLOG_BYTES)
                     if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
-                        raise ImportFileError(f"无法读取 {path.name}：文件里含有不允许的 XML 声明（DTD），已拒绝导入")
+                        raise ImportFileError(
+                            f"无法读取 {path.name}：文件里含有不允许的 XML 声明（DTD），已拒绝导入"
+                        )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as exc:
         raise bad_file from exc
 
@@ -247,7 +323,9 @@ def _read_xlsx(path: Path, limits: FileLimits) -> Iterator[Sequence[Any]]:
         # SyntaxError covers xml.etree's ParseError (malformed parts)
         raise ImportFileError(f"无法读取 {path.name}：不是有效的 Excel (.xlsx) 文件") from exc
     try:
-        sheet = workbook[PREFERRED_SHEET] if PREFERRED_SHEET in workbook.sheetnames else workbook.worksheets[0]
+        sheet = (
+            workbook[PREFERRED_SHEET] if PREFERRED_SHEET in workbook.sheetnames else workbook.worksheets[0]
+        )
         sheet.reset_dimensions()  # read to the last row whatever size the file claims
         try:
             yield from sheet.iter_rows(values_only=True)
@@ -276,6 +354,7 @@ def read_table(path: str | Path, limits: FileLimits | None = None) -> Iterator[S
 
 
 # --- Parsing one row ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class RowData:
@@ -326,7 +405,9 @@ def _chinese_number(text: str) -> int | None:
         return 10
     if "十" in text:
         tens, _, ones = text.partition("十")
-        return (CHINESE_DIGITS.get(tens, 1) if tens else 1) * 10 + (CHINESE_DIGITS.get(ones, 0) if ones else 0)
+        return (CHINESE_DIGITS.get(tens, 1) if tens else 1) * 10 + (
+            CHINESE_DIGITS.get(ones, 0) if ones else 0
+        )
     return CHINESE_DIGITS.get(text)
 
 
@@ -403,7 +484,9 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
         if (lunar_value := _first(values, "lunar_birthday")) is not None:
             data.birthday = parse_birthday(lunar_value, lunar=True)
         else:
-            data.birthday = parse_birthday(_first(values, "birthday"), lunar="农" in calendar or "阴" in calendar)
+            data.birthday = parse_birthday(
+                _first(values, "birthday"), lunar="农" in calendar or "阴" in calendar
+            )
     except ValueError:
         data.birthday = None
         data.warnings.append(REASON_BAD_BIRTHDAY)

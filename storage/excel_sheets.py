@@ -30,8 +30,14 @@ TEXT_FORMAT = "@"
 
 # The RFM segments (storage/segments.py) as the seller reads them in the exported workbook.
 RFM_SEGMENT_LABELS = {
-    "champions": "重要价值客户", "loyal": "忠诚客户", "potential_loyalists": "潜力客户", "new": "新客户",
-    "at_risk": "重要挽留客户", "cant_lose": "不能流失的客户", "hibernating": "沉睡客户", "lost": "流失客户",
+    "champions": "重要价值客户",
+    "loyal": "忠诚客户",
+    "potential_loyalists": "潜力客户",
+    "new": "新客户",
+    "at_risk": "重要挽留客户",
+    "cant_lose": "不能流失的客户",
+    "hibernating": "沉睡客户",
+    "lost": "流失客户",
 }
 
 # kind -> number format of the cells (None: the value's own type decides, no styling cost)
@@ -96,29 +102,34 @@ def _converter(ws, kind: str, local: LocalTime) -> Callable[[Any], Any]:
     cell = WriteOnlyCell(ws)
     cell.number_format = fmt
     if kind == "money":
+
         def to_cell(v):
             if v is None:
                 return None
             cell.value = v / 100
             return cell
     elif kind == "datetime":
+
         def to_cell(v):
             if v is None:
                 return None
             cell.value = local(v)
             return cell
     elif kind == "phone":
+
         def to_cell(v):
             if v is None or v == "":
                 return None
             cell.value = str(v)
             return cell
     else:
+
         def to_cell(v):
             if v is None:
                 return None
             cell.value = v
             return cell
+
     return to_cell
 
 
@@ -154,8 +165,16 @@ def _pass_cells_through(ws) -> None:
 class TypedSheet:
     """A write-only worksheet with a bold, frozen, filtered header row and typed columns."""
 
-    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column], local: LocalTime, *,
-                 filter_rows: bool = True, expected_rows: int | None = None):
+    def __init__(
+        self,
+        workbook: Workbook,
+        title: str,
+        columns: Sequence[Column],
+        local: LocalTime,
+        *,
+        filter_rows: bool = True,
+        expected_rows: int | None = None,
+    ):
         self.ws = workbook.create_sheet(title)
         self.columns = list(columns)
         if expected_rows is not None:

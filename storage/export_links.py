@@ -86,8 +86,9 @@ def verify_export_token(config: Mapping[str, Any], token: str, now: dt.datetime 
     return read_export_token(config, token, now).seller
 
 
-def redeem_export_token(session: Session, config: Mapping[str, Any], token: str,
-                        now: dt.datetime | None = None) -> str:
+def redeem_export_token(
+    session: Session, config: Mapping[str, Any], token: str, now: dt.datetime | None = None
+) -> str:
     """Use the token up (inside the caller's transaction) and return its seller; a used one is refused.
 
     The nonce is inserted under a unique key: of two redemptions racing, one inserts, the other
@@ -95,11 +96,24 @@ def redeem_export_token(session: Session, config: Mapping[str, Any], token: str,
     """
     now = now or utcnow()
     grant = read_export_token(config, token, now)
-    session.execute(delete(KeyValue).where(KeyValue.key.startswith(USED_KEY_PREFIX), KeyValue.expires_at < now))
+    session.execute(
+        delete(KeyValue).where(KeyValue.key.startswith(USED_KEY_PREFIX), KeyValue.expires_at < now)
+    )
     # Kept a day past the token's own expiry, so a longer EXPORT_LINK_MAX_AGE_SECONDS set later
     # cannot revive a used link.
     keep_until = grant.expires_at + dt.timedelta(days=1)
-    if not insert_ignore(session, KeyValue.__table__, {"key": USED_KEY_PREFIX + grant.nonce, "value": grant.seller,
-                                                       "expires_at": keep_until, "updated_at": now}, ["key"]):
-        raise ExportLinkError("这个下载链接已经用过了（每个链接只能下载一次），请在对话里重新发送“导出”获取新链接。")
+    if not insert_ignore(
+        session,
+        KeyValue.__table__,
+        {
+            "key": USED_KEY_PREFIX + grant.nonce,
+            "value": grant.seller,
+            "expires_at": keep_until,
+            "updated_at": now,
+        },
+        ["key"],
+    ):
+        raise ExportLinkError(
+            "这个下载链接已经用过了（每个链接只能下载一次），请在对话里重新发送“导出”获取新链接。"
+        )
     return grant.seller

@@ -82,11 +82,15 @@ def period_starts(now: dt.datetime, timezone: str) -> dict[str, dt.datetime]:
         "month": midnight.replace(day=1),
     }
     # Rebuild each local midnight with the zone (DST-safe) before converting back to UTC.
-    return {key: dt.datetime(v.year, v.month, v.day, tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
-            for key, v in starts.items()}
+    return {
+        key: dt.datetime(v.year, v.month, v.day, tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
+        for key, v in starts.items()
+    }
 
 
-def _seller_rows(session: Session, seller_openids: Iterable[str]) -> list[tuple[dt.datetime, str | None, str | None]]:
+def _seller_rows(
+    session: Session, seller_openids: Iterable[str]
+) -> list[tuple[dt.datetime, str | None, str | None]]:
     """``(created_at, stage, class)`` of the seller accounts' own customer rows, to subtract.
 
     Subtracting a handful of rows keeps the big counts on their covering indexes, where a
@@ -95,49 +99,103 @@ def _seller_rows(session: Session, seller_openids: Iterable[str]) -> list[tuple[
     sellers = list(seller_openids)
     if not sellers:
         return []
-    return [tuple(row) for row in session.execute(
-        select(Customer.created_at, Customer.stage, Customer.customer_class).where(Customer.openid.in_(sellers)))]
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Customer.created_at, Customer.stage, Customer.customer_class).where(
+                Customer.openid.in_(sellers)
+            )
+        )
+    ]
 
 
-def period_figures(session: Session, start: dt.datetime, end: dt.datetime,
-                   seller_openids: Iterable[str] = ()) -> PeriodFigures:
+def period_figures(
+    session: Session, start: dt.datetime, end: dt.datetime, seller_openids: Iterable[str] = ()
+) -> PeriodFigures:
     """Figures for orders, customers and referrals created in ``[start, end)``."""
-    new_customers = session.scalar(
-        select(func.count()).select_from(Customer).where(Customer.created_at >= start, Customer.created_at < end)) or 0
-    new_customers -= sum(1 for created, _, _ in _seller_rows(session, seller_openids) if start <= created < end)
+    new_customers = (
+        session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.created_at >= start, Customer.created_at < end)
+        )
+        or 0
+    )
+    new_customers -= sum(
+        1 for created, _, _ in _seller_rows(session, seller_openids) if start <= created < end
+    )
 
     # ``status IN (active)`` rather than ``!= cancelled``: each value is a range on ix_orders_status_created.
     in_period = and_(Order.status.in_(OrderStatus.ACTIVE), Order.created_at >= start, Order.created_at < end)
     paid = Order.status.in_(PAID_STATUSES)
     orders, paid_orders, revenue, buyers = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((paid, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((paid, Order.amount_cents), else_=0)), 0),
-               func.count(Order.customer_id.distinct()))
-        .select_from(Order).where(in_period)).one()
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((paid, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((paid, Order.amount_cents), else_=0)), 0),
+            func.count(Order.customer_id.distinct()),
+        )
+        .select_from(Order)
+        .where(in_period)
+    ).one()
 
     # A repeat buyer has another active order up to the period's end (ix_orders_customer_created).
     other = aliased(Order)
-    repeat_buyers = session.scalar(
-        select(func.count(Order.customer_id.distinct())).where(
-            in_period,
-            exists().where(other.customer_id == Order.customer_id, other.id != Order.id, other.created_at < end,
-                           other.status.in_(OrderStatus.ACTIVE)))) or 0
+    repeat_buyers = (
+        session.scalar(
+            select(func.count(Order.customer_id.distinct())).where(
+                in_period,
+                exists().where(
+                    other.customer_id == Order.customer_id,
+                    other.id != Order.id,
+                    other.created_at < end,
+                    other.status.in_(OrderStatus.ACTIVE),
+                ),
+            )
+        )
+        or 0
+    )
 
-    referrals = session.scalar(
-        select(func.count()).select_from(Referral)
-        .where(Referral.created_at >= start, Referral.created_at < end,
-               Referral.status.not_in(UNCOUNTED_REFERRALS))) or 0
-    return PeriodFigures(start, end, int(new_customers), int(orders), int(paid_orders), int(revenue), int(buyers),
-                         int(repeat_buyers), int(referrals))
+    referrals = (
+        session.scalar(
+            select(func.count())
+            .select_from(Referral)
+            .where(
+                Referral.created_at >= start,
+                Referral.created_at < end,
+                Referral.status.not_in(UNCOUNTED_REFERRALS),
+            )
+        )
+        or 0
+    )
+    return PeriodFigures(
+        start,
+        end,
+        int(new_customers),
+        int(orders),
+        int(paid_orders),
+        int(revenue),
+        int(buyers),
+        int(repeat_buyers),
+        int(referrals),
+    )
 
 
-def pool_figures(session: Session, seller_openids: Iterable[str] = (), now: dt.datetime | None = None) -> PoolFigures:
+def pool_figures(
+    session: Session, seller_openids: Iterable[str] = (), now: dt.datetime | None = None
+) -> PoolFigures:
     """The whole pool by stage (as of ``now`` when given) and by class (two GROUP BY queries on
     covering indexes, plus the stages time has moved since they were stored)."""
-    by_stage = {stage or "": int(count) for stage, count in session.execute(
-        select(Customer.stage, func.count()).group_by(Customer.stage))}
-    by_class = {klass or "": int(count) for klass, count in session.execute(
-        select(Customer.customer_class, func.count()).group_by(Customer.customer_class))}
+    by_stage = {
+        stage or "": int(count)
+        for stage, count in session.execute(select(Customer.stage, func.count()).group_by(Customer.stage))
+    }
+    by_class = {
+        klass or "": int(count)
+        for klass, count in session.execute(
+            select(Customer.customer_class, func.count()).group_by(Customer.customer_class)
+        )
+    }
     sellers = list(seller_openids)
     for _created, stage, klass in _seller_rows(session, sellers):
         by_stage[stage or ""] -= 1
@@ -152,10 +210,14 @@ def pool_figures(session: Session, seller_openids: Iterable[str] = (), now: dt.d
     return PoolFigures(sum(by_stage.values()), by_stage, by_class)
 
 
-def business_figures(session: Session, now: dt.datetime, timezone: str,
-                     seller_openids: Iterable[str] = ()) -> tuple[dict[str, PeriodFigures], PoolFigures]:
+def business_figures(
+    session: Session, now: dt.datetime, timezone: str, seller_openids: Iterable[str] = ()
+) -> tuple[dict[str, PeriodFigures], PoolFigures]:
     """Today, this week and this month up to ``now``, and the pool: everything ``统计`` shows."""
     sellers = list(seller_openids)
     end = now + dt.timedelta(microseconds=1)
-    periods = {key: period_figures(session, start, end, sellers) for key, start in period_starts(now, timezone).items()}
+    periods = {
+        key: period_figures(session, start, end, sellers)
+        for key, start in period_starts(now, timezone).items()
+    }
     return periods, pool_figures(session, sellers, now)

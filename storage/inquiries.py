@@ -15,29 +15,53 @@ ANSWERED = "answered"
 CLOSED = "closed"
 
 
-def record_inquiry(session: Session, customer_id: int, text: str, *, topic: str | None, product_id: int | None,
-                   now: dt.datetime, answer: str | None = None) -> Inquiry:
+def record_inquiry(
+    session: Session,
+    customer_id: int,
+    text: str,
+    *,
+    topic: str | None,
+    product_id: int | None,
+    now: dt.datetime,
+    answer: str | None = None,
+) -> Inquiry:
     """Store an inquiry; with ``answer`` it is stored as answered, otherwise it stays open."""
-    inquiry = Inquiry(customer_id=customer_id, text=text, topic=topic, product_id=product_id, created_at=now,
-                      status=ANSWERED if answer else OPEN, answer=answer, answered_at=now if answer else None)
+    inquiry = Inquiry(
+        customer_id=customer_id,
+        text=text,
+        topic=topic,
+        product_id=product_id,
+        created_at=now,
+        status=ANSWERED if answer else OPEN,
+        answer=answer,
+        answered_at=now if answer else None,
+    )
     session.add(inquiry)
     session.flush()
     return inquiry
 
 
-def link_inquiries_to_order(session: Session, order: Order, now: dt.datetime, window_days: int = 30) -> list[Inquiry]:
+def link_inquiries_to_order(
+    session: Session, order: Order, now: dt.datetime, window_days: int = 30
+) -> list[Inquiry]:
     """Mark the customer's recent unconverted inquiries as converted by ``order``."""
     since = now - dt.timedelta(days=window_days)
     inquiries = session.scalars(
-        select(Inquiry).where(Inquiry.customer_id == order.customer_id, Inquiry.converted_order_id.is_(None),
-                              Inquiry.created_at >= since, Inquiry.created_at <= now)
+        select(Inquiry).where(
+            Inquiry.customer_id == order.customer_id,
+            Inquiry.converted_order_id.is_(None),
+            Inquiry.created_at >= since,
+            Inquiry.created_at <= now,
+        )
     ).all()
     for inquiry in inquiries:
         inquiry.converted_order_id = order.id
     return list(inquiries)
 
 
-def unconverted_inquiries(session: Session, *, older_than: dt.datetime, since: dt.datetime | None = None) -> list[Inquiry]:
+def unconverted_inquiries(
+    session: Session, *, older_than: dt.datetime, since: dt.datetime | None = None
+) -> list[Inquiry]:
     """Inquiries made before ``older_than`` (and after ``since``) that no order followed: 咨询不下单."""
     query = select(Inquiry).where(Inquiry.converted_order_id.is_(None), Inquiry.created_at < older_than)
     if since is not None:

@@ -23,11 +23,16 @@ def get_value(session: Session, key: str, now: dt.datetime) -> str | None:
     return row.value
 
 
-def set_value(session: Session, key: str, value: str | None, now: dt.datetime,
-              expires_at: dt.datetime | None = None) -> None:
+def set_value(
+    session: Session, key: str, value: str | None, now: dt.datetime, expires_at: dt.datetime | None = None
+) -> None:
     """Store ``value`` under ``key`` (insert or overwrite), valid until ``expires_at`` (None: forever)."""
-    inserted = insert_ignore(session, KeyValue.__table__,
-                             {"key": key, "value": value, "expires_at": expires_at, "updated_at": now}, ["key"])
+    inserted = insert_ignore(
+        session,
+        KeyValue.__table__,
+        {"key": key, "value": value, "expires_at": expires_at, "updated_at": now},
+        ["key"],
+    )
     if not inserted:
         row = session.get(KeyValue, key, populate_existing=True, with_for_update=True)
         row.value = value
@@ -47,8 +52,12 @@ def acquire_lease(session: Session, key: str, owner: str, now: dt.datetime, ttl:
     The row lock (``FOR UPDATE``; SQLite's single writer) makes two contenders see each other.
     """
     until = now + ttl
-    if insert_ignore(session, KeyValue.__table__,
-                     {"key": key, "value": owner, "expires_at": until, "updated_at": now}, ["key"]):
+    if insert_ignore(
+        session,
+        KeyValue.__table__,
+        {"key": key, "value": owner, "expires_at": until, "updated_at": now},
+        ["key"],
+    ):
         return True
     row = session.get(KeyValue, key, populate_existing=True, with_for_update=True)
     if row.value == owner or row.expires_at is None or row.expires_at <= now:

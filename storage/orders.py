@@ -49,38 +49,66 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
-def record_event(session: Session, order: Order, action: str, actor: str, now: dt.datetime,
-                 detail: str | None = None) -> OrderEvent:
+def record_event(
+    session: Session, order: Order, action: str, actor: str, now: dt.datetime, detail: str | None = None
+) -> OrderEvent:
     event = OrderEvent(order=order, action=action, actor=actor, detail=detail, created_at=now)
     session.add(event)
     return event
 
 
-def create_order(session: Session, customer: Customer, items: list[ItemSpec], *, actor: str, now: dt.datetime,
-                 source: str = "chat", recipient_name: str | None = None, phone: str | None = None,
-                 province: str | None = None, city: str | None = None, district: str | None = None,
-                 address_detail: str | None = None, note: str | None = None,
-                 status: str = OrderStatus.PENDING) -> Order:
+def create_order(
+    session: Session,
+    customer: Customer,
+    items: list[ItemSpec],
+    *,
+    actor: str,
+    now: dt.datetime,
+    source: str = "chat",
+    recipient_name: str | None = None,
+    phone: str | None = None,
+    province: str | None = None,
+    city: str | None = None,
+    district: str | None = None,
+    address_detail: str | None = None,
+    note: str | None = None,
+    status: str = OrderStatus.PENDING,
+) -> Order:
     """Create an order with its items; amount = Σ quantity × unit price (catalogue price by default)."""
     if not items:
         raise OrderError("订单里没有商品")
     order = Order(
-        customer=customer, status=status, source=source, recipient_name=recipient_name, phone=phone,
-        province=province, city=city, district=district, address_detail=address_detail, note=note,
-        created_at=now, updated_at=now,
+        customer=customer,
+        status=status,
+        source=source,
+        recipient_name=recipient_name,
+        phone=phone,
+        province=province,
+        city=city,
+        district=district,
+        address_detail=address_detail,
+        note=note,
+        created_at=now,
+        updated_at=now,
     )
     total = 0
     for spec in items:
         if spec.quantity <= 0:
             raise OrderError("数量必须大于0")
-        price = spec.unit_price_cents if spec.unit_price_cents is not None else (
-            spec.product.price_cents if spec.product else 0)
-        order.items.append(OrderItem(
-            product_id=spec.product.id if spec.product else None,
-            product_name=spec.product.name if spec.product else (spec.name or "未知商品"),
-            quantity=spec.quantity, unit_price_cents=price,
-            usage_days=spec.product.usage_days if spec.product else None,
-        ))
+        price = (
+            spec.unit_price_cents
+            if spec.unit_price_cents is not None
+            else (spec.product.price_cents if spec.product else 0)
+        )
+        order.items.append(
+            OrderItem(
+                product_id=spec.product.id if spec.product else None,
+                product_name=spec.product.name if spec.product else (spec.name or "未知商品"),
+                quantity=spec.quantity,
+                unit_price_cents=price,
+                usage_days=spec.product.usage_days if spec.product else None,
+            )
+        )
         total += price * spec.quantity
     order.amount_cents = total
     session.add(order)
@@ -90,12 +118,15 @@ def create_order(session: Session, customer: Customer, items: list[ItemSpec], *,
     return order
 
 
-def transition(session: Session, order: Order, action: str, *, actor: str, now: dt.datetime,
-               detail: str | None = None) -> Order:
+def transition(
+    session: Session, order: Order, action: str, *, actor: str, now: dt.datetime, detail: str | None = None
+) -> Order:
     """Apply ``action`` (pay, ship, receive, cancel) or raise OrderError without changing anything."""
     allowed, new_status, stamp = TRANSITIONS[action]
     if order.status not in allowed:
-        raise OrderError(f"订单 #{order.id} 当前状态为「{STATUS_LABELS[order.status]}」，不能{ACTION_LABELS[action]}")
+        raise OrderError(
+            f"订单 #{order.id} 当前状态为「{STATUS_LABELS[order.status]}」，不能{ACTION_LABELS[action]}"
+        )
     order.status = new_status
     setattr(order, stamp, now)
     record_event(session, order, action, actor, now, detail)
@@ -103,8 +134,9 @@ def transition(session: Session, order: Order, action: str, *, actor: str, now: 
     return order
 
 
-def ship(session: Session, order: Order, courier: str, tracking_no: str, *, actor: str,
-         now: dt.datetime) -> Order:
+def ship(
+    session: Session, order: Order, courier: str, tracking_no: str, *, actor: str, now: dt.datetime
+) -> Order:
     """Ship ``order`` with its courier and tracking number, or raise OrderError changing nothing.
 
     A tracking number already used by another order is refused (it is UNIQUE, and a reused number
@@ -112,7 +144,9 @@ def ship(session: Session, order: Order, courier: str, tracking_no: str, *, acto
     """
     allowed = TRANSITIONS["ship"][0]
     if order.status not in allowed:
-        raise OrderError(f"订单 #{order.id} 当前状态为「{STATUS_LABELS[order.status]}」，不能{ACTION_LABELS['ship']}")
+        raise OrderError(
+            f"订单 #{order.id} 当前状态为「{STATUS_LABELS[order.status]}」，不能{ACTION_LABELS['ship']}"
+        )
     other = session.scalar(select(Order.id).where(Order.tracking_no == tracking_no, Order.id != order.id))
     if other is not None:
         raise OrderError(f"运单号 {tracking_no} 已用在订单 #{other} 上，请核对")

@@ -14,9 +14,19 @@ from storage.models import OutboxMessage
 from storage.upsert import insert_ignore
 
 
-def outbox_row(*, dedupe_key: str, kind: str, text: str, now: dt.datetime, customer_id: int | None = None,
-               openid: str | None = None, transactional: bool = False, priority: int = 50,
-               payload: dict[str, Any] | None = None, not_before: dt.datetime | None = None) -> dict[str, Any]:
+def outbox_row(
+    *,
+    dedupe_key: str,
+    kind: str,
+    text: str,
+    now: dt.datetime,
+    customer_id: int | None = None,
+    openid: str | None = None,
+    transactional: bool = False,
+    priority: int = 50,
+    payload: dict[str, Any] | None = None,
+    not_before: dt.datetime | None = None,
+) -> dict[str, Any]:
     """The row :func:`enqueue` writes (``now``/``not_before`` may be aware; stored as naive UTC)."""
     now = naive_utc(now)
     not_before = naive_utc(not_before) if not_before is not None else None
@@ -37,17 +47,37 @@ def outbox_row(*, dedupe_key: str, kind: str, text: str, now: dt.datetime, custo
     }
 
 
-def enqueue(session: Session, *, dedupe_key: str, kind: str, text: str, now: dt.datetime,
-            customer_id: int | None = None, openid: str | None = None, transactional: bool = False,
-            priority: int = 50, payload: dict[str, Any] | None = None,
-            not_before: dt.datetime | None = None) -> bool:
+def enqueue(
+    session: Session,
+    *,
+    dedupe_key: str,
+    kind: str,
+    text: str,
+    now: dt.datetime,
+    customer_id: int | None = None,
+    openid: str | None = None,
+    transactional: bool = False,
+    priority: int = 50,
+    payload: dict[str, Any] | None = None,
+    not_before: dt.datetime | None = None,
+) -> bool:
     """Queue a message once: a second call with the same ``dedupe_key`` is a no-op.
 
     Returns True when a new row was created. ``now``/``not_before`` may be aware; they are stored
     as naive UTC like every timestamp.
     """
-    row = outbox_row(dedupe_key=dedupe_key, kind=kind, text=text, now=now, customer_id=customer_id, openid=openid,
-                     transactional=transactional, priority=priority, payload=payload, not_before=not_before)
+    row = outbox_row(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        text=text,
+        now=now,
+        customer_id=customer_id,
+        openid=openid,
+        transactional=transactional,
+        priority=priority,
+        payload=payload,
+        not_before=not_before,
+    )
     return insert_ignore(session, OutboxMessage.__table__, row, ["dedupe_key"]) == 1
 
 
@@ -77,8 +107,11 @@ def list_drafts(session: Session, *, limit: int = 20, offset: int = 0) -> list[O
 
 
 def count_drafts(session: Session) -> int:
-    stmt = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.status == "drafted", OutboxMessage.channel == "draft")
+    stmt = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.status == "drafted", OutboxMessage.channel == "draft")
+    )
     return int(session.scalar(stmt) or 0)
 
 

@@ -69,7 +69,11 @@ def read_facts_sheet(path) -> list[tuple[int, str, dict[str, str]]]:
             name = str(row[name_col] or "").strip() if name_col < len(row) else ""
             if not name:
                 continue
-            facts = {kinds[i]: str(row[i]).strip() for i in kinds if i < len(row) and row[i] is not None and str(row[i]).strip()}
+            facts = {
+                kinds[i]: str(row[i]).strip()
+                for i in kinds
+                if i < len(row) and row[i] is not None and str(row[i]).strip()
+            }
             found.append((number, name, facts))
         return found
     finally:

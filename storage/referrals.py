@@ -112,12 +112,17 @@ class Rewards:
             except (TypeError, ValueError):
                 return REWARD_DEFAULTS[key]
 
-        return cls(number("REFERRAL_REFERRER_POINTS"), number("REFERRAL_REFERRER_COUPON_CENTS"),
-                   number("REFERRAL_REFEREE_POINTS"), number("REFERRAL_REFEREE_COUPON_CENTS"),
-                   max(number("REFERRAL_POINT_VALUE_CENTS"), 1))
+        return cls(
+            number("REFERRAL_REFERRER_POINTS"),
+            number("REFERRAL_REFERRER_COUPON_CENTS"),
+            number("REFERRAL_REFEREE_POINTS"),
+            number("REFERRAL_REFEREE_COUPON_CENTS"),
+            max(number("REFERRAL_POINT_VALUE_CENTS"), 1),
+        )
 
 
 # --- Codes -------------------------------------------------------------------------------------
+
 
 def generate_code(length: int = CODE_LENGTH) -> str:
     """A random code over ``CODE_ALPHABET`` with at least one digit and one letter, so a code sent
@@ -151,9 +156,12 @@ def ensure_code(session: Session, customer: Customer) -> str:
         code = generate_code()
         try:
             with guard():
-                won = session.execute(update(table)
-                                      .where(table.c.id == customer.id, table.c.referral_code.is_(None))
-                                      .values(referral_code=code).returning(table.c.referral_code)).scalar()
+                won = session.execute(
+                    update(table)
+                    .where(table.c.id == customer.id, table.c.referral_code.is_(None))
+                    .values(referral_code=code)
+                    .returning(table.c.referral_code)
+                ).scalar()
         except IntegrityError:
             continue
         if won:
@@ -173,6 +181,7 @@ def find_by_code(session: Session, code: str | None) -> Customer | None:
 
 
 # --- Attribution -------------------------------------------------------------------------------
+
 
 @dataclass
 class Attribution:
@@ -197,7 +206,9 @@ def is_new_customer(session: Session, customer: Customer) -> bool:
     return len(orders) == 1 and orders[0].status == OrderStatus.PENDING and orders[0].paid_at is None
 
 
-def attribute(session: Session, referee: Customer, code: str | None, source: str, now: dt.datetime) -> Attribution:
+def attribute(
+    session: Session, referee: Customer, code: str | None, source: str, now: dt.datetime
+) -> Attribution:
     """Make the owner of ``code`` the referrer of ``referee`` if every rule allows it."""
     referrer = find_by_code(session, code)
     if referrer is None:
@@ -215,17 +226,30 @@ def attribute(session: Session, referee: Customer, code: str | None, source: str
 
     first_order = next(iter(_orders_of(session, referee.id)), None)
     reason = suspicion(session, referrer, referee)
-    inserted = insert_ignore(session, Referral.__table__, {
-        "referrer_id": referrer.id, "referee_id": referee.id, "source": source,
-        "status": HELD if reason else PENDING, "reason": reason,
-        "order_id": first_order.id if first_order else None, "created_at": now,
-    }, ["referee_id"])
+    inserted = insert_ignore(
+        session,
+        Referral.__table__,
+        {
+            "referrer_id": referrer.id,
+            "referee_id": referee.id,
+            "source": source,
+            "status": HELD if reason else PENDING,
+            "reason": reason,
+            "order_id": first_order.id if first_order else None,
+            "created_at": now,
+        },
+        ["referee_id"],
+    )
     referral = referral_of(session, referee.id)
     if not inserted:  # a concurrent message attributed this referee first: it stands
-        return Attribution(SAME_REFERRER if referral.referrer_id == referrer.id else ALREADY, referral, referrer)
-    session.execute(update(Customer.__table__)
-                    .where(Customer.__table__.c.id == referee.id, Customer.__table__.c.referrer_id.is_(None))
-                    .values(referrer_id=referrer.id))
+        return Attribution(
+            SAME_REFERRER if referral.referrer_id == referrer.id else ALREADY, referral, referrer
+        )
+    session.execute(
+        update(Customer.__table__)
+        .where(Customer.__table__.c.id == referee.id, Customer.__table__.c.referrer_id.is_(None))
+        .values(referrer_id=referrer.id)
+    )
     session.refresh(referee, ["referrer_id"])
     if first_order is not None:
         first_order.referral_code_used = referrer.referral_code
@@ -245,8 +269,11 @@ def _address_key(*parts: str | None) -> str | None:
 def _contact_keys(session: Session, customer: Customer) -> tuple[set[str], set[str]]:
     """Every phone and address known for the customer: profile and orders."""
     phones = {_digits(customer.phone)}
-    addresses = {_address_key(customer.province, customer.city, customer.district, customer.address_detail)
-                 if customer.address_detail else None}
+    addresses = {
+        _address_key(customer.province, customer.city, customer.district, customer.address_detail)
+        if customer.address_detail
+        else None
+    }
     for order in _orders_of(session, customer.id):
         phones.add(_digits(order.phone))
         if order.address_detail:
@@ -269,20 +296,37 @@ def suspicion(session: Session, referrer: Customer, referee: Customer) -> str | 
 # The rules (when to reward, hold or reverse, and the notices) live in ``bot/referral_rewards.py``;
 # these are the ledger writes they make.
 
+
 def is_first_paid_order(session: Session, order: Order) -> bool:
-    earlier = session.scalar(select(func.count()).select_from(Order).where(
-        Order.customer_id == order.customer_id, Order.id != order.id, Order.paid_at.is_not(None)))
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.customer_id == order.customer_id, Order.id != order.id, Order.paid_at.is_not(None))
+    )
     return not earlier
 
 
-def record_rewards(session: Session, referral: Referral, order: Order, rewards: Rewards, now: dt.datetime) -> None:
+def record_rewards(
+    session: Session, referral: Referral, order: Order, rewards: Rewards, now: dt.datetime
+) -> None:
     """Both sides' ledger entries; the referrer becomes a fan (a distributor stays one)."""
-    sides = ((referral.referrer_id, REASON_REFERRER, rewards.referrer_points, rewards.referrer_coupon_cents),
-             (referral.referee_id, REASON_REFEREE, rewards.referee_points, rewards.referee_coupon_cents))
+    sides = (
+        (referral.referrer_id, REASON_REFERRER, rewards.referrer_points, rewards.referrer_coupon_cents),
+        (referral.referee_id, REASON_REFEREE, rewards.referee_points, rewards.referee_coupon_cents),
+    )
     for customer_id, reason, points, coupon in sides:
         if points or coupon:
-            session.add(RewardEntry(customer_id=customer_id, points=points, coupon_cents=coupon, reason=reason,
-                                    referral_id=referral.id, order_id=order.id, created_at=now))
+            session.add(
+                RewardEntry(
+                    customer_id=customer_id,
+                    points=points,
+                    coupon_cents=coupon,
+                    reason=reason,
+                    referral_id=referral.id,
+                    order_id=order.id,
+                    created_at=now,
+                )
+            )
     referral.status = REWARDED
     referral.rewarded_at = now
     referral.order_id = order.id
@@ -292,12 +336,23 @@ def record_rewards(session: Session, referral: Referral, order: Order, rewards: 
 
 def reverse_rewards(session: Session, referral: Referral, now: dt.datetime) -> None:
     """Cancel a referral's rewards with negative entries (the ledger is never edited)."""
-    grants = session.scalars(select(RewardEntry).where(
-        RewardEntry.referral_id == referral.id, RewardEntry.reason.in_((REASON_REFERRER, REASON_REFEREE)))).all()
+    grants = session.scalars(
+        select(RewardEntry).where(
+            RewardEntry.referral_id == referral.id, RewardEntry.reason.in_((REASON_REFERRER, REASON_REFEREE))
+        )
+    ).all()
     for grant in grants:
-        session.add(RewardEntry(customer_id=grant.customer_id, points=-grant.points, coupon_cents=-grant.coupon_cents,
-                                reason=REASON_REVERSED, referral_id=referral.id, order_id=grant.order_id,
-                                created_at=now))
+        session.add(
+            RewardEntry(
+                customer_id=grant.customer_id,
+                points=-grant.points,
+                coupon_cents=-grant.coupon_cents,
+                reason=REASON_REVERSED,
+                referral_id=referral.id,
+                order_id=grant.order_id,
+                created_at=now,
+            )
+        )
     referral.status = REVERSED
     session.flush()
     segments.refresh_customer(session, session.get(Customer, referral.referrer_id), now)  # a fan no more?
@@ -305,11 +360,17 @@ def reverse_rewards(session: Session, referral: Referral, now: dt.datetime) -> N
 
 def has_converted_referral(session: Session, customer_id: int) -> bool:
     """True when one of the customer's referees has paid (and it was not reversed): a fan."""
-    return bool(session.scalar(select(func.count()).select_from(Referral).where(
-        Referral.referrer_id == customer_id, Referral.status == REWARDED)))
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Referral)
+            .where(Referral.referrer_id == customer_id, Referral.status == REWARDED)
+        )
+    )
 
 
 # --- Seller actions ----------------------------------------------------------------------------
+
 
 def promote_to_distributor(session: Session, customer: Customer) -> bool:
     """Make the customer a distributor (代理); False when they already are one."""
@@ -324,6 +385,7 @@ def promote_to_distributor(session: Session, customer: Customer) -> bool:
 
 
 # --- Ledger ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Ledger:
@@ -347,8 +409,13 @@ class Ledger:
 
 
 def ledger(session: Session, customer_id: int) -> Ledger:
-    entries = list(session.scalars(select(RewardEntry).where(RewardEntry.customer_id == customer_id)
-                                   .order_by(RewardEntry.created_at.desc(), RewardEntry.id.desc())))
+    entries = list(
+        session.scalars(
+            select(RewardEntry)
+            .where(RewardEntry.customer_id == customer_id)
+            .order_by(RewardEntry.created_at.desc(), RewardEntry.id.desc())
+        )
+    )
     result = Ledger(entries=entries)
     for e in entries:
         if e.reason == REASON_REVERSED:
@@ -365,15 +432,27 @@ def ledger(session: Session, customer_id: int) -> Ledger:
 
 def redeemed_on(session: Session, order_id: int) -> tuple[int, int]:
     """(points, coupon cents) currently redeemed against the order."""
-    points, coupon = session.execute(select(func.coalesce(func.sum(RewardEntry.points), 0),
-                                            func.coalesce(func.sum(RewardEntry.coupon_cents), 0))
-                                     .where(RewardEntry.order_id == order_id,
-                                            RewardEntry.reason.in_((REASON_REDEEM, REASON_REDEEM_REFUND)))).one()
+    points, coupon = session.execute(
+        select(
+            func.coalesce(func.sum(RewardEntry.points), 0),
+            func.coalesce(func.sum(RewardEntry.coupon_cents), 0),
+        ).where(
+            RewardEntry.order_id == order_id, RewardEntry.reason.in_((REASON_REDEEM, REASON_REDEEM_REFUND))
+        )
+    ).one()
     return -int(points), -int(coupon)
 
 
-def redeem(session: Session, order: Order, *, points: int = 0, coupon_cents: int = 0, actor: str,
-           now: dt.datetime, config: Mapping[str, Any]) -> int:
+def redeem(
+    session: Session,
+    order: Order,
+    *,
+    points: int = 0,
+    coupon_cents: int = 0,
+    actor: str,
+    now: dt.datetime,
+    config: Mapping[str, Any],
+) -> int:
     """Spend the order's customer's points and/or coupon balance on it; returns the discount in cents.
 
     Raises ReferralError (nothing changed) when the balance, the order's state or its amount do not allow it.
@@ -394,10 +473,25 @@ def redeem(session: Session, order: Order, *, points: int = 0, coupon_cents: int
     discount = points * value + coupon_cents
     if discount + done_points * value + done_coupon > order.amount_cents:
         raise ReferralError(f"抵扣超过订单 #{order.id} 的金额")
-    session.add(RewardEntry(customer_id=order.customer_id, points=-points, coupon_cents=-coupon_cents,
-                            reason=REASON_REDEEM, order_id=order.id, created_at=now))
-    session.add(OrderEvent(order=order, action="redeem", actor=actor, created_at=now,
-                           detail=f"points={points} coupon_cents={coupon_cents} discount_cents={discount}"))
+    session.add(
+        RewardEntry(
+            customer_id=order.customer_id,
+            points=-points,
+            coupon_cents=-coupon_cents,
+            reason=REASON_REDEEM,
+            order_id=order.id,
+            created_at=now,
+        )
+    )
+    session.add(
+        OrderEvent(
+            order=order,
+            action="redeem",
+            actor=actor,
+            created_at=now,
+            detail=f"points={points} coupon_cents={coupon_cents} discount_cents={discount}",
+        )
+    )
     session.flush()
     return discount
 
@@ -405,12 +499,21 @@ def redeem(session: Session, order: Order, *, points: int = 0, coupon_cents: int
 def refund_redemptions(session: Session, order: Order, now: dt.datetime) -> None:
     points, coupon = redeemed_on(session, order.id)
     if points or coupon:
-        session.add(RewardEntry(customer_id=order.customer_id, points=points, coupon_cents=coupon,
-                                reason=REASON_REDEEM_REFUND, order_id=order.id, created_at=now))
+        session.add(
+            RewardEntry(
+                customer_id=order.customer_id,
+                points=points,
+                coupon_cents=coupon,
+                reason=REASON_REDEEM_REFUND,
+                order_id=order.id,
+                created_at=now,
+            )
+        )
         session.flush()
 
 
 # --- Figures -----------------------------------------------------------------------------------
+
 
 @dataclass
 class ReferrerFigure:
@@ -438,14 +541,16 @@ def figures(session: Session, now: dt.datetime, since: dt.datetime | None = None
     Top referrers are ranked by converted referrals, then referrals made, then paid orders in the
     last 12 months (the seed's referral candidates: frequent buyers who share).
     """
+
     def count(*where) -> int:
         stmt = select(func.count()).select_from(Referral).where(*where)
         if since is not None:
             stmt = stmt.where(Referral.created_at >= since)
         return int(session.scalar(stmt) or 0)
 
-    granted = select(func.coalesce(func.sum(RewardEntry.points), 0), func.coalesce(func.sum(RewardEntry.coupon_cents), 0)
-                     ).where(RewardEntry.reason.in_((REASON_REFERRER, REASON_REFEREE, REASON_REVERSED)))
+    granted = select(
+        func.coalesce(func.sum(RewardEntry.points), 0), func.coalesce(func.sum(RewardEntry.coupon_cents), 0)
+    ).where(RewardEntry.reason.in_((REASON_REFERRER, REASON_REFEREE, REASON_REVERSED)))
     if since is not None:
         granted = granted.where(RewardEntry.created_at >= since)
     points, coupon = session.execute(granted).one()
@@ -455,17 +560,37 @@ def figures(session: Session, now: dt.datetime, since: dt.datetime | None = None
         select(Referral.referrer_id, func.count().label("made"), converted.label("converted"))
         .group_by(Referral.referrer_id)
         .order_by(converted.desc(), func.count().desc(), Referral.referrer_id)
-        .limit(top * 4)).all()
+        .limit(top * 4)
+    ).all()
     year_ago = now - dt.timedelta(days=365)
     top_rows = []
     for referrer_id, made, conv in rows:
-        paid = session.scalar(select(func.count()).select_from(Order).where(
-            Order.customer_id == referrer_id, Order.paid_at >= year_ago, Order.status != OrderStatus.CANCELLED)) or 0
-        top_rows.append(ReferrerFigure(session.get(Customer, referrer_id), int(made), int(conv or 0), int(paid)))
+        paid = (
+            session.scalar(
+                select(func.count())
+                .select_from(Order)
+                .where(
+                    Order.customer_id == referrer_id,
+                    Order.paid_at >= year_ago,
+                    Order.status != OrderStatus.CANCELLED,
+                )
+            )
+            or 0
+        )
+        top_rows.append(
+            ReferrerFigure(session.get(Customer, referrer_id), int(made), int(conv or 0), int(paid))
+        )
     top_rows.sort(key=lambda f: (-f.converted, -f.made, -f.paid_orders, f.customer.id))
-    return Figures(made=count(), converted=count(Referral.status == REWARDED), held=count(Referral.status == HELD),
-                   reversed=count(Referral.status == REVERSED), rejected=count(Referral.status == REJECTED),
-                   points_granted=int(points), coupon_granted_cents=int(coupon), top=top_rows[:top])
+    return Figures(
+        made=count(),
+        converted=count(Referral.status == REWARDED),
+        held=count(Referral.status == HELD),
+        reversed=count(Referral.status == REVERSED),
+        rejected=count(Referral.status == REJECTED),
+        points_granted=int(points),
+        coupon_granted_cents=int(coupon),
+        top=top_rows[:top],
+    )
 
 
 @dataclass
@@ -475,31 +600,47 @@ class Candidate:
     sociable: int  # testimonials + thanks/praise messages + referrals made
 
 
-def referral_candidates(session: Session, now: dt.datetime, *, limit: int = 5, min_orders: int = 2,
-                        exclude: tuple[int, ...] = ()) -> list[Candidate]:
+def referral_candidates(
+    session: Session, now: dt.datetime, *, limit: int = 5, min_orders: int = 2, exclude: tuple[int, ...] = ()
+) -> list[Candidate]:
     """The seed's referral candidates: customers who bought at least ``min_orders`` times in the last
     12 months and are sociable (praise, testimonials, referrals), most sociable first.
 
     Opted-out customers and those with an open complaint are left out: they are not to be asked.
     """
     year_ago = now - dt.timedelta(days=365)
-    paid = (select(Order.customer_id, func.count().label("n")).where(
-        Order.paid_at >= year_ago, Order.status != OrderStatus.CANCELLED).group_by(Order.customer_id).subquery())
-    praise = (select(InboundMessage.customer_id, func.count().label("n"))
-              .where(InboundMessage.intent.in_(("thanks_praise", "product_good"))).group_by(InboundMessage.customer_id)
-              .subquery())
-    stories = select(Testimonial.customer_id, func.count().label("n")).group_by(Testimonial.customer_id).subquery()
-    made = select(Referral.referrer_id.label("customer_id"), func.count().label("n")).group_by(Referral.referrer_id).subquery()
+    paid = (
+        select(Order.customer_id, func.count().label("n"))
+        .where(Order.paid_at >= year_ago, Order.status != OrderStatus.CANCELLED)
+        .group_by(Order.customer_id)
+        .subquery()
+    )
+    praise = (
+        select(InboundMessage.customer_id, func.count().label("n"))
+        .where(InboundMessage.intent.in_(("thanks_praise", "product_good")))
+        .group_by(InboundMessage.customer_id)
+        .subquery()
+    )
+    stories = (
+        select(Testimonial.customer_id, func.count().label("n")).group_by(Testimonial.customer_id).subquery()
+    )
+    made = (
+        select(Referral.referrer_id.label("customer_id"), func.count().label("n"))
+        .group_by(Referral.referrer_id)
+        .subquery()
+    )
     open_complaints = select(Complaint.customer_id).where(Complaint.status == "open")
-    sociable = (func.coalesce(praise.c.n, 0) + func.coalesce(stories.c.n, 0) + func.coalesce(made.c.n, 0))
-    stmt = (select(Customer, paid.c.n, sociable)
-            .join(paid, paid.c.customer_id == Customer.id)
-            .outerjoin(praise, praise.c.customer_id == Customer.id)
-            .outerjoin(stories, stories.c.customer_id == Customer.id)
-            .outerjoin(made, made.c.customer_id == Customer.id)
-            .where(paid.c.n >= min_orders, Customer.opted_out.is_(False), Customer.id.not_in(open_complaints))
-            .order_by(sociable.desc(), paid.c.n.desc(), Customer.id)
-            .limit(limit))
+    sociable = func.coalesce(praise.c.n, 0) + func.coalesce(stories.c.n, 0) + func.coalesce(made.c.n, 0)
+    stmt = (
+        select(Customer, paid.c.n, sociable)
+        .join(paid, paid.c.customer_id == Customer.id)
+        .outerjoin(praise, praise.c.customer_id == Customer.id)
+        .outerjoin(stories, stories.c.customer_id == Customer.id)
+        .outerjoin(made, made.c.customer_id == Customer.id)
+        .where(paid.c.n >= min_orders, Customer.opted_out.is_(False), Customer.id.not_in(open_complaints))
+        .order_by(sociable.desc(), paid.c.n.desc(), Customer.id)
+        .limit(limit)
+    )
     if exclude:
         stmt = stmt.where(Customer.id.not_in(exclude))
     return [Candidate(c, int(n), int(soc)) for c, n, soc in session.execute(stmt)]

@@ -35,13 +35,23 @@ def track_order_change(session: Session, order: Order, action: str, now: dt.date
     orders = segments.active_orders(session, order.customer_id)  # read once, used by every step below
     if action == "create":
         _supersede_older_orders(session, order, orders, now)
-        _cancel_pending(session, OutboxMessage.customer_id == order.customer_id, OutboxMessage.kind == "winback",
-                        reason="new_order", now=now)
-    if action == "ship" or (action == "create" and order.status in (OrderStatus.SHIPPED, OrderStatus.RECEIVED)):
+        _cancel_pending(
+            session,
+            OutboxMessage.customer_id == order.customer_id,
+            OutboxMessage.kind == "winback",
+            reason="new_order",
+            now=now,
+        )
+    if action == "ship" or (
+        action == "create" and order.status in (OrderStatus.SHIPPED, OrderStatus.RECEIVED)
+    ):
         start_supply(session, order, orders)
     if action == "cancel":
-        session.execute(update(RetentionClock).where(RetentionClock.superseded_by_order_id == order.id)
-                        .values(superseded_at=None, superseded_by_order_id=None))
+        session.execute(
+            update(RetentionClock)
+            .where(RetentionClock.superseded_by_order_id == order.id)
+            .values(superseded_at=None, superseded_by_order_id=None)
+        )
     segments.refresh_customer(session, order.customer, now, orders=orders)
 
 
@@ -65,30 +75,47 @@ def start_supply(session: Session, order: Order, orders: Sequence[segments.Custo
     start = order.shipped_at or order.received_at or order.created_at
     mine = _product_ids(order)
     newer = next((o for o in orders if o.facts.created_at > order.created_at and o.product_ids & mine), None)
-    for kind, at in (("supply_mid", start + dt.timedelta(days=days / 2)),
-                     ("supply_end", start + dt.timedelta(days=days))):
+    for kind, at in (
+        ("supply_mid", start + dt.timedelta(days=days / 2)),
+        ("supply_end", start + dt.timedelta(days=days)),
+    ):
         key = f"{kind}:order:{order.id}"
         if session.scalar(_CLOCK_EXISTS, {"key": key}) is None:
-            session.add(RetentionClock(key=key, kind=kind, customer_id=order.customer_id, order_id=order.id,
-                                       at=at, superseded_at=newer.facts.created_at if newer else None,
-                                       superseded_by_order_id=newer.id if newer else None))
+            session.add(
+                RetentionClock(
+                    key=key,
+                    kind=kind,
+                    customer_id=order.customer_id,
+                    order_id=order.id,
+                    at=at,
+                    superseded_at=newer.facts.created_at if newer else None,
+                    superseded_by_order_id=newer.id if newer else None,
+                )
+            )
 
 
 def _product_ids(order: Order) -> set[int]:
     return {item.product_id for item in order.items if item.product_id is not None}
 
 
-def _supersede_older_orders(session: Session, order: Order, orders: Sequence[segments.CustomerOrder],
-                            now: dt.datetime) -> None:
+def _supersede_older_orders(
+    session: Session, order: Order, orders: Sequence[segments.CustomerOrder], now: dt.datetime
+) -> None:
     mine = _product_ids(order)
-    older = [o.id for o in orders
-             if o.id != order.id and o.facts.created_at <= order.created_at and o.product_ids & mine]
+    older = [
+        o.id
+        for o in orders
+        if o.id != order.id and o.facts.created_at <= order.created_at and o.product_ids & mine
+    ]
     if not older:
         return
     session.execute(
         update(RetentionClock)
-        .where(RetentionClock.order_id.in_(older), RetentionClock.kind.in_(SUPPLY_KINDS),
-               RetentionClock.superseded_at.is_(None))
+        .where(
+            RetentionClock.order_id.in_(older),
+            RetentionClock.kind.in_(SUPPLY_KINDS),
+            RetentionClock.superseded_at.is_(None),
+        )
         .values(superseded_at=now, superseded_by_order_id=order.id)
     )
     keys = [key for order_id in older for key in cycle_keys(order_id)]
@@ -98,28 +125,39 @@ def _supersede_older_orders(session: Session, order: Order, orders: Sequence[seg
 def _cancel_pending(session: Session, *conditions, reason: str, now: dt.datetime) -> None:
     """Cancel queued (not yet sent) messages matching ``conditions``; sent ones are history."""
     session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == "pending", *conditions)
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "pending", *conditions)
         .values(status="cancelled", skip_reason=reason, updated_at=now)
         .execution_options(synchronize_session=False)
     )
 
 
-def backfill_supply_clocks(session: Session, *, shipped_since: dt.datetime, after_order_id: int | None = None) -> int:
+def backfill_supply_clocks(
+    session: Session, *, shipped_since: dt.datetime, after_order_id: int | None = None
+) -> int:
     """Create the missing supply clocks of orders shipped since ``shipped_since`` (set-based).
 
     Orders written without the order hook (bulk imports, data from before this feature) get
     their clocks here; the daily segments sweep calls it, with ``after_order_id`` (only orders
     with a higher id) once it has looked at every order. Returns the number of clocks created.
     """
-    has_clock = select(RetentionClock.id).where(RetentionClock.order_id == Order.id,
-                                                RetentionClock.kind == "supply_end").exists()
+    has_clock = (
+        select(RetentionClock.id)
+        .where(RetentionClock.order_id == Order.id, RetentionClock.kind == "supply_end")
+        .exists()
+    )
     created, cursor = 0, after_order_id if after_order_id is not None else -1
     while True:  # a chunk of orders at a time, in id order: memory stays bounded after a big import
         missing = session.execute(
             select(Order.id, Order.customer_id, Order.created_at, Order.shipped_at)
-            .where(Order.id > cursor, Order.shipped_at >= shipped_since,
-                   Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)), ~has_clock)
-            .order_by(Order.id).limit(BACKFILL_CHUNK)
+            .where(
+                Order.id > cursor,
+                Order.shipped_at >= shipped_since,
+                Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
+                ~has_clock,
+            )
+            .order_by(Order.id)
+            .limit(BACKFILL_CHUNK)
         ).all()
         if not missing:
             return created
@@ -136,8 +174,9 @@ def _backfill_chunk(session: Session, missing) -> int:
     products: dict[int, set[int]] = {}
     for start in range(0, len(ids), 500):
         for item in session.execute(
-            select(OrderItem.order_id, OrderItem.product_id, OrderItem.quantity, OrderItem.usage_days)
-            .where(OrderItem.order_id.in_(ids[start:start + 500]))
+            select(OrderItem.order_id, OrderItem.product_id, OrderItem.quantity, OrderItem.usage_days).where(
+                OrderItem.order_id.in_(ids[start : start + 500])
+            )
         ):
             if item.product_id is not None:
                 products.setdefault(item.order_id, set()).add(item.product_id)
@@ -151,18 +190,29 @@ def _backfill_chunk(session: Session, missing) -> int:
         if not days:
             continue
         superseding = newer.get(row.id)
-        for kind, at in (("supply_mid", row.shipped_at + dt.timedelta(days=days / 2)),
-                         ("supply_end", row.shipped_at + dt.timedelta(days=days))):
-            clocks.append({"key": f"{kind}:order:{row.id}", "kind": kind, "customer_id": row.customer_id,
-                           "order_id": row.id, "at": at,
-                           "superseded_at": superseding[1] if superseding else None,
-                           "superseded_by_order_id": superseding[0] if superseding else None})
+        for kind, at in (
+            ("supply_mid", row.shipped_at + dt.timedelta(days=days / 2)),
+            ("supply_end", row.shipped_at + dt.timedelta(days=days)),
+        ):
+            clocks.append(
+                {
+                    "key": f"{kind}:order:{row.id}",
+                    "kind": kind,
+                    "customer_id": row.customer_id,
+                    "order_id": row.id,
+                    "at": at,
+                    "superseded_at": superseding[1] if superseding else None,
+                    "superseded_by_order_id": superseding[0] if superseding else None,
+                }
+            )
     for start in range(0, len(clocks), 1000):
-        session.execute(RetentionClock.__table__.insert(), clocks[start:start + 1000])
+        session.execute(RetentionClock.__table__.insert(), clocks[start : start + 1000])
     return len(clocks)
 
 
-def _newer_same_product_orders(session: Session, orders, products: dict[int, set[int]]) -> dict[int, tuple[int, dt.datetime]]:
+def _newer_same_product_orders(
+    session: Session, orders, products: dict[int, set[int]]
+) -> dict[int, tuple[int, dt.datetime]]:
     """For each order, the first newer active order of the same customer sharing a product."""
     customer_ids = list({row.customer_id for row in orders})
     later: dict[int, list[tuple[dt.datetime, int, int]]] = {}
@@ -170,15 +220,20 @@ def _newer_same_product_orders(session: Session, orders, products: dict[int, set
         for row in session.execute(
             select(Order.customer_id, Order.created_at, Order.id, OrderItem.product_id)
             .join(OrderItem, OrderItem.order_id == Order.id)
-            .where(Order.customer_id.in_(customer_ids[start:start + 500]), Order.status != OrderStatus.CANCELLED,
-                   OrderItem.product_id.is_not(None))
+            .where(
+                Order.customer_id.in_(customer_ids[start : start + 500]),
+                Order.status != OrderStatus.CANCELLED,
+                OrderItem.product_id.is_not(None),
+            )
         ):
             later.setdefault(row.customer_id, []).append((row.created_at, row.id, row.product_id))
     found = {}
     for order in orders:
-        candidates = sorted((created, oid) for created, oid, pid in later.get(order.customer_id, [])
-                            if created > order.created_at and pid in products.get(order.id, set()))
+        candidates = sorted(
+            (created, oid)
+            for created, oid, pid in later.get(order.customer_id, [])
+            if created > order.created_at and pid in products.get(order.id, set())
+        )
         if candidates:
             found[order.id] = (candidates[0][1], candidates[0][0])
     return found
-

@@ -57,7 +57,9 @@ def _reachable(exclude_openids: Sequence[str] = ()) -> ColumnElement[bool]:
     open_complaint = exists().where(Complaint.customer_id == Customer.id, Complaint.status == "open")
     condition = and_(Customer.opted_out.is_(False), ~open_complaint)
     if exclude_openids:
-        condition = and_(condition, or_(Customer.openid.is_(None), Customer.openid.not_in(list(exclude_openids))))
+        condition = and_(
+            condition, or_(Customer.openid.is_(None), Customer.openid.not_in(list(exclude_openids)))
+        )
     return condition
 
 
@@ -68,65 +70,115 @@ def not_enqueued(prefix: str, id_column) -> ColumnElement[bool]:
 
 
 def _due(row, **extra) -> Due:
-    return Due(customer_id=row.id, openid=row.openid, name=row.name, nickname=row.nickname,
-               customer_class=row.customer_class, **extra)
+    return Due(
+        customer_id=row.id,
+        openid=row.openid,
+        name=row.name,
+        nickname=row.nickname,
+        customer_class=row.customer_class,
+        **extra,
+    )
 
 
-def shipped_orders_due(session: Session, *, shipped_from: dt.datetime, shipped_to: dt.datetime,
-                       key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
+def shipped_orders_due(
+    session: Session,
+    *,
+    shipped_from: dt.datetime,
+    shipped_to: dt.datetime,
+    key_prefix: str,
+    exclude_openids: Sequence[str] = (),
+) -> list[Due]:
     """Orders shipped in ``(shipped_from, shipped_to]`` still shipped or received (experience)."""
     rows = session.execute(
         select(*_customer_columns(), Order.id.label("order_id"), Order.shipped_at)
         .join(Order, Order.customer_id == Customer.id)
-        .where(Order.shipped_at > shipped_from, Order.shipped_at <= shipped_to,
-               Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
-               _reachable(exclude_openids), not_enqueued(key_prefix, Order.id))
+        .where(
+            Order.shipped_at > shipped_from,
+            Order.shipped_at <= shipped_to,
+            Order.status.in_((OrderStatus.SHIPPED, OrderStatus.RECEIVED)),
+            _reachable(exclude_openids),
+            not_enqueued(key_prefix, Order.id),
+        )
         .order_by(Order.shipped_at, Order.id)
     ).all()
     return [_due(r, subject_id=r.order_id, at=r.shipped_at) for r in rows]
 
 
-def supply_clocks_due(session: Session, kind: str, *, at_from: dt.datetime, at_to: dt.datetime,
-                      key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
+def supply_clocks_due(
+    session: Session,
+    kind: str,
+    *,
+    at_from: dt.datetime,
+    at_to: dt.datetime,
+    key_prefix: str,
+    exclude_openids: Sequence[str] = (),
+) -> list[Due]:
     """Orders whose supply clock ``kind`` lies in ``(at_from, at_to]`` and was not superseded."""
     rows = session.execute(
         select(*_customer_columns(), RetentionClock.order_id, RetentionClock.at)
         .join(RetentionClock, RetentionClock.customer_id == Customer.id)
-        .where(RetentionClock.kind == kind, RetentionClock.at > at_from, RetentionClock.at <= at_to,
-               RetentionClock.superseded_at.is_(None), _reachable(exclude_openids),
-               not_enqueued(key_prefix, RetentionClock.order_id))
+        .where(
+            RetentionClock.kind == kind,
+            RetentionClock.at > at_from,
+            RetentionClock.at <= at_to,
+            RetentionClock.superseded_at.is_(None),
+            _reachable(exclude_openids),
+            not_enqueued(key_prefix, RetentionClock.order_id),
+        )
         .order_by(RetentionClock.at, RetentionClock.id)
     ).all()
     return [_due(r, subject_id=r.order_id, at=r.at) for r in rows]
 
 
-def inquiries_due(session: Session, *, made_from: dt.datetime, made_to: dt.datetime, key_prefix: str,
-                  exclude_openids: Sequence[str] = ()) -> list[Due]:
+def inquiries_due(
+    session: Session,
+    *,
+    made_from: dt.datetime,
+    made_to: dt.datetime,
+    key_prefix: str,
+    exclude_openids: Sequence[str] = (),
+) -> list[Due]:
     """Inquiries made in ``(made_from, made_to]`` that no order followed (咨询不下单)."""
-    ordered_since = exists().where(Order.customer_id == Inquiry.customer_id, Order.created_at >= Inquiry.created_at,
-                                   Order.status != OrderStatus.CANCELLED)
+    ordered_since = exists().where(
+        Order.customer_id == Inquiry.customer_id,
+        Order.created_at >= Inquiry.created_at,
+        Order.status != OrderStatus.CANCELLED,
+    )
     rows = session.execute(
         select(*_customer_columns(), Inquiry.id.label("inquiry_id"), Inquiry.created_at, Inquiry.product_id)
         .join(Inquiry, Inquiry.customer_id == Customer.id)
-        .where(Inquiry.status.in_(("open", "answered")), Inquiry.created_at > made_from,
-               Inquiry.created_at <= made_to, Inquiry.converted_order_id.is_(None), ~ordered_since,
-               _reachable(exclude_openids), not_enqueued(key_prefix, Inquiry.id))
+        .where(
+            Inquiry.status.in_(("open", "answered")),
+            Inquiry.created_at > made_from,
+            Inquiry.created_at <= made_to,
+            Inquiry.converted_order_id.is_(None),
+            ~ordered_since,
+            _reachable(exclude_openids),
+            not_enqueued(key_prefix, Inquiry.id),
+        )
         .order_by(Inquiry.created_at, Inquiry.id)
     ).all()
     return [_due(r, subject_id=r.inquiry_id, at=r.created_at, product_id=r.product_id) for r in rows]
 
 
-def customers_for_greeting(session: Session, *, key_prefix: str, exclude_openids: Sequence[str] = ()) -> list[Due]:
+def customers_for_greeting(
+    session: Session, *, key_prefix: str, exclude_openids: Sequence[str] = ()
+) -> list[Due]:
     """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool)."""
     rows = session.execute(
-        select(*_customer_columns()).where(_reachable(exclude_openids), not_enqueued(key_prefix, Customer.id))
+        select(*_customer_columns())
+        .where(_reachable(exclude_openids), not_enqueued(key_prefix, Customer.id))
         .order_by(Customer.id)
     ).all()
     return [_due(r) for r in rows]
 
 
-def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[int]]], *,
-                  exclude_openids: Sequence[str] = ()) -> list[tuple[Due, bool, int, int]]:
+def birthdays_due(
+    session: Session,
+    matches: Sequence[tuple[bool, int, Sequence[int]]],
+    *,
+    exclude_openids: Sequence[str] = (),
+) -> list[tuple[Due, bool, int, int]]:
     """Reachable customers whose birthday is one of ``matches`` (lunar?, month, days): one query.
 
     Returns each customer with their stored (lunar?, month, day) so the caller can tell which
@@ -134,17 +186,29 @@ def birthdays_due(session: Session, matches: Sequence[tuple[bool, int, Sequence[
     """
     if not matches:
         return []
-    wanted = or_(*(and_(Customer.birthday_is_lunar.is_(lunar), Customer.birthday_month == month,
-                        Customer.birthday_day.in_(list(days))) for lunar, month, days in matches))
+    wanted = or_(
+        *(
+            and_(
+                Customer.birthday_is_lunar.is_(lunar),
+                Customer.birthday_month == month,
+                Customer.birthday_day.in_(list(days)),
+            )
+            for lunar, month, days in matches
+        )
+    )
     rows = session.execute(
-        select(*_customer_columns(), Customer.birthday_is_lunar, Customer.birthday_month, Customer.birthday_day)
-        .where(wanted, _reachable(exclude_openids)).order_by(Customer.id)
+        select(
+            *_customer_columns(), Customer.birthday_is_lunar, Customer.birthday_month, Customer.birthday_day
+        )
+        .where(wanted, _reachable(exclude_openids))
+        .order_by(Customer.id)
     ).all()
     return [(_due(r), bool(r.birthday_is_lunar), r.birthday_month, r.birthday_day) for r in rows]
 
 
-def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime,
-                 exclude_openids: Sequence[str] = ()) -> list[Due]:
+def sleeping_due(
+    session: Session, *, at_from: dt.datetime, at_to: dt.datetime, exclude_openids: Sequence[str] = ()
+) -> list[Due]:
     """Customers who fell asleep in ``(at_from, at_to]`` and have not written since (win-back).
 
     The sleeping clock moves with every order, so an order stops the sequence; an inbound
@@ -153,10 +217,14 @@ def sleeping_due(session: Session, *, at_from: dt.datetime, at_to: dt.datetime,
     rows = session.execute(
         select(*_customer_columns(), RetentionClock.at, Customer.last_order_at)
         .join(RetentionClock, RetentionClock.customer_id == Customer.id)
-        .where(RetentionClock.kind == "sleeping", RetentionClock.at > at_from, RetentionClock.at <= at_to,
-               Customer.last_order_at.is_not(None),
-               or_(Customer.last_inbound_at.is_(None), Customer.last_inbound_at < RetentionClock.at),
-               _reachable(exclude_openids))
+        .where(
+            RetentionClock.kind == "sleeping",
+            RetentionClock.at > at_from,
+            RetentionClock.at <= at_to,
+            Customer.last_order_at.is_not(None),
+            or_(Customer.last_inbound_at.is_(None), Customer.last_inbound_at < RetentionClock.at),
+            _reachable(exclude_openids),
+        )
         .order_by(RetentionClock.at, Customer.id)
     ).all()
     return [_due(r, at=r.at, last_order_at=r.last_order_at) for r in rows]
@@ -167,9 +235,14 @@ def existing_keys(session: Session, keys: Iterable[str]) -> dict[str, str]:
     keys = list(keys)
     found: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        found.update(session.execute(
-            select(OutboxMessage.dedupe_key, OutboxMessage.status).where(OutboxMessage.dedupe_key.in_(chunk))).all())
+        chunk = keys[start : start + 500]
+        found.update(
+            session.execute(
+                select(OutboxMessage.dedupe_key, OutboxMessage.status).where(
+                    OutboxMessage.dedupe_key.in_(chunk)
+                )
+            ).all()
+        )
     return found
 
 
@@ -180,7 +253,8 @@ def order_products(session: Session, order_ids: Iterable[int]) -> dict[int, list
     for start in range(0, len(ids), 500):
         rows = session.execute(
             select(OrderItem.order_id, OrderItem.product_name)
-            .where(OrderItem.order_id.in_(ids[start:start + 500])).order_by(OrderItem.id)
+            .where(OrderItem.order_id.in_(ids[start : start + 500]))
+            .order_by(OrderItem.id)
         ).all()
         for order_id, name in rows:
             if name not in names.setdefault(order_id, []):
@@ -193,11 +267,15 @@ def last_order_products(session: Session, customer_ids: Iterable[int]) -> dict[i
     ids = list(set(customer_ids))
     if not ids:
         return {}
-    last_orders = dict(session.execute(
-        select(Order.customer_id, Order.id)
-        .join(Customer, and_(Customer.id == Order.customer_id, Customer.last_order_at == Order.created_at))
-        .where(Order.customer_id.in_(ids), Order.status != OrderStatus.CANCELLED)
-    ).all())
+    last_orders = dict(
+        session.execute(
+            select(Order.customer_id, Order.id)
+            .join(
+                Customer, and_(Customer.id == Order.customer_id, Customer.last_order_at == Order.created_at)
+            )
+            .where(Order.customer_id.in_(ids), Order.status != OrderStatus.CANCELLED)
+        ).all()
+    )
     products = order_products(session, last_orders.values())
     return {cid: products.get(order_id, []) for cid, order_id in last_orders.items()}
 
@@ -211,10 +289,13 @@ def product_names(session: Session, product_ids: Iterable[int]) -> dict[int, str
 
 def cancel_stopped_winbacks(session: Session, now: dt.datetime) -> int:
     """Cancel queued win-back messages of customers who wrote after the message was queued."""
-    replied = exists().where(Customer.id == OutboxMessage.customer_id,
-                             Customer.last_inbound_at > OutboxMessage.created_at)
+    replied = exists().where(
+        Customer.id == OutboxMessage.customer_id, Customer.last_inbound_at > OutboxMessage.created_at
+    )
     stopped = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.kind == "winback", replied)
+        select(OutboxMessage).where(
+            OutboxMessage.status == "pending", OutboxMessage.kind == "winback", replied
+        )
     ).all()
     for row in stopped:
         row.status = "cancelled"

@@ -56,6 +56,7 @@ SEGMENTS = ("champions", "loyal", "potential_loyalists", "new", "at_risk", "cant
 
 # --- pure rules -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class OrderFacts:
     """What the rules need of one active (not cancelled) order."""
@@ -102,8 +103,13 @@ def expected_next_purchase(orders: Sequence[OrderFacts]) -> dt.datetime | None:
     return None
 
 
-def sleeping_at(last_order_at: dt.datetime, cycle: float | None, *, min_days: float = SLEEPING_MIN_DAYS,
-                factor: float = SLEEPING_FACTOR) -> dt.datetime:
+def sleeping_at(
+    last_order_at: dt.datetime,
+    cycle: float | None,
+    *,
+    min_days: float = SLEEPING_MIN_DAYS,
+    factor: float = SLEEPING_FACTOR,
+) -> dt.datetime:
     """When a customer with no further order becomes sleeping: max(min_days, factor × cycle)."""
     return last_order_at + dt.timedelta(days=max(min_days, factor * (cycle or 0)))
 
@@ -112,8 +118,16 @@ def lost_at(last_order_at: dt.datetime, cycle: float | None) -> dt.datetime:
     return last_order_at + dt.timedelta(days=max(LOST_MIN_DAYS, LOST_FACTOR * (cycle or 0)))
 
 
-def stage_for(order_count: int, last_order_at: dt.datetime | None, cycle: float | None, now: dt.datetime, *,
-              referred: bool = False, tags: str | None = None, current: str | None = None) -> str:
+def stage_for(
+    order_count: int,
+    last_order_at: dt.datetime | None,
+    cycle: float | None,
+    now: dt.datetime,
+    *,
+    referred: bool = False,
+    tags: str | None = None,
+    current: str | None = None,
+) -> str:
     """The journey stage (DOMAIN.md) from the customer's order history at ``now``.
 
     ``referred``: one of the customer's referees has paid (a converted referral), which makes
@@ -138,14 +152,21 @@ def stage_for(order_count: int, last_order_at: dt.datetime | None, cycle: float 
     return CustomerStage.NEW
 
 
-def stage_as_of(orders: Sequence[OrderFacts], now: dt.datetime, *, referred: bool = False, tags: str | None = None,
-                current: str | None = None) -> str:
+def stage_as_of(
+    orders: Sequence[OrderFacts],
+    now: dt.datetime,
+    *,
+    referred: bool = False,
+    tags: str | None = None,
+    current: str | None = None,
+) -> str:
     """The stage at ``now`` from the customer's active orders (oldest first): :func:`stage_for` with the
     cycle the sweeps use. Every reader (the seller's 客户 and 统计, the export) and every writer
     (:func:`refresh_customer`, :func:`recompute_all`) go through this rule."""
     last_order_at = orders[-1].created_at if orders else None
-    return stage_for(len(orders), last_order_at, cycle_days(orders), now, referred=referred, tags=tags,
-                     current=current)
+    return stage_for(
+        len(orders), last_order_at, cycle_days(orders), now, referred=referred, tags=tags, current=current
+    )
 
 
 def classes_by_spend(spend: Mapping[int, int]) -> dict[int, str]:
@@ -200,7 +221,9 @@ class Rfm:
     segment: str
 
 
-def rfm_scores(buyers: Mapping[int, tuple[float, int, int]], *, min_pool: int = RFM_MIN_POOL) -> dict[int, Rfm]:
+def rfm_scores(
+    buyers: Mapping[int, tuple[float, int, int]], *, min_pool: int = RFM_MIN_POOL
+) -> dict[int, Rfm]:
     """RFM 1–5 for buyers of the last 12 months: ``{customer: (days since last order, orders, cents)}``.
 
     Quintiles over the pool when it has at least ``min_pool`` buyers, fixed cut-offs otherwise.
@@ -237,6 +260,7 @@ def rfm_segment(r: int, f: int, m: int) -> str:
 
 # --- storage -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CustomerOrder:
     """One active order of a customer: its facts for the rules, and its products."""
@@ -248,14 +272,22 @@ class CustomerOrder:
 
 # Built once: this runs on every order change, and building the statement costs more than running it.
 _ACTIVE_ORDER_LINES = (
-    select(Order.id, Order.created_at, Order.shipped_at, Order.amount_cents,
-           OrderItem.product_id, OrderItem.quantity, OrderItem.usage_days)
+    select(
+        Order.id,
+        Order.created_at,
+        Order.shipped_at,
+        Order.amount_cents,
+        OrderItem.product_id,
+        OrderItem.quantity,
+        OrderItem.usage_days,
+    )
     .outerjoin(OrderItem, OrderItem.order_id == Order.id)
     .where(Order.customer_id == bindparam("customer_id"), Order.status != OrderStatus.CANCELLED)
     .order_by(Order.created_at, Order.id)
 )
 _RECOGNISED_REFERRALS = (
-    select(func.count()).select_from(Referral)
+    select(func.count())
+    .select_from(Referral)
     .where(Referral.referrer_id == bindparam("customer_id"), Referral.status == "rewarded")
 )
 
@@ -270,9 +302,14 @@ def active_orders(session: Session, customer_id: int) -> list[CustomerOrder]:
             products.add(row.product_id)
         if row.usage_days and row.usage_days > 0:
             supplies.append(row.quantity * row.usage_days)
-    return [CustomerOrder(row.id, OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None,
-                                             row.amount_cents), frozenset(products))
-            for row, supplies, products in grouped.values()]
+    return [
+        CustomerOrder(
+            row.id,
+            OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None, row.amount_cents),
+            frozenset(products),
+        )
+        for row, supplies, products in grouped.values()
+    ]
 
 
 def has_referred(session: Session, customer_id: int) -> bool:
@@ -280,8 +317,9 @@ def has_referred(session: Session, customer_id: int) -> bool:
     return session.scalar(_RECOGNISED_REFERRALS, {"customer_id": customer_id}) > 0
 
 
-def refresh_customer(session: Session, customer: Customer, now: dt.datetime,
-                     orders: Sequence[CustomerOrder] | None = None) -> None:
+def refresh_customer(
+    session: Session, customer: Customer, now: dt.datetime, orders: Sequence[CustomerOrder] | None = None
+) -> None:
     """Recompute one customer's last order, median interval, expected next purchase, stage and
     sleeping clock (class and RFM are pool-relative and left to :func:`recompute_all`).
 
@@ -302,8 +340,9 @@ def current_stage(session: Session, customer: Customer, now: dt.datetime) -> str
     """The customer's stage at ``now`` read off their orders (the stored one is only as fresh as the
     last order change or daily recompute)."""
     facts = [order.facts for order in active_orders(session, customer.id)]
-    return stage_as_of(facts, now, referred=has_referred(session, customer.id), tags=customer.tags,
-                       current=customer.stage)
+    return stage_as_of(
+        facts, now, referred=has_referred(session, customer.id), tags=customer.tags, current=customer.stage
+    )
 
 
 _TIMED = (CustomerStage.SLEEPING, CustomerStage.LOST)
@@ -330,18 +369,22 @@ def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | No
     columns = (Customer.id, Customer.stage, Customer.tags, Customer.openid)
     queries = (
         # fell asleep since the stage was stored
-        select(*columns).join(clock, and_(clock.customer_id == Customer.id, clock.kind == "sleeping"))
+        select(*columns)
+        .join(clock, and_(clock.customer_id == Customer.id, clock.kind == "sleeping"))
         .where(clock.at <= now, stage.not_in((*_TIMED, CustomerStage.DISTRIBUTOR))),
         # sleeping long enough to be lost, or stored lost too early
         select(*columns).where(Customer.stage == CustomerStage.SLEEPING, Customer.last_order_at <= lost_cut),
         select(*columns).where(Customer.stage == CustomerStage.LOST, Customer.last_order_at > lost_cut),
         # stored sleeping or lost while the clock says not yet (computed at a later time)
-        select(*columns).outerjoin(clock, own_clock)
+        select(*columns)
+        .outerjoin(clock, own_clock)
         .where(Customer.stage.in_(_TIMED), or_(clock.id.is_(None), clock.at > now)),
         # orders the stored fields do not know yet (imported, before the first recompute)
         select(*columns).where(Customer.last_order_at.is_(None), not_distributor, has_orders),
         # a distributor tag set after the stage was stored
-        select(*columns).where(not_distributor, or_(*(Customer.tags.contains(tag) for tag in DISTRIBUTOR_TAGS))),
+        select(*columns).where(
+            not_distributor, or_(*(Customer.tags.contains(tag) for tag in DISTRIBUTOR_TAGS))
+        ),
     )
     candidates: dict[int, tuple[str | None, str | None, str | None]] = {}
     for query in queries:
@@ -350,13 +393,20 @@ def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | No
     result: dict[int, tuple[str | None, str, str | None]] = {}
     ids = sorted(candidates)
     for start in range(0, len(ids), STALE_CHUNK):
-        chunk = ids[start:start + STALE_CHUNK]
+        chunk = ids[start : start + STALE_CHUNK]
         orders = _active_orders_of(session, chunk)
-        referred = set(session.scalars(select(Referral.referrer_id).where(
-            Referral.referrer_id.in_(chunk), Referral.status == "rewarded")))
+        referred = set(
+            session.scalars(
+                select(Referral.referrer_id).where(
+                    Referral.referrer_id.in_(chunk), Referral.status == "rewarded"
+                )
+            )
+        )
         for cid in chunk:
             stored, tags, openid = candidates[cid]
-            actual = stage_as_of(orders.get(cid, []), now, referred=cid in referred, tags=tags, current=stored)
+            actual = stage_as_of(
+                orders.get(cid, []), now, referred=cid in referred, tags=tags, current=stored
+            )
             if actual != stored:
                 result[cid] = (stored, actual, openid)
     return result
@@ -364,31 +414,50 @@ def stale_stages(session: Session, now: dt.datetime) -> dict[int, tuple[str | No
 
 def _active_orders_of(session: Session, customer_ids: Sequence[int]) -> dict[int, list[OrderFacts]]:
     """:func:`active_orders`' facts for several customers at once (one query)."""
-    lines = (select(Order.customer_id, Order.id, Order.created_at, Order.shipped_at, Order.amount_cents,
-                    OrderItem.quantity, OrderItem.usage_days)
-             .outerjoin(OrderItem, OrderItem.order_id == Order.id)
-             .where(Order.customer_id.in_(list(customer_ids)), Order.status != OrderStatus.CANCELLED)
-             .order_by(Order.customer_id, Order.created_at, Order.id))
+    lines = (
+        select(
+            Order.customer_id,
+            Order.id,
+            Order.created_at,
+            Order.shipped_at,
+            Order.amount_cents,
+            OrderItem.quantity,
+            OrderItem.usage_days,
+        )
+        .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+        .where(Order.customer_id.in_(list(customer_ids)), Order.status != OrderStatus.CANCELLED)
+        .order_by(Order.customer_id, Order.created_at, Order.id)
+    )
     grouped: dict[int, dict[int, tuple[Any, list[int]]]] = {}
     for row in session.execute(lines):
         _order, supplies = grouped.setdefault(row.customer_id, {}).setdefault(row.id, (row, []))
         if row.usage_days and row.usage_days > 0:
             supplies.append(row.quantity * row.usage_days)
-    return {cid: [OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None, row.amount_cents)
-                  for row, supplies in orders.values()]
-            for cid, orders in grouped.items()}
+    return {
+        cid: [
+            OrderFacts(row.created_at, row.shipped_at, min(supplies, default=0) or None, row.amount_cents)
+            for row, supplies in orders.values()
+        ]
+        for cid, orders in grouped.items()
+    }
 
 
-def _set_sleeping_clock(session: Session, customer_id: int, last_order_at: dt.datetime | None,
-                        cycle: float | None) -> None:
+def _set_sleeping_clock(
+    session: Session, customer_id: int, last_order_at: dt.datetime | None, cycle: float | None
+) -> None:
     """Move the customer's sleeping clock (one statement: an upsert, or a delete without orders)."""
     key = f"sleeping:customer:{customer_id}"
     table = RetentionClock.__table__
     if last_order_at is None:
         session.execute(table.delete().where(table.c.key == key))
         return
-    upsert(session, table, {"key": key, "kind": "sleeping", "customer_id": customer_id,
-                            "at": sleeping_at(last_order_at, cycle)}, ["key"], ["at"])
+    upsert(
+        session,
+        table,
+        {"key": key, "kind": "sleeping", "customer_id": customer_id, "at": sleeping_at(last_order_at, cycle)},
+        ["key"],
+        ["at"],
+    )
 
 
 @dataclass(frozen=True)
@@ -399,8 +468,17 @@ class RecomputeResult:
     clocks_written: int = 0  # sleeping clocks inserted or moved
 
 
-_DERIVED = ("stage", "customer_class", "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "median_interval_days",
-            "expected_next_purchase_at", "last_order_at")
+_DERIVED = (
+    "stage",
+    "customer_class",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_segment",
+    "median_interval_days",
+    "expected_next_purchase_at",
+    "last_order_at",
+)
 
 _US_PER_DAY = 86_400_000_000
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -414,7 +492,11 @@ def _epoch_us(dialect: str, column: str) -> str:
     """
     if dialect == "postgresql":
         return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
-    seconds = f"unixepoch({column})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {column}) AS INTEGER)"
+    seconds = (
+        f"unixepoch({column})"
+        if sqlite3.sqlite_version_info >= (3, 38)
+        else f"CAST(strftime('%s', {column}) AS INTEGER)"
+    )
     return f"({seconds} * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
 
 
@@ -446,14 +528,20 @@ def _recompute_sql(dialect: str) -> tuple[str, ...]:
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
     day = _US_PER_DAY
     cycle = f"(CASE WHEN h.g1 IS NOT NULL THEN (h.g1 + h.g2) / 2.0 ELSE COALESCE(h.supply, 0) * {day}.0 END)"
-    sleep_t = (f"(h.last_t + CASE WHEN {SLEEPING_FACTOR} * {cycle} > {SLEEPING_MIN_DAYS * day}.0 "
-               f"THEN {SLEEPING_FACTOR} * {cycle} ELSE {SLEEPING_MIN_DAYS * day}.0 END)")
-    lost_t = (f"(h.last_t + CASE WHEN {LOST_FACTOR} * {cycle} > {LOST_MIN_DAYS * day}.0 "
-              f"THEN {LOST_FACTOR} * {cycle} ELSE {LOST_MIN_DAYS * day}.0 END)")
+    sleep_t = (
+        f"(h.last_t + CASE WHEN {SLEEPING_FACTOR} * {cycle} > {SLEEPING_MIN_DAYS * day}.0 "
+        f"THEN {SLEEPING_FACTOR} * {cycle} ELSE {SLEEPING_MIN_DAYS * day}.0 END)"
+    )
+    lost_t = (
+        f"(h.last_t + CASE WHEN {LOST_FACTOR} * {cycle} > {LOST_MIN_DAYS * day}.0 "
+        f"THEN {LOST_FACTOR} * {cycle} ELSE {LOST_MIN_DAYS * day}.0 END)"
+    )
     referred = "EXISTS (SELECT 1 FROM referral x WHERE x.referrer_id = c.id AND x.status = 'rewarded')"
     tag_match = " OR ".join(f"c.tags LIKE '%{tag}%'" for tag in DISTRIBUTOR_TAGS)  # a superset in SQLite
-    expected_t = (f"(CASE WHEN h.g1 IS NOT NULL THEN h.last_t + (h.g1 + h.g2) / 2.0 "
-                  f"WHEN h.supply IS NOT NULL THEN COALESCE(h.shipped_t, h.last_t) + h.supply * {day}.0 END)")
+    expected_t = (
+        f"(CASE WHEN h.g1 IS NOT NULL THEN h.last_t + (h.g1 + h.g2) / 2.0 "
+        f"WHEN h.supply IS NOT NULL THEN COALESCE(h.shipped_t, h.last_t) + h.supply * {day}.0 END)"
+    )
     stage = f"""CASE
         WHEN c.stage = '{CustomerStage.DISTRIBUTOR}' OR {tag_match} THEN '{CustomerStage.DISTRIBUTOR}'
         WHEN h.n IS NULL THEN CASE WHEN {referred} THEN '{CustomerStage.FAN}'
@@ -499,8 +587,8 @@ SELECT customer_id, n, last_at, last_shipped, supply, last_t, shipped_t,
        CASE WHEN n = 2 THEN last_t - first_t
             WHEN n = 3 THEN CASE WHEN {first_gap} <= {second_gap} THEN {second_gap} ELSE {first_gap} END END
 FROM (
-    SELECT one.*, {us('first_at')} AS first_t, {us('last_at')} AS last_t, {us('mid_at')} AS mid_t,
-           {us('last_shipped')} AS shipped_t
+    SELECT one.*, {us("first_at")} AS first_t, {us("last_at")} AS last_t, {us("mid_at")} AS mid_t,
+           {us("last_shipped")} AS shipped_t
     FROM (
         SELECT customer_id, n, first_at, last_at,
                CASE WHEN n = 3 THEN (SELECT x.created_at FROM orders x
@@ -520,7 +608,7 @@ FROM (
     medians = f"""
 INSERT INTO seg_median (customer_id, g1, g2)
 WITH o AS (
-    SELECT customer_id, {us('created_at')} - LAG({us('created_at')}) OVER w AS gap
+    SELECT customer_id, {us("created_at")} - LAG({us("created_at")}) OVER w AS gap
     FROM orders
     WHERE {active} AND customer_id IN (SELECT customer_id FROM seg_history WHERE n >= 4)
     WINDOW w AS (PARTITION BY customer_id ORDER BY created_at, id)
@@ -553,9 +641,9 @@ ranked AS (
     FROM b
 )
 SELECT customer_id,
-       CASE WHEN nb >= :min_pool THEN {quintile('r_below')} ELSE r_fixed END,
-       CASE WHEN nb >= :min_pool THEN {quintile('f_below')} ELSE f_fixed END,
-       CASE WHEN nb >= :min_pool THEN {quintile('m_below')} ELSE m_fixed END,
+       CASE WHEN nb >= :min_pool THEN {quintile("r_below")} ELSE r_fixed END,
+       CASE WHEN nb >= :min_pool THEN {quintile("f_below")} ELSE f_fixed END,
+       CASE WHEN nb >= :min_pool THEN {quintile("m_below")} ELSE m_fixed END,
        CASE WHEN total <= 0 THEN 'D' WHEN 5 * first < np THEN 'A' WHEN 2 * first < np THEN 'B' ELSE 'C' END
 FROM ranked
 """
@@ -574,8 +662,8 @@ WITH facts AS (
              OR h.g1 IS NULL AND c.median_interval_days IS NOT NULL AS median_differs,
            CASE WHEN {expected_t} IS NULL THEN c.expected_next_purchase_at IS NOT NULL
                 ELSE c.expected_next_purchase_at IS NULL
-                     OR abs({us('c.expected_next_purchase_at')} - {expected_t}) > 500000 END AS expected_differs,
-           h.n IS NOT NULL AND (k.id IS NULL OR abs({us('k.at')} - {sleep_t}) > 500000) AS clock_differs,
+                     OR abs({us("c.expected_next_purchase_at")} - {expected_t}) > 500000 END AS expected_differs,
+           h.n IS NOT NULL AND (k.id IS NULL OR abs({us("k.at")} - {sleep_t}) > 500000) AS clock_differs,
            h.n IS NOT NULL AND (abs(:now_t - {sleep_t}) < 2000000 OR abs(:now_t - {lost_t}) < 2000000) AS near_boundary
     FROM customer c
     LEFT JOIN seg_history h ON h.customer_id = c.id
@@ -596,14 +684,19 @@ WHERE sql_stage {distinct} stage OR near_boundary
 # a primary-key lookup whatever the planner makes of window-function subqueries.
 _SCRATCH = {
     "seg_history": "customer_id INTEGER PRIMARY KEY, n INTEGER, last_at TIMESTAMP, last_shipped TIMESTAMP, "
-                   "supply INTEGER, last_t BIGINT, shipped_t BIGINT, g1 BIGINT, g2 BIGINT",
+    "supply INTEGER, last_t BIGINT, shipped_t BIGINT, g1 BIGINT, g2 BIGINT",
     "seg_median": "customer_id INTEGER PRIMARY KEY, g1 BIGINT, g2 BIGINT",
     "seg_buyer": "customer_id INTEGER PRIMARY KEY, r INTEGER, f INTEGER, m INTEGER, new_class VARCHAR(1)",
 }
 
 
-_FACT_TYPES = {"last_at": DateTime(), "last_shipped": DateTime(), "clock_at": DateTime(),
-               "expected_next_purchase_at": DateTime(), "last_order_at": DateTime()}
+_FACT_TYPES = {
+    "last_at": DateTime(),
+    "last_shipped": DateTime(),
+    "clock_at": DateTime(),
+    "expected_next_purchase_at": DateTime(),
+    "last_order_at": DateTime(),
+}
 
 
 def _median_from_middle(g1: int | None, g2: int | None) -> float | None:
@@ -627,11 +720,19 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     """
     dialect = session.get_bind().dialect.name
     since = now - dt.timedelta(days=CLASS_WINDOW_DAYS)
-    params = {"now": now, "since": since, "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
-              "min_pool": RFM_MIN_POOL,
-              **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)}}
+    params = {
+        "now": now,
+        "since": since,
+        "now_t": (now - _EPOCH) // dt.timedelta(microseconds=1),
+        "min_pool": RFM_MIN_POOL,
+        **{f"r_cut{i}": now - dt.timedelta(days=d) for i, d in enumerate(RFM_FIXED_R_DAYS)},
+    }
     history, medians, set_medians, buyers, facts = _recompute_sql(dialect)
-    dates = [bindparam(name, type_=DateTime()) for name in params if name in ("now", "since") or name.startswith("r_cut")]
+    dates = [
+        bindparam(name, type_=DateTime())
+        for name in params
+        if name in ("now", "since") or name.startswith("r_cut")
+    ]
     if dialect == "postgresql":  # this transaction's sorts and hashes (window functions) in memory
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     for name, columns in _SCRATCH.items():
@@ -640,8 +741,10 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     session.execute(text(history))
     session.execute(text(medians))
     session.execute(text(set_medians))
-    session.execute(text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
-                    {k: v for k, v in params.items() if k != "now_t"})
+    session.execute(
+        text(buyers).bindparams(*(p for p in dates if p.key != "now_t")),
+        {k: v for k, v in params.items() if k != "now_t"},
+    )
     if dialect == "postgresql":  # the planner knows nothing of fresh temporary tables
         session.execute(text("ANALYZE seg_history"))
         session.execute(text("ANALYZE seg_buyer"))
@@ -651,7 +754,11 @@ def recompute_all(session: Session, now: dt.datetime) -> RecomputeResult:
     last_id = session.scalar(select(func.max(Customer.id))) or 0
     updated = clocks = changed = 0
     for lo in range(0, last_id, FACTS_CHUNK):
-        rows = session.execute(facts_stmt, {"now_t": params["now_t"], "lo": lo, "hi": lo + FACTS_CHUNK}).mappings().all()
+        rows = (
+            session.execute(facts_stmt, {"now_t": params["now_t"], "lo": lo, "hi": lo + FACTS_CHUNK})
+            .mappings()
+            .all()
+        )
         chunk = _write_changes(session, rows, now)
         updated, clocks, changed = updated + chunk[0], clocks + chunk[1], changed + chunk[2]
     for name in _SCRATCH:
@@ -674,16 +781,22 @@ def _write_changes(session: Session, rows, now: dt.datetime) -> tuple[int, int, 
             updates.append({"id": row["id"], **values})
         if clock is not None:
             if row["clock_id"] is None:
-                clock_inserts.append({"key": f"sleeping:customer:{row['id']}", "kind": "sleeping",
-                                      "customer_id": row["id"], "at": clock})
+                clock_inserts.append(
+                    {
+                        "key": f"sleeping:customer:{row['id']}",
+                        "kind": "sleeping",
+                        "customer_id": row["id"],
+                        "at": clock,
+                    }
+                )
             elif _differs(row["clock_at"], clock):
                 clock_updates.append({"id": row["clock_id"], "at": clock})
     for start in range(0, len(updates), 1000):
-        session.execute(update(Customer), updates[start:start + 1000])
+        session.execute(update(Customer), updates[start : start + 1000])
     for start in range(0, len(clock_updates), 1000):
-        session.execute(update(RetentionClock), clock_updates[start:start + 1000])
+        session.execute(update(RetentionClock), clock_updates[start : start + 1000])
     for start in range(0, len(clock_inserts), 1000):
-        session.execute(RetentionClock.__table__.insert(), clock_inserts[start:start + 1000])
+        session.execute(RetentionClock.__table__.insert(), clock_inserts[start : start + 1000])
     return len(updates), len(clock_updates) + len(clock_inserts), changed
 
 
@@ -702,12 +815,20 @@ def _apply(row, now: dt.datetime) -> tuple[dict[str, object], dt.datetime | None
         expected = (row["last_shipped"] or last) + dt.timedelta(days=supply)
     else:
         expected = None
-    stage = stage_for(n, last, cycle, now, referred=bool(row["referred"]), tags=row["tags"], current=row["stage"])
+    stage = stage_for(
+        n, last, cycle, now, referred=bool(row["referred"]), tags=row["tags"], current=row["stage"]
+    )
     r, f, m = row["r"], row["f"], row["m"]
     values = {
-        "stage": stage, "customer_class": row["new_class"],
-        "rfm_r": r, "rfm_f": f, "rfm_m": m, "rfm_segment": rfm_segment(r, f, m) if r is not None else None,
-        "median_interval_days": median, "expected_next_purchase_at": expected, "last_order_at": last,
+        "stage": stage,
+        "customer_class": row["new_class"],
+        "rfm_r": r,
+        "rfm_f": f,
+        "rfm_m": m,
+        "rfm_segment": rfm_segment(r, f, m) if r is not None else None,
+        "median_interval_days": median,
+        "expected_next_purchase_at": expected,
+        "last_order_at": last,
     }
     return values, (sleeping_at(last, cycle) if last is not None else None)
 

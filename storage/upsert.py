@@ -34,15 +34,18 @@ def _ignore_statement(dialect: str, table: Table, columns: tuple[str, ...], conf
 
 
 @functools.lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
-                      update: tuple[str, ...]):
+def _upsert_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: tuple[str, ...]
+):
     stmt = _DIALECT_INSERT[dialect](table)
-    return stmt.on_conflict_do_update(index_elements=list(conflict),
-                                      set_={name: stmt.excluded[name] for name in update})
+    return stmt.on_conflict_do_update(
+        index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
+    )
 
 
-def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | dict[str, Any],
-                  conflict_columns: list[str]) -> int:
+def insert_ignore(
+    session: Session, table: Table, rows: list[dict[str, Any]] | dict[str, Any], conflict_columns: list[str]
+) -> int:
     """Insert ``rows``, silently skipping any that collide on ``conflict_columns``.
 
     Returns the number of rows actually inserted. Concurrent inserters are safe: the database's
@@ -61,14 +64,19 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]] | d
     for columns, group in groups.items():
         stmt = _ignore_statement(dialect, table, columns, tuple(conflict_columns))
         for start in range(0, len(group), CHUNK_ROWS):
-            chunk = group[start:start + CHUNK_ROWS]
+            chunk = group[start : start + CHUNK_ROWS]
             # Count the RETURNING rows: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT here.
             created += len(session.execute(stmt, chunk[0] if len(chunk) == 1 else chunk).all())
     return created
 
 
-def upsert(session: Session, table: Table, row: dict[str, Any], conflict_columns: list[str],
-           update_columns: list[str]) -> None:
+def upsert(
+    session: Session,
+    table: Table,
+    row: dict[str, Any],
+    conflict_columns: list[str],
+    update_columns: list[str],
+) -> None:
     """Insert ``row``, or update ``update_columns`` of the row it collides with on ``conflict_columns``.
 
     One statement, race-free on both databases (``INSERT ... ON CONFLICT DO UPDATE``).

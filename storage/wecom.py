@@ -20,17 +20,27 @@ IN_TASK = "wecom_task"
 
 
 def get_contact(session: Session, external_userid: str, userid: str) -> WecomContact | None:
-    return session.scalar(select(WecomContact).where(WecomContact.external_userid == external_userid,
-                                                     WecomContact.userid == userid))
+    return session.scalar(
+        select(WecomContact).where(
+            WecomContact.external_userid == external_userid, WecomContact.userid == userid
+        )
+    )
 
 
 def contacts_of(session: Session, external_userid: str) -> list[WecomContact]:
     """Every member this external contact added (or was added by), newest first."""
-    return list(session.scalars(select(WecomContact).where(WecomContact.external_userid == external_userid)
-                                .order_by(WecomContact.id.desc())))
+    return list(
+        session.scalars(
+            select(WecomContact)
+            .where(WecomContact.external_userid == external_userid)
+            .order_by(WecomContact.id.desc())
+        )
+    )
 
 
-def active_contact(session: Session, customer_id: int, members: Iterable[str] | None = None) -> WecomContact | None:
+def active_contact(
+    session: Session, customer_id: int, members: Iterable[str] | None = None
+) -> WecomContact | None:
     """The customer's newest active contact (with one of ``members`` when given)."""
     stmt = select(WecomContact).where(WecomContact.customer_id == customer_id, WecomContact.status == ACTIVE)
     members = list(members) if members is not None else None
@@ -41,8 +51,9 @@ def active_contact(session: Session, customer_id: int, members: Iterable[str] | 
 
 def customer_by_unionid(session: Session, unionid: str) -> Customer | None:
     """A customer already linked (through another member) under the same unionid."""
-    contact = session.scalar(select(WecomContact).where(WecomContact.unionid == unionid)
-                             .order_by(WecomContact.id).limit(1))
+    contact = session.scalar(
+        select(WecomContact).where(WecomContact.unionid == unionid).order_by(WecomContact.id).limit(1)
+    )
     return session.get(Customer, contact.customer_id) if contact is not None else None
 
 
@@ -54,8 +65,17 @@ def customer_by_phones(session: Session, phones: Iterable[str]) -> Customer | No
     return session.scalar(select(Customer).where(Customer.phone.in_(numbers)).order_by(Customer.id).limit(1))
 
 
-def add_contact(session: Session, *, external_userid: str, userid: str, customer_id: int, linked_by: str,
-                state: str | None, unionid: str | None, now: dt.datetime) -> WecomContact:
+def add_contact(
+    session: Session,
+    *,
+    external_userid: str,
+    userid: str,
+    customer_id: int,
+    linked_by: str,
+    state: str | None,
+    unionid: str | None,
+    now: dt.datetime,
+) -> WecomContact:
     """Record (or revive) the contact between a member and an external contact."""
     contact = get_contact(session, external_userid, userid)
     if contact is None:
@@ -78,26 +98,49 @@ def mark_gone(session: Session, contact: WecomContact, reason: str, now: dt.date
 
 def mass_messages_since(session: Session, customer_id: int, since: dt.datetime) -> int:
     """WeCom mass messages planned, waiting or sent for the customer since ``since`` (the platform limit)."""
-    return int(session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.customer_id == customer_id, OutboxMessage.channel == "wecom",
-            OutboxMessage.status.in_((QUEUED, IN_TASK, "sent")),
-            func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) >= since)) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.customer_id == customer_id,
+                OutboxMessage.channel == "wecom",
+                OutboxMessage.status.in_((QUEUED, IN_TASK, "sent")),
+                func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) >= since,
+            )
+        )
+        or 0
+    )
 
 
 def queued_rows(session: Session, channel: str, limit: int = 1000) -> list[OutboxMessage]:
     """Rows the drain handed to WeCom on ``channel`` (``wecom`` tasks or ``wecom_app`` notices)."""
-    return list(session.scalars(select(OutboxMessage).where(
-        OutboxMessage.status == QUEUED, OutboxMessage.channel == channel).order_by(OutboxMessage.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == QUEUED, OutboxMessage.channel == channel)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+    )
 
 
 def app_notices_due(session: Session, now: dt.datetime, limit: int = 1000) -> list[OutboxMessage]:
     """Seller notices for members (``wecom:<userid>``): handed over by the drain, or queued and due."""
     handed = (OutboxMessage.status == QUEUED) & (OutboxMessage.channel == "wecom_app")
-    waiting = ((OutboxMessage.status == "pending") & OutboxMessage.customer_id.is_(None)
-               & OutboxMessage.openid.like("wecom:%"))
-    return list(session.scalars(select(OutboxMessage).where(handed | waiting, OutboxMessage.next_attempt_at <= now)
-                                .order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)))
+    waiting = (
+        (OutboxMessage.status == "pending")
+        & OutboxMessage.customer_id.is_(None)
+        & OutboxMessage.openid.like("wecom:%")
+    )
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(handed | waiting, OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+            .limit(limit)
+        )
+    )
 
 
 def open_tasks(session: Session) -> list[WecomTask]:
@@ -105,13 +148,21 @@ def open_tasks(session: Session) -> list[WecomTask]:
 
 
 def task_recipients(session: Session, task_id: int) -> list[WecomTaskRecipient]:
-    return list(session.scalars(select(WecomTaskRecipient).where(WecomTaskRecipient.task_id == task_id)
-                                .order_by(WecomTaskRecipient.id)))
+    return list(
+        session.scalars(
+            select(WecomTaskRecipient)
+            .where(WecomTaskRecipient.task_id == task_id)
+            .order_by(WecomTaskRecipient.id)
+        )
+    )
 
 
 def count_open_tasks(session: Session, sender: str | None = None) -> int:
-    stmt = select(func.count()).select_from(WecomTask).where(WecomTask.status == "open",
-                                                             WecomTask.confirmed_at.is_(None))
+    stmt = (
+        select(func.count())
+        .select_from(WecomTask)
+        .where(WecomTask.status == "open", WecomTask.confirmed_at.is_(None))
+    )
     if sender is not None:
         stmt = stmt.where(WecomTask.sender == sender)
     return int(session.scalar(stmt) or 0)

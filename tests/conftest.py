@@ -66,8 +66,12 @@ def database_url(migrated_template, tmp_path) -> str:
         with database.engine.begin() as conn:
             # A connection left behind by an earlier test (a server thread still finishing after a
             # failure) must not deadlock the TRUNCATE: every test starts from a clean slate.
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         database.dispose()
         return TEST_DATABASE_URL
@@ -153,6 +157,7 @@ def fake_wechat():
 
 # --- WeCom: a fake WeCom API on loopback and the app configured for it (tests/fake_wecom_api.py) ---
 
+
 @pytest.fixture
 def fake_wecom():
     from tests.fake_wecom_api import FakeWeComAPI
@@ -169,11 +174,17 @@ def wecom_settings(app_config, fake_wecom) -> dict:
     from tests.wecom_platform import AES_KEY, AGENT_ID, CORP_ID, SECRET, SELLER_USERID
     from tests.wecom_platform import TOKEN as WECOM_TOKEN
 
-    app_config.update({
-        "WECOM_CORP_ID": CORP_ID, "WECOM_AGENT_ID": str(AGENT_ID), "WECOM_SECRET": SECRET,
-        "WECOM_TOKEN": WECOM_TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_API_BASE_URL": fake_wecom.base_url,
-        "SELLER_WECOM_USERIDS": SELLER_USERID,
-    })
+    app_config.update(
+        {
+            "WECOM_CORP_ID": CORP_ID,
+            "WECOM_AGENT_ID": str(AGENT_ID),
+            "WECOM_SECRET": SECRET,
+            "WECOM_TOKEN": WECOM_TOKEN,
+            "WECOM_ENCODING_AES_KEY": AES_KEY,
+            "WECOM_API_BASE_URL": fake_wecom.base_url,
+            "SELLER_WECOM_USERIDS": SELLER_USERID,
+        }
+    )
     return app_config
 
 

@@ -16,8 +16,15 @@ from storage.orders import ItemSpec, create_order, transition
 TEMPLATES = json.dumps({"ship": {"template_id": "TPL_SHIP"}, "payment_reminder": {"template_id": "TPL_PAY"}})
 
 
-def add_customer(db: Database, openid: str, now: dt.datetime, *, last_inbound_at: dt.datetime | None = None,
-                 name: str = "张三", **fields) -> int:
+def add_customer(
+    db: Database,
+    openid: str,
+    now: dt.datetime,
+    *,
+    last_inbound_at: dt.datetime | None = None,
+    name: str = "张三",
+    **fields,
+) -> int:
     with db.session() as s:
         customer, _ = get_or_create_by_openid(s, openid, now)
         customer.name = name
@@ -33,9 +40,19 @@ def place_order(db: Database, customer_id: int, now: dt.datetime) -> int:
 
     with db.session() as s:
         customer = s.get(Customer, customer_id)
-        order = create_order(s, customer, [ItemSpec(product=None, quantity=2, name="面膜", unit_price_cents=9900)],
-                             actor="test", now=now, recipient_name="张三", phone="13800138000",
-                             province="广东省", city="深圳市", district="南山区", address_detail="科技园路1号")
+        order = create_order(
+            s,
+            customer,
+            [ItemSpec(product=None, quantity=2, name="面膜", unit_price_cents=9900)],
+            actor="test",
+            now=now,
+            recipient_name="张三",
+            phone="13800138000",
+            province="广东省",
+            city="深圳市",
+            district="南山区",
+            address_detail="科技园路1号",
+        )
         return order.id
 
 

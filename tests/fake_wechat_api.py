@@ -111,8 +111,15 @@ class FakeWeChatAPI:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/cgi-bin/"
 
-    def fail(self, path: str, errcode: int | None = None, *, http: int | None = None, drop: bool = False,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        path: str,
+        errcode: int | None = None,
+        *,
+        http: int | None = None,
+        drop: bool = False,
+        times: int = 1,
+    ) -> None:
         for _ in range(times):
             self._failures[path].append(_Failure(errcode=errcode, http=http, drop=drop))
 
@@ -139,7 +146,11 @@ class FakeWeChatAPI:
         return [r for r in self.requests if r.path == path]
 
     def accepted(self, path: str | None = None) -> list[Received]:
-        return [r for r in self.requests if r.accepted and (path is None or r.path == path) and r.path in SEND_PATHS]
+        return [
+            r
+            for r in self.requests
+            if r.accepted and (path is None or r.path == path) and r.path in SEND_PATHS
+        ]
 
     @property
     def token_calls(self) -> list[Received]:

@@ -58,7 +58,9 @@ class FakeWeComAPI:
         self.members = set(members or [])
         self.requests: list[Received] = []
         self.tasks: dict[str, Task] = {}
-        self.contacts: dict[str, dict[str, Any]] = {}  # external_userid -> {name, unionid, follow: {userid: {...}}}
+        self.contacts: dict[
+            str, dict[str, Any]
+        ] = {}  # external_userid -> {name, unionid, follow: {userid: {...}}}
         self.friends: set[tuple[str, str]] = set()  # (external_userid, userid)
         self.received_this_period: set[str] = set()  # customers who already got a mass message
         self.welcome_codes: dict[str, str] = {}  # code -> external_userid (unused)
@@ -115,13 +117,27 @@ class FakeWeComAPI:
         with self._lock:
             self._tokens.clear()
 
-    def befriend(self, external_userid: str, userid: str, *, name: str = "微信用户", unionid: str | None = None,
-                 remark_mobiles: list[str] | None = None, state: str | None = None) -> None:
+    def befriend(
+        self,
+        external_userid: str,
+        userid: str,
+        *,
+        name: str = "微信用户",
+        unionid: str | None = None,
+        remark_mobiles: list[str] | None = None,
+        state: str | None = None,
+    ) -> None:
         with self._lock:
-            contact = self.contacts.setdefault(external_userid, {"name": name, "unionid": unionid, "follow": {}})
-            contact["follow"][userid] = {"userid": userid, "remark": "", "state": state or "",
-                                         "remark_mobiles": list(remark_mobiles or []),
-                                         "createtime": int(time.time())}
+            contact = self.contacts.setdefault(
+                external_userid, {"name": name, "unionid": unionid, "follow": {}}
+            )
+            contact["follow"][userid] = {
+                "userid": userid,
+                "remark": "",
+                "state": state or "",
+                "remark_mobiles": list(remark_mobiles or []),
+                "createtime": int(time.time()),
+            }
             self.friends.add((external_userid, userid))
 
     def unfriend(self, external_userid: str, userid: str) -> None:
@@ -154,8 +170,11 @@ class FakeWeComAPI:
 
     def app_messages(self, userid: str | None = None) -> list[str]:
         """Texts the app sent to members (accepted ``message/send``), oldest first."""
-        return [r.body["text"]["content"] for r in self.calls("message/send") if r.accepted
-                and (userid is None or userid in r.body.get("touser", "").split("|"))]
+        return [
+            r.body["text"]["content"]
+            for r in self.calls("message/send")
+            if r.accepted and (userid is None or userid in r.body.get("touser", "").split("|"))
+        ]
 
     # --- serving -----------------------------------------------------------------------
 
@@ -209,9 +228,15 @@ class FakeWeComAPI:
             if contact is None:
                 return 200, {"errcode": 84061, "errmsg": "not external contact"}
             ext = params["external_userid"]
-            return self._ok(external_contact={"external_userid": ext, "name": contact["name"], "type": 1,
-                                              **({"unionid": contact["unionid"]} if contact["unionid"] else {})},
-                            follow_user=list(contact["follow"].values()))
+            return self._ok(
+                external_contact={
+                    "external_userid": ext,
+                    "name": contact["name"],
+                    "type": 1,
+                    **({"unionid": contact["unionid"]} if contact["unionid"] else {}),
+                },
+                follow_user=list(contact["follow"].values()),
+            )
         if path == "externalcontact/send_welcome_msg":
             if self.welcome_codes.pop(body.get("welcome_code", ""), None) is None:
                 return 200, {"errcode": 41051, "errmsg": "invalid welcome_code"}
@@ -220,8 +245,12 @@ class FakeWeComAPI:
             sender, externals = body.get("sender"), list(body.get("external_userid") or [])
             fail = [e for e in externals if (e, sender) not in self.friends]
             msgid = f"msg{next(self._ids)}"
-            self.tasks[msgid] = Task(msgid, sender, body.get("text", {}).get("content", ""),
-                                     [e for e in externals if e not in fail])
+            self.tasks[msgid] = Task(
+                msgid,
+                sender,
+                body.get("text", {}).get("content", ""),
+                [e for e in externals if e not in fail],
+            )
             return self._ok(fail_list=fail, msgid=msgid)
         if path == "externalcontact/get_groupmsg_task":
             task = self.tasks.get(body.get("msgid", ""))
@@ -235,8 +264,10 @@ class FakeWeComAPI:
             task = self.tasks.get(body.get("msgid", ""))
             if task is None:
                 return 200, {"errcode": 41063, "errmsg": "msgid not found"}
-            send_list = [{"external_userid": e, "userid": task.sender, "status": task.results.get(e, 0)}
-                         for e in task.external_userids]
+            send_list = [
+                {"external_userid": e, "userid": task.sender, "status": task.results.get(e, 0)}
+                for e in task.external_userids
+            ]
             return self._ok(next_cursor="", send_list=send_list)
         if path == "externalcontact/cancel_groupmsg_send":
             task = self.tasks.get(body.get("msgid", ""))

@@ -66,22 +66,50 @@ class HttpClient:
         self.base_url = base_url
 
     def post(self, path: str, query_string: dict, data: str | bytes, content_type: str) -> HttpResponse:
-        response = requests.post(self.base_url + path, params=query_string, data=data,
-                                 headers={"Content-Type": content_type}, timeout=30)
+        response = requests.post(
+            self.base_url + path,
+            params=query_string,
+            data=data,
+            headers={"Content-Type": content_type},
+            timeout=30,
+        )
         return HttpResponse(response)
 
 
 class GunicornServer:
     """``gunicorn -w workers 'app:create_app()'`` on a free port, stopped (whole group) on exit."""
 
-    def __init__(self, database_url: str, workers: int = 3, env: dict | None = None, options: tuple[str, ...] = ()):
+    def __init__(
+        self, database_url: str, workers: int = 3, env: dict | None = None, options: tuple[str, ...] = ()
+    ):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
-                        HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
-                        WECHAT_APP_ID=APP_ID, PYTHONPATH=str(ROOT), **(env or {}))
-        self.command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-                        "--chdir", str(ROOT), "--log-level", "warning", *options, "app:create_app()"]
+        self.env = dict(
+            os.environ,
+            HUITOU_DATABASE_URL=database_url,
+            HUITOU_AUTO_MIGRATE="false",
+            HUITOU_SECRET_KEY="test-secret",
+            WECHAT_TOKEN=TOKEN,
+            WECHAT_ENCODING_AES_KEY=AES_KEY,
+            WECHAT_APP_ID=APP_ID,
+            PYTHONPATH=str(ROOT),
+            **(env or {}),
+        )
+        self.command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "--chdir",
+            str(ROOT),
+            "--log-level",
+            "warning",
+            *options,
+            "app:create_app()",
+        ]
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> GunicornServer:
@@ -94,7 +122,12 @@ class GunicornServer:
 
     def wait_ready(self, timeout: float = 60) -> None:
         timestamp, nonce = str(int(wall_clock_seconds())), "ready"
-        params = {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce), "echostr": "up"}
+        params = {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": sign(TOKEN, timestamp, nonce),
+            "echostr": "up",
+        }
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

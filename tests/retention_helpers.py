@@ -15,7 +15,11 @@ CONFIG = {"TIMEZONE": "Asia/Shanghai"}
 # The outbox kinds the retention sweeps write (others: shipping notices, seller notices, ...).
 RETENTION_KINDS = ("experience", "care", "repurchase", "lapse", "followup", "festival", "birthday", "winback")
 # name, aliases, price (cents), usage days
-PRODUCTS = [("补水面膜", "面膜", 9900, 30), ("玻尿酸精华液", "精华", 19900, 60), ("定制礼盒", "礼盒", 29900, None)]
+PRODUCTS = [
+    ("补水面膜", "面膜", 9900, 30),
+    ("玻尿酸精华液", "精华", 19900, 60),
+    ("定制礼盒", "礼盒", 29900, None),
+]
 
 
 def add_products(db) -> dict[str, int]:
@@ -38,14 +42,23 @@ def naive(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def place_order(db, customer_id: int, items: dict[str, int], at: dt.datetime, *, ship_after: dt.timedelta | None = None,
-                cancel: bool = False) -> int:
+def place_order(
+    db,
+    customer_id: int,
+    items: dict[str, int],
+    at: dt.datetime,
+    *,
+    ship_after: dt.timedelta | None = None,
+    cancel: bool = False,
+) -> int:
     """Create an order at ``at`` (optionally shipped ``ship_after`` later) through storage.orders."""
     at = naive(at)
     with db.session() as s:
         customer = s.get(Customer, customer_id)
-        specs = [order_store.ItemSpec(s.scalar(select(Product).where(Product.name == name)), qty)
-                 for name, qty in items.items()]
+        specs = [
+            order_store.ItemSpec(s.scalar(select(Product).where(Product.name == name)), qty)
+            for name, qty in items.items()
+        ]
         order = order_store.create_order(s, customer, specs, actor="test", now=at)
         order_id = order.id
     if ship_after is not None:

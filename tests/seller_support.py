@@ -11,7 +11,9 @@ from storage.models import Customer, Order, OrderEvent, OutboxMessage, Product, 
 from tests.conftest import SELLER_OPENID
 
 
-def add_product(db, name: str, price_cents: int, usage_days: int | None = 30, aliases: str | None = None) -> int:
+def add_product(
+    db, name: str, price_cents: int, usage_days: int | None = 30, aliases: str | None = None
+) -> int:
     with db.session() as s:
         product = Product(name=name, price_cents=price_cents, usage_days=usage_days, aliases=aliases)
         s.add(product)
@@ -27,17 +29,36 @@ def add_customer(db, *, created_at: dt.datetime | None = None, **fields) -> int:
         return customer.id
 
 
-def add_order(db, customer_id: int, product_name: str, quantity: int = 1, *, status: str = "pending",
-              now: dt.datetime | None = None) -> int:
+def add_order(
+    db,
+    customer_id: int,
+    product_name: str,
+    quantity: int = 1,
+    *,
+    status: str = "pending",
+    now: dt.datetime | None = None,
+) -> int:
     """An order created (and moved to ``status``) through storage.orders, as the bot would."""
     now = now or utcnow()
     with db.session() as s:
         customer = s.get(Customer, customer_id)
         product = s.scalar(select(Product).where(Product.name == product_name))
-        order = order_store.create_order(s, customer, [order_store.ItemSpec(product, quantity)], actor="customer",
-                                         now=now, phone=customer.phone, recipient_name=customer.name)
-        path = {"pending": [], "paid": ["pay"], "shipped": ["pay", "ship"], "received": ["pay", "ship", "receive"],
-                "cancelled": ["cancel"]}[status]
+        order = order_store.create_order(
+            s,
+            customer,
+            [order_store.ItemSpec(product, quantity)],
+            actor="customer",
+            now=now,
+            phone=customer.phone,
+            recipient_name=customer.name,
+        )
+        path = {
+            "pending": [],
+            "paid": ["pay"],
+            "shipped": ["pay", "ship"],
+            "received": ["pay", "ship", "receive"],
+            "cancelled": ["cancel"],
+        }[status]
         for action in path:
             order_store.transition(s, order, action, actor="customer", now=now)
         return order.id
@@ -62,8 +83,12 @@ def get_order(db, order_id: int) -> Order:
 
 def events(db, order_id: int) -> list[tuple[str, str]]:
     with db.read_session() as s:
-        return [(e.action, e.actor) for e in s.scalars(
-            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))]
+        return [
+            (e.action, e.actor)
+            for e in s.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+            )
+        ]
 
 
 def outbox(db, kind: str | None = None) -> list[OutboxMessage]:

@@ -73,6 +73,7 @@ def test_db_upgrade_command(runner, app):
 
 # --- fail safe: production is the default and needs its secrets ------------------------------------
 
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any Huitou or platform setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_", "WECOM_"))}
@@ -87,10 +88,13 @@ def bare_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HUITOU_DATABASE_URL", f"sqlite:///{tmp_path / 'h.db'}")
 
 
-@pytest.mark.parametrize(("missing", "present"), [
-    ("WECHAT_TOKEN", {"HUITOU_SECRET_KEY": "k" * 32}),
-    ("HUITOU_SECRET_KEY", {"WECHAT_TOKEN": "tok"}),
-])
+@pytest.mark.parametrize(
+    ("missing", "present"),
+    [
+        ("WECHAT_TOKEN", {"HUITOU_SECRET_KEY": "k" * 32}),
+        ("HUITOU_SECRET_KEY", {"WECHAT_TOKEN": "tok"}),
+    ],
+)
 def test_production_refuses_to_start_without_its_secrets(bare_env, monkeypatch, missing, present):
     for name, value in present.items():
         monkeypatch.setenv(name, value)
@@ -133,8 +137,25 @@ def test_gunicorn_without_the_secrets_exits_at_once_with_one_clear_line(tmp_path
     started = time.monotonic()
     # One worker: with several, gunicorn's master may itself print a traceback when a second worker's
     # exit arrives while it is already halting (its own race; it still exits non-zero).
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "-w", "1", "-b", "127.0.0.1:0", "--chdir", str(ROOT),
-                             "app:create_app()"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            "127.0.0.1:0",
+            "--chdir",
+            str(ROOT),
+            "app:create_app()",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert time.monotonic() - started < 30
     lines = [line for line in result.stderr.splitlines() if "WECHAT_TOKEN" in line]
@@ -145,15 +166,24 @@ def test_gunicorn_without_the_secrets_exits_at_once_with_one_clear_line(tmp_path
 
 
 def huitou(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import app; app.main()", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", "import app; app.main()", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [
-    ["serve", "--host", "0.0.0.0", "--port", "1"],  # off loopback: production
-    ["scheduler", "tick"],  # anything but `serve` on loopback: production
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--host", "0.0.0.0", "--port", "1"],  # off loopback: production
+        ["scheduler", "tick"],  # anything but `serve` on loopback: production
+    ],
+)
 def test_the_cli_refuses_production_without_secrets_in_one_line(tmp_path, args):
     env = clean_env(HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}")
     result = huitou(*args, env=env, cwd=tmp_path)
@@ -166,26 +196,60 @@ def test_the_cli_refuses_production_without_secrets_in_one_line(tmp_path, args):
 
 # --- configuration checked once, at start ------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("HUITOU_DELIVERY_TEMPLATES", '{"ship": {"template_id": "t1"', "HUITOU_DELIVERY_TEMPLATES: not valid JSON"),
-    ("HUITOU_DELIVERY_TEMPLATES", '{"ship": "t1"}', "needs an object with a non-empty template_id"),
-    ("HUITOU_DELIVERY_QUIET_HOURS", "21-9", "HUITOU_DELIVERY_QUIET_HOURS: expected a local time range HH:MM-HH:MM"),
-    ("HUITOU_DELIVERY_QUIET_HOURS", "25:00-09:00", "HUITOU_DELIVERY_QUIET_HOURS: expected a local time range"),
-    ("HUITOU_DELIVERY_MARKETING_CAP", "one", "HUITOU_DELIVERY_MARKETING_CAP: expected a whole number >= 0, got 'one'"),
-    ("HUITOU_DELIVERY_BATCH_SIZE", "0", "HUITOU_DELIVERY_BATCH_SIZE: expected a whole number >= 1"),
-    ("HUITOU_SCHEDULER_INTERVAL_SECONDS", "soon", "HUITOU_SCHEDULER_INTERVAL_SECONDS: expected a number > 0"),
-    ("HUITOU_DELIVERY_TOKEN_ENDPOINT", "fast", "expected one of stable, classic"),
-    ("HUITOU_TIMEZONE", "Mars/Olympus", "HUITOU_TIMEZONE: expected an IANA time zone name"),
-    ("HUITOU_AUTO_MIGRATE", "perhaps", "HUITOU_AUTO_MIGRATE: expected true or false"),
-    ("HUITOU_ENV", "staging", "HUITOU_ENV: expected one of development, production"),
-    ("HUITOU_RETENTION_FESTIVALS", "spring-festival,halloween", "HUITOU_RETENTION_FESTIVALS: unknown festivals"),
-    ("HUITOU_RETENTION_TEXTS", '{"nope": "x"}', "HUITOU_RETENTION_TEXTS: unknown text names"),
-    ("HUITOU_RETENTION_TEXTS", '{"nope": ', "HUITOU_RETENTION_TEXTS: Expecting value"),
-    ("HUITOU_RETENTION_TEXTS", "/nonexistent/texts.json", "HUITOU_RETENTION_TEXTS: [Errno 2]"),
-    ("WECHAT_ENCODING_AES_KEY", "short", "WECHAT_ENCODING_AES_KEY: expected the 43-character EncodingAESKey"),
-    ("HUITOU_PUBLIC_URL", "shop.example.com", "HUITOU_PUBLIC_URL: expected an http:// or https:// URL"),
-])
-def test_a_malformed_setting_stops_the_start_naming_the_variable(app_config, monkeypatch, name, value, expected):
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "HUITOU_DELIVERY_TEMPLATES",
+            '{"ship": {"template_id": "t1"',
+            "HUITOU_DELIVERY_TEMPLATES: not valid JSON",
+        ),
+        ("HUITOU_DELIVERY_TEMPLATES", '{"ship": "t1"}', "needs an object with a non-empty template_id"),
+        (
+            "HUITOU_DELIVERY_QUIET_HOURS",
+            "21-9",
+            "HUITOU_DELIVERY_QUIET_HOURS: expected a local time range HH:MM-HH:MM",
+        ),
+        (
+            "HUITOU_DELIVERY_QUIET_HOURS",
+            "25:00-09:00",
+            "HUITOU_DELIVERY_QUIET_HOURS: expected a local time range",
+        ),
+        (
+            "HUITOU_DELIVERY_MARKETING_CAP",
+            "one",
+            "HUITOU_DELIVERY_MARKETING_CAP: expected a whole number >= 0, got 'one'",
+        ),
+        ("HUITOU_DELIVERY_BATCH_SIZE", "0", "HUITOU_DELIVERY_BATCH_SIZE: expected a whole number >= 1"),
+        (
+            "HUITOU_SCHEDULER_INTERVAL_SECONDS",
+            "soon",
+            "HUITOU_SCHEDULER_INTERVAL_SECONDS: expected a number > 0",
+        ),
+        ("HUITOU_DELIVERY_TOKEN_ENDPOINT", "fast", "expected one of stable, classic"),
+        ("HUITOU_TIMEZONE", "Mars/Olympus", "HUITOU_TIMEZONE: expected an IANA time zone name"),
+        ("HUITOU_AUTO_MIGRATE", "perhaps", "HUITOU_AUTO_MIGRATE: expected true or false"),
+        ("HUITOU_ENV", "staging", "HUITOU_ENV: expected one of development, production"),
+        (
+            "HUITOU_RETENTION_FESTIVALS",
+            "spring-festival,halloween",
+            "HUITOU_RETENTION_FESTIVALS: unknown festivals",
+        ),
+        ("HUITOU_RETENTION_TEXTS", '{"nope": "x"}', "HUITOU_RETENTION_TEXTS: unknown text names"),
+        ("HUITOU_RETENTION_TEXTS", '{"nope": ', "HUITOU_RETENTION_TEXTS: Expecting value"),
+        ("HUITOU_RETENTION_TEXTS", "/nonexistent/texts.json", "HUITOU_RETENTION_TEXTS: [Errno 2]"),
+        (
+            "WECHAT_ENCODING_AES_KEY",
+            "short",
+            "WECHAT_ENCODING_AES_KEY: expected the 43-character EncodingAESKey",
+        ),
+        ("HUITOU_PUBLIC_URL", "shop.example.com", "HUITOU_PUBLIC_URL: expected an http:// or https:// URL"),
+    ],
+)
+def test_a_malformed_setting_stops_the_start_naming_the_variable(
+    app_config, monkeypatch, name, value, expected
+):
     monkeypatch.setenv(name, value)
     for key in list(app_config):
         if f"HUITOU_{key}" == name or key == name:
@@ -205,12 +269,17 @@ def test_secrets_are_never_echoed_in_errors(app_config, monkeypatch):
 
 @pytest.mark.slow
 def test_the_cli_stops_on_a_malformed_setting_with_one_line_and_no_traceback(tmp_path):
-    env = clean_env(HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}", HUITOU_ENV="development",
-                    HUITOU_DELIVERY_QUIET_HOURS="9pm-9am")
+    env = clean_env(
+        HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'c.db'}",
+        HUITOU_ENV="development",
+        HUITOU_DELIVERY_QUIET_HOURS="9pm-9am",
+    )
     result = huitou("scheduler", "tick", env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip() == ("Error: configuration error: HUITOU_DELIVERY_QUIET_HOURS: expected a local time "
-                                     "range HH:MM-HH:MM (e.g. 21:00-09:00) or off, got '9pm-9am'")
+    assert result.stderr.strip() == (
+        "Error: configuration error: HUITOU_DELIVERY_QUIET_HOURS: expected a local time "
+        "range HH:MM-HH:MM (e.g. 21:00-09:00) or off, got '9pm-9am'"
+    )
     assert not (tmp_path / "c.db").exists()
 
 
@@ -229,8 +298,14 @@ def test_settings_are_normalised_into_app_config(app_config, monkeypatch):
     assert config["DELIVERY_QUIET_HOURS"] == "09:30-08:05"
     assert config["DELIVERY_MARKETING_CAP"] == 2 and config["SIMULATOR_AUTO_TICK"] is False
     assert config["RETENTION_WINBACK_STEP_DAYS"] == [0, 10, 30]
-    assert config["SELLER_OPENIDS"] == ["o_seller_001"] and config["SELLER_WECOM_USERIDS"] == ["zhangsan", "lisi"]
-    assert config["WECOM_CORP_ID"] == "ww1" and config["WECOM_API_BASE_URL"] == "https://qyapi.weixin.qq.com/cgi-bin/"
+    assert config["SELLER_OPENIDS"] == ["o_seller_001"] and config["SELLER_WECOM_USERIDS"] == [
+        "zhangsan",
+        "lisi",
+    ]
+    assert (
+        config["WECOM_CORP_ID"] == "ww1"
+        and config["WECOM_API_BASE_URL"] == "https://qyapi.weixin.qq.com/cgi-bin/"
+    )
     assert config["SOMETHING_UNDECLARED"] == "kept" and config["TESTING"] is True
     settings = app.extensions["huitou_settings"]
     assert isinstance(settings, Settings) and settings.DELIVERY_MARKETING_CAP == 2
@@ -245,18 +320,32 @@ def test_every_setting_read_in_the_code_is_declared():
     read = set()
     for package in ("bot", "handlers", "scheduler", "storage"):
         for path in (ROOT / package).rglob("*.py"):
-            read |= set(re.findall(r"config(?:\[|\.get\()\s*f?[\"']([A-Z][A-Z0-9_]+)[\"']", path.read_text("utf-8")))
+            read |= set(
+                re.findall(r"config(?:\[|\.get\()\s*f?[\"']([A-Z][A-Z0-9_]+)[\"']", path.read_text("utf-8"))
+            )
     assert read and read <= set(Settings.model_fields), sorted(read - set(Settings.model_fields))
 
 
 # --- help has no side effects -------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_help_opens_no_database_and_prints_no_warning(tmp_path):
     database = tmp_path / "never.db"
     env = clean_env(HUITOU_DATABASE_URL=f"sqlite:///{database}")
-    commands = [[], ["serve"], ["db"], ["db", "upgrade"], ["scheduler"], ["scheduler", "tick"], ["demo"],
-                ["export"], ["import"], ["referral"], ["referral", "qr"]]
+    commands = [
+        [],
+        ["serve"],
+        ["db"],
+        ["db", "upgrade"],
+        ["scheduler"],
+        ["scheduler", "tick"],
+        ["demo"],
+        ["export"],
+        ["import"],
+        ["referral"],
+        ["referral", "qr"],
+    ]
     for args in commands:
         result = huitou(*args, "--help", env=env, cwd=tmp_path)
         assert result.returncode == 0, (args, result.stderr)

@@ -36,10 +36,17 @@ def test_lunar_festival_dates(slug, year, expected):
     assert calendar.FESTIVALS_BY_SLUG[slug].date_in(year) == expected
 
 
-@pytest.mark.parametrize(("slug", "expected"), [
-    ("new-year", D(2027, 1, 1)), ("womens-day", D(2027, 3, 8)), ("520", D(2027, 5, 20)),
-    ("618", D(2027, 6, 18)), ("national-day", D(2027, 10, 1)), ("double-11", D(2027, 11, 11)),
-])
+@pytest.mark.parametrize(
+    ("slug", "expected"),
+    [
+        ("new-year", D(2027, 1, 1)),
+        ("womens-day", D(2027, 3, 8)),
+        ("520", D(2027, 5, 20)),
+        ("618", D(2027, 6, 18)),
+        ("national-day", D(2027, 10, 1)),
+        ("double-11", D(2027, 11, 11)),
+    ],
+)
 def test_solar_festival_dates(slug, expected):
     assert calendar.FESTIVALS_BY_SLUG[slug].date_in(2027) == expected
 
@@ -51,13 +58,16 @@ def test_lunar_festivals_agree_with_a_second_library(year):
             assert festival.date_in(year) == LunarDate(year, festival.month, festival.day).to_solar_date()
 
 
-@pytest.mark.parametrize(("today", "expected"), [
-    (D(2026, 9, 22), []),
-    (D(2026, 9, 23), [D(2026, 9, 25)]),  # two days ahead
-    (D(2026, 9, 25), [D(2026, 9, 25)]),  # caught up until the day itself
-    (D(2026, 9, 26), []),  # never after
-    (D(2027, 9, 13), [D(2027, 9, 15)]),
-])
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (D(2026, 9, 22), []),
+        (D(2026, 9, 23), [D(2026, 9, 25)]),  # two days ahead
+        (D(2026, 9, 25), [D(2026, 9, 25)]),  # caught up until the day itself
+        (D(2026, 9, 26), []),  # never after
+        (D(2027, 9, 13), [D(2027, 9, 15)]),
+    ],
+)
 def test_mid_autumn_greeting_window(today, expected):
     start, end = calendar.greeting_window(today, 2)
     found = calendar.festival_occasions(calendar.FESTIVALS_BY_SLUG["mid-autumn"], start, end)
@@ -70,16 +80,19 @@ def test_greeting_window_across_the_new_year():
     assert found == [calendar.Occasion(2027, D(2027, 1, 1))]
 
 
-@pytest.mark.parametrize(("year", "month", "day", "expected"), [
-    (2026, 8, 15, D(2026, 9, 25)),
-    (2027, 8, 15, D(2027, 9, 15)),
-    # 三十 in a 29-day month: the 29th (2nd month of 2026 has 29 days, of 2027 has 30)
-    (2026, 2, 30, D(2026, 4, 16)),
-    (2027, 2, 30, D(2027, 4, 6)),
-    (2026, 2, 29, D(2026, 4, 16)),
-    # 2025 has a leap 6th month: the birthday stays in the regular 6th month
-    (2025, 6, 10, D(2025, 7, 4)),
-])
+@pytest.mark.parametrize(
+    ("year", "month", "day", "expected"),
+    [
+        (2026, 8, 15, D(2026, 9, 25)),
+        (2027, 8, 15, D(2027, 9, 15)),
+        # 三十 in a 29-day month: the 29th (2nd month of 2026 has 29 days, of 2027 has 30)
+        (2026, 2, 30, D(2026, 4, 16)),
+        (2027, 2, 30, D(2027, 4, 6)),
+        (2026, 2, 29, D(2026, 4, 16)),
+        # 2025 has a leap 6th month: the birthday stays in the regular 6th month
+        (2025, 6, 10, D(2025, 7, 4)),
+    ],
+)
 def test_lunar_birthday(year, month, day, expected):
     assert calendar.lunar_birthday(year, month, day) == expected
 

@@ -37,8 +37,13 @@ def shop(db):
 
 def orders_of(db, openid):
     with db.read_session() as s:
-        return s.scalars(select(Order).join(Customer).where(Customer.openid == openid).order_by(Order.id)
-                         .options(selectinload(Order.items))).all()
+        return s.scalars(
+            select(Order)
+            .join(Customer)
+            .where(Customer.openid == openid)
+            .order_by(Order.id)
+            .options(selectinload(Order.items))
+        ).all()
 
 
 def customer(db, openid) -> Customer:
@@ -48,7 +53,9 @@ def customer(db, openid) -> Customer:
 
 def seller_notices(db):
     with db.read_session() as s:
-        return s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "seller_notice").order_by(OutboxMessage.id)).all()
+        return s.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "seller_notice").order_by(OutboxMessage.id)
+        ).all()
 
 
 def test_order_completed_over_three_messages(platform, shop):
@@ -62,8 +69,14 @@ def test_order_completed_over_three_messages(platform, shop):
     reply = platform.say("o_a", ADDRESS)
 
     [order] = orders_of(shop, "o_a")  # the same pending order, now complete
-    assert (order.recipient_name, order.phone, order.province, order.city, order.district, order.address_detail) == (
-        "张三", "13800138000", "广东省", "深圳市", "南山区", "科技园路1号")
+    assert (
+        order.recipient_name,
+        order.phone,
+        order.province,
+        order.city,
+        order.district,
+        order.address_detail,
+    ) == ("张三", "13800138000", "广东省", "深圳市", "南山区", "科技园路1号")
     assert f"#{order.id}" in reply and "补水面膜×2" in reply and "¥198" in reply
     assert "138****8000" in reply and "13800138000" not in reply and ADDRESS in reply
     assert "取消订单" in reply  # how to correct or cancel
@@ -81,7 +94,11 @@ def test_bare_name_and_street_answer_the_questions_asked(platform, shop):
     platform.say("o_b", "王芳")
     reply = platform.say("o_b", "13700137000")
     [order] = orders_of(shop, "o_b")
-    assert (order.recipient_name, order.phone, order.address) == ("王芳", "13700137000", "浙江省杭州市西湖区文三路100号")
+    assert (order.recipient_name, order.phone, order.address) == (
+        "王芳",
+        "13700137000",
+        "浙江省杭州市西湖区文三路100号",
+    )
     assert "137****7000" in reply
 
 
@@ -154,10 +171,14 @@ def test_different_phone_keeps_both_and_asks(platform, shop):
     with shop.read_session() as s:
         [conflict] = s.scalars(select(FieldConflict)).all()
         assert (conflict.field, conflict.stored_value, conflict.proposed_value, conflict.source) == (
-            "phone", "13800138000", "13900139000", "chat")
+            "phone",
+            "13800138000",
+            "13900139000",
+            "chat",
+        )
         assert conflict.resolved_at is None
 
-    assert platform.say("o_h", "更新") .startswith("好的，资料已更新")
+    assert platform.say("o_h", "更新").startswith("好的，资料已更新")
     assert customer(shop, "o_h").phone == "13900139000"
     with shop.read_session() as s:
         assert s.scalar(select(FieldConflict)).resolved_at is not None
@@ -206,7 +227,9 @@ def test_unconverted_inquiries_are_found(platform, shop):
 
     platform.say("o_m", "防晒霜有货吗")
     with shop.read_session() as s:
-        found = unconverted_inquiries(s, older_than=dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1))
+        found = unconverted_inquiries(
+            s, older_than=dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
+        )
         assert [(i.topic, i.status) for i in found] == [("stock", "open")]
 
 
@@ -223,8 +246,11 @@ def test_unanswerable_inquiry_is_forwarded_to_each_seller(app_config, shop):
         inquiry = s.scalar(select(Inquiry))
     assert inquiry.status == "open"
     assert sorted(n.dedupe_key for n in notices) == sorted(
-        f"seller:inquiry:{inquiry.id}:{o}" for o in (SELLER_OPENID, "o_helper"))
-    assert all(n.transactional and n.openid in (SELLER_OPENID, "o_helper") and "敏感肌" in n.text for n in notices)
+        f"seller:inquiry:{inquiry.id}:{o}" for o in (SELLER_OPENID, "o_helper")
+    )
+    assert all(
+        n.transactional and n.openid in (SELLER_OPENID, "o_helper") and "敏感肌" in n.text for n in notices
+    )
 
 
 def test_new_order_notifies_the_seller_once(platform, shop):
@@ -266,8 +292,23 @@ def test_opt_out_stops_marketing_at_once_and_opt_in_restores(platform, shop):
     person = customer(shop, "o_r")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with shop.session() as s:
-        enqueue(s, dedupe_key="repurchase:test", kind="repurchase", text="该回购啦", customer_id=person.id, now=now)
-        enqueue(s, dedupe_key="ship:test", kind="ship", text="已发货", customer_id=person.id, now=now, transactional=True)
+        enqueue(
+            s,
+            dedupe_key="repurchase:test",
+            kind="repurchase",
+            text="该回购啦",
+            customer_id=person.id,
+            now=now,
+        )
+        enqueue(
+            s,
+            dedupe_key="ship:test",
+            kind="ship",
+            text="已发货",
+            customer_id=person.id,
+            now=now,
+            transactional=True,
+        )
     reply = platform.say("o_r", "TD")
     assert "退订" in reply
     person = customer(shop, "o_r")
@@ -324,7 +365,9 @@ def test_a_handler_failing_half_way_keeps_none_of_its_effects(platform, shop, mo
     from storage.models import InboundMessage
 
     def half_done(turn):
-        turn.session.add(Complaint(customer_id=turn.customer.id, text="half", status="open", created_at=turn.now))
+        turn.session.add(
+            Complaint(customer_id=turn.customer.id, text="half", status="open", created_at=turn.now)
+        )
         turn.session.flush()
         raise RuntimeError("bug after a write")
 
@@ -392,6 +435,7 @@ def test_two_order_messages_racing_for_one_customer_both_get_answers(app, shop):
 
 # --- A paid or shipped order is the seller's to change (issue 15, item 8) ----------------------
 
+
 def _ordered_and_paid(platform, db, openid):
     platform.say(openid, "要两盒面膜 张三 13800138000 " + ADDRESS)
     [order] = orders_of(db, openid)
@@ -413,7 +457,11 @@ def test_address_change_after_shipping_is_a_request_to_the_seller(platform, shop
     assert (order.status, order.phone, order.address) == ("shipped", "13800138000", ADDRESS)
     assert "已更新" not in reply and "本单按这次的发" not in reply
     assert "已经发出" in reply and "已转告店主" in reply and "拒收" in reply and "SF1000000001" in reply
-    assert _order_events(shop, order_id)[-1] == ("change_request", "customer", "地址改成北京市北京市朝阳区建国路88号")
+    assert _order_events(shop, order_id)[-1] == (
+        "change_request",
+        "customer",
+        "地址改成北京市北京市朝阳区建国路88号",
+    )
     [notice] = [n for n in seller_notices(shop) if n.payload.get("request") == "change"]
     assert notice.openid == SELLER_OPENID and f"#{order_id}" in notice.text and "建国路88号" in notice.text
     assert "已发货" in notice.text and notice.transactional
@@ -428,7 +476,9 @@ def test_cancelling_a_shipped_order_says_what_happens_next(platform, shop):
     assert orders_of(shop, "o_ship2")[0].status == "shipped"
     assert "已取消" not in reply and "没法直接取消" in reply and "拒收" in reply and "已转告店主" in reply
     assert _order_events(shop, order_id)[-1][:2] == ("cancel_request", "customer")
-    assert any(n.payload.get("request") == "cancel" and f"#{order_id}" in n.text for n in seller_notices(shop))
+    assert any(
+        n.payload.get("request") == "cancel" and f"#{order_id}" in n.text for n in seller_notices(shop)
+    )
 
 
 def test_after_payment_a_change_or_cancellation_is_forwarded_not_applied(platform, shop):
@@ -439,9 +489,15 @@ def test_after_payment_a_change_or_cancellation_is_forwarded_not_applied(platfor
     reply = platform.say("o_paid", "取消订单")
     assert orders_of(shop, "o_paid")[0].status == "paid"
     assert "已转告店主" in reply and "已取消" not in reply
-    assert [e[0] for e in _order_events(shop, order_id)] == ["create", "pay", "change_request", "cancel_request"]
-    assert {n.payload.get("request") for n in seller_notices(shop) if n.payload.get("order_id") == order_id} >= {
-        "change", "cancel"}
+    assert [e[0] for e in _order_events(shop, order_id)] == [
+        "create",
+        "pay",
+        "change_request",
+        "cancel_request",
+    ]
+    assert {
+        n.payload.get("request") for n in seller_notices(shop) if n.payload.get("order_id") == order_id
+    } >= {"change", "cancel"}
 
 
 def test_a_request_about_the_last_order_after_the_conversation_ended(platform, shop, app_config):

@@ -28,30 +28,44 @@ OPENID = "o_customer_001"
 
 @pytest.fixture
 def app_config(app_config, fake_wechat):
-    app_config.update({
-        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
-        "WECHAT_API_BASE_URL": fake_wechat.base_url,
-        "DELIVERY_RATE_PER_SECOND": 0,
-        "DELIVERY_TEMPLATES": TEMPLATES,
-    })
+    app_config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": fake_wechat.base_url,
+            "DELIVERY_RATE_PER_SECOND": 0,
+            "DELIVERY_TEMPLATES": TEMPLATES,
+        }
+    )
     return app_config
 
 
 def in_window(db, openid=OPENID, **fields) -> int:
-    return add_customer(db, openid, NOW - dt.timedelta(days=30), last_inbound_at=NOW - dt.timedelta(hours=1), **fields)
+    return add_customer(
+        db, openid, NOW - dt.timedelta(days=30), last_inbound_at=NOW - dt.timedelta(hours=1), **fields
+    )
 
 
 def out_of_window(db, openid=OPENID, **fields) -> int:
-    return add_customer(db, openid, NOW - dt.timedelta(days=30), last_inbound_at=NOW - dt.timedelta(hours=49), **fields)
+    return add_customer(
+        db, openid, NOW - dt.timedelta(days=30), last_inbound_at=NOW - dt.timedelta(hours=49), **fields
+    )
 
 
 def marketing(db, customer_id, key, *, priority=50, kind="repurchase", at=NOW) -> None:
     with db.session() as s:
-        assert enqueue(s, dedupe_key=key, kind=kind, text=f"{key} 的提醒", customer_id=customer_id,
-                       priority=priority, now=at)
+        assert enqueue(
+            s,
+            dedupe_key=key,
+            kind=kind,
+            text=f"{key} 的提醒",
+            customer_id=customer_id,
+            priority=priority,
+            now=at,
+        )
 
 
 # --- channels ------------------------------------------------------------------------------------
+
 
 def test_shipping_notice_inside_window_goes_as_service_message(app, db, fake_wechat):
     customer_id = in_window(db)
@@ -64,7 +78,9 @@ def test_shipping_notice_inside_window_goes_as_service_message(app, db, fake_wec
     sent = fake_wechat.accepted("message/custom/send")
     assert len(sent) == 1
     assert sent[0].body["touser"] == OPENID
-    assert f"SF{order_id:08d}" in sent[0].body["text"]["content"] and "面膜×2" in sent[0].body["text"]["content"]
+    assert (
+        f"SF{order_id:08d}" in sent[0].body["text"]["content"] and "面膜×2" in sent[0].body["text"]["content"]
+    )
     assert [c.path for c in fake_wechat.token_calls] == ["stable_token"]
     assert fake_wechat.token_calls[0].body["force_refresh"] is False
     assert summary.drain.total("sent") == 1 and summary.ok
@@ -168,6 +184,7 @@ def test_a_new_customer_message_opens_a_new_window(app, db, fake_wechat):
 
 
 # --- error codes -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("errcode", [45015, 45047])
 def test_out_of_window_or_quota_answers_fall_back_to_the_next_channel(app, db, fake_wechat, errcode):
@@ -315,8 +332,15 @@ def test_an_unknown_rejection_falls_through_and_is_recorded(app, db, fake_wechat
 def test_a_seller_notice_the_platform_refuses_ends_failed_with_the_error(app, db, fake_wechat):
     add_customer(db, SELLER_OPENID, NOW, name="店主", last_inbound_at=NOW)
     with db.session() as s:
-        enqueue(s, dedupe_key="seller:test:1", kind="seller_notice", text="新订单", openid=SELLER_OPENID,
-                transactional=True, now=NOW)
+        enqueue(
+            s,
+            dedupe_key="seller:test:1",
+            kind="seller_notice",
+            text="新订单",
+            openid=SELLER_OPENID,
+            transactional=True,
+            now=NOW,
+        )
     fake_wechat.fail("message/custom/send", 45002)  # content too long
     run_tick(app, at=NOW)
     row = one(db, "seller_notice")
@@ -325,8 +349,15 @@ def test_a_seller_notice_the_platform_refuses_ends_failed_with_the_error(app, db
 
 def test_a_notice_for_a_seller_who_never_wrote_waits_for_their_first_message(app, db, fake_wechat):
     with db.session() as s:
-        enqueue(s, dedupe_key="seller:test:1", kind="seller_notice", text="新订单", openid=SELLER_OPENID,
-                transactional=True, now=NOW)
+        enqueue(
+            s,
+            dedupe_key="seller:test:1",
+            kind="seller_notice",
+            text="新订单",
+            openid=SELLER_OPENID,
+            transactional=True,
+            now=NOW,
+        )
     run_tick(app, at=NOW)
     row = one(db, "seller_notice")
     assert (row.status, row.skip_reason) == ("waiting", None)  # never skipped (bot/seller/waiting.py)
@@ -334,6 +365,7 @@ def test_a_notice_for_a_seller_who_never_wrote_waits_for_their_first_message(app
 
 
 # --- marketing rules --------------------------------------------------------------------------------
+
 
 def test_opted_out_customers_get_service_notices_but_no_marketing(app, db, fake_wechat):
     customer_id = in_window(db, opted_out=True)
@@ -374,7 +406,9 @@ def test_an_open_complaint_stops_marketing_until_the_seller_closes_it(app, db, f
 
 def test_quiet_hours_postpone_marketing_to_the_morning(app, db, fake_wechat):
     evening = dt.datetime(2026, 11, 23, 22, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    customer_id = add_customer(db, OPENID, NOW, last_inbound_at=evening.astimezone(dt.UTC).replace(tzinfo=None))
+    customer_id = add_customer(
+        db, OPENID, NOW, last_inbound_at=evening.astimezone(dt.UTC).replace(tzinfo=None)
+    )
     with time_machine.travel(evening, tick=False):
         marketing(db, customer_id, "repurchase:order:1", at=evening)
         ship_new_order(db, customer_id, evening.astimezone(dt.UTC).replace(tzinfo=None))
@@ -409,7 +443,9 @@ def test_the_marketing_cap_sends_the_most_important_kind_first(app, db, fake_wec
     assert one(db, "repurchase").skip_reason == "capped"
     with db.session() as s:
         s.get(Customer, customer_id).last_inbound_at = NOW + dt.timedelta(days=3)
-    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival", at=NOW + dt.timedelta(days=3))
+    marketing(
+        db, customer_id, "festival:2026-winter:customer:1", kind="festival", at=NOW + dt.timedelta(days=3)
+    )
     run_tick(app, at=NOW + dt.timedelta(days=3, minutes=1))
     assert one(db, "festival").status == "sent"
 
@@ -424,7 +460,9 @@ def test_the_readme_story_a_festival_draft_gives_its_slot_to_the_repurchase_nudg
     assert products
     shipped = dt.datetime(2027, 9, 30, 8, 0, tzinfo=SHANGHAI) - dt.timedelta(days=57)
     customer_id = shop.add_customer(db, OPENID, last_inbound_at=shop.naive(shipped))  # long out of window
-    shop.place_order(db, customer_id, {"补水面膜": 2}, shipped, ship_after=dt.timedelta(0))  # 60 days of supply
+    shop.place_order(
+        db, customer_id, {"补水面膜": 2}, shipped, ship_after=dt.timedelta(0)
+    )  # 60 days of supply
 
     day = dt.datetime(2027, 9, 27, 10, 0, tzinfo=SHANGHAI)  # once a day at 10:00, like the simulator
     summaries = {}
@@ -447,8 +485,15 @@ def test_the_readme_story_a_festival_draft_gives_its_slot_to_the_repurchase_nudg
 def test_a_greeting_yields_to_a_nudge_due_later_in_the_cap_window(app, db, fake_wechat):
     customer_id = in_window(db)
     with db.session() as s:
-        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="面膜快用完了吧？",
-                customer_id=customer_id, now=NOW, not_before=NOW + dt.timedelta(days=1))
+        enqueue(
+            s,
+            dedupe_key="repurchase:order:1",
+            kind="repurchase",
+            text="面膜快用完了吧？",
+            customer_id=customer_id,
+            now=NOW,
+            not_before=NOW + dt.timedelta(days=1),
+        )
     marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival")
 
     run_tick(app, at=NOW)
@@ -461,8 +506,9 @@ def test_a_greeting_yields_to_a_nudge_due_later_in_the_cap_window(app, db, fake_
 
 def test_due_together_the_nudge_wins_the_cap_over_an_older_greeting(app, db, fake_wechat):
     customer_id = in_window(db)
-    marketing(db, customer_id, "festival:2026-winter:customer:1", kind="festival",
-              at=NOW - dt.timedelta(hours=1))
+    marketing(
+        db, customer_id, "festival:2026-winter:customer:1", kind="festival", at=NOW - dt.timedelta(hours=1)
+    )
     marketing(db, customer_id, "winback:2026-08-01:customer:1:step:1", kind="winback")
     marketing(db, customer_id, "repurchase:order:1")
 
@@ -470,7 +516,9 @@ def test_due_together_the_nudge_wins_the_cap_over_an_older_greeting(app, db, fak
 
     assert one(db, "repurchase").status == "sent"
     assert {(r.kind, r.status, r.skip_reason) for r in outbox(db) if r.kind != "repurchase"} == {
-        ("festival", "skipped", "capped"), ("winback", "skipped", "capped")}
+        ("festival", "skipped", "capped"),
+        ("winback", "skipped", "capped"),
+    }
 
 
 def test_a_draft_is_withdrawn_only_for_the_message_that_keeps_the_slot(app, db, fake_wechat):
@@ -482,8 +530,15 @@ def test_a_draft_is_withdrawn_only_for_the_message_that_keeps_the_slot(app, db, 
     tomorrow = NOW + dt.timedelta(days=1)
     marketing(db, customer_id, "care:order:1", kind="care", at=tomorrow)
     with db.session() as s:
-        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="面膜快用完了吧？",
-                customer_id=customer_id, now=tomorrow, not_before=tomorrow + dt.timedelta(days=1))
+        enqueue(
+            s,
+            dedupe_key="repurchase:order:1",
+            kind="repurchase",
+            text="面膜快用完了吧？",
+            customer_id=customer_id,
+            now=tomorrow,
+            not_before=tomorrow + dt.timedelta(days=1),
+        )
     run_tick(app, at=tomorrow)
     # The tip outranks the greeting, but the nudge due tomorrow outranks both: the draft stays for now.
     assert (one(db, "care").status, one(db, "care").skip_reason) == ("skipped", "capped")
@@ -509,6 +564,7 @@ def test_a_message_already_sent_keeps_its_slot(app, db, fake_wechat):
 
 
 # --- tokens, concurrency, crashes ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("endpoint", ["stable", "classic"])
 def test_two_processes_share_one_token(app, database_url, fake_wechat, endpoint):
@@ -600,8 +656,11 @@ def test_a_crash_after_the_api_accepted_never_sends_twice(app, db, fake_wechat, 
     run_tick(app, at=NOW + dt.timedelta(minutes=10))  # a tick's own clock never ages a claim
     assert [r.status for r in outbox(db, "ship")] == ["sending", "sent"]
     with db.session() as s:  # DELIVERY_SENDING_TIMEOUT_SECONDS later by the database's clock
-        s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
-                  .values(claimed_at=dt.datetime(2000, 1, 1)))
+        s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "sending")
+            .values(claimed_at=dt.datetime(2000, 1, 1))
+        )
     later = run_tick(app, at=NOW + dt.timedelta(minutes=15))
     first = outbox(db, "ship")[0]
     assert first.status == "failed" and first.last_error.startswith("interrupted")
@@ -628,6 +687,7 @@ def test_whatever_the_api_does_a_shipped_order_gets_exactly_one_notice(app, db, 
 
 
 # --- sandbox, rate limit ----------------------------------------------------------------------------
+
 
 def test_without_credentials_the_sandbox_records_deliveries(app, db, fake_wechat):
     app.config["WECHAT_APP_SECRET"] = None
@@ -666,19 +726,29 @@ def test_the_drain_respects_its_rate_limit(app, db, fake_wechat):
 
 
 def test_template_fields_come_from_configuration(app, db, fake_wechat):
-    app.config["DELIVERY_TEMPLATES"] = json.dumps({"ship": {
-        "template_id": "TPL_CUSTOM", "url": "https://shop.example/orders",
-        "fields": {"thing1": "{items}", "character_string2": "{tracking_no}", "unknown": "{nope}"}}})
+    app.config["DELIVERY_TEMPLATES"] = json.dumps(
+        {
+            "ship": {
+                "template_id": "TPL_CUSTOM",
+                "url": "https://shop.example/orders",
+                "fields": {"thing1": "{items}", "character_string2": "{tracking_no}", "unknown": "{nope}"},
+            }
+        }
+    )
     order_id = place_order(db, out_of_window(db), NOW)
     ship(db, order_id, NOW, tracking_no="YT123")
     run_tick(app, at=NOW)
     [call] = fake_wechat.accepted("message/template/send")
     assert call.body["template_id"] == "TPL_CUSTOM" and call.body["url"] == "https://shop.example/orders"
-    assert call.body["data"] == {"thing1": {"value": "面膜×2"}, "character_string2": {"value": "YT123"},
-                                 "unknown": {"value": ""}}
+    assert call.body["data"] == {
+        "thing1": {"value": "面膜×2"},
+        "character_string2": {"value": "YT123"},
+        "unknown": {"value": ""},
+    }
 
 
 # --- through the webhook -------------------------------------------------------------------------------
+
 
 def test_a_customer_who_writes_opens_the_window_and_becomes_reachable_again(app, db, fake_wechat, platform):
     customer_id = out_of_window(db, unreachable=True, unreachable_reason="43004: require subscribe")

@@ -134,12 +134,15 @@ def test_seller_asks_for_the_export_in_chat_and_downloads_it(platform, client, p
 
 def test_a_configured_public_url_wins_over_the_request_address(app, platform):
     app.config["PUBLIC_URL"] = "https://shop.example.com/"
-    assert link_in(platform.say(SELLER_OPENID, "导出")).startswith("https://shop.example.com/downloads/export#")
+    assert link_in(platform.say(SELLER_OPENID, "导出")).startswith(
+        "https://shop.example.com/downloads/export#"
+    )
 
 
 @pytest.mark.slow
 def test_a_link_made_by_one_process_works_once_in_another_and_stays_out_of_the_access_log(
-        app, client, database_url, pool, tmp_path):
+    app, client, database_url, pool, tmp_path
+):
     """gunicorn workers make the link (from the port they serve on); this test's own process, with
     the same HUITOU_SECRET_KEY, redeems it; then it is used up for every process."""
     from tests.live_server import GunicornServer

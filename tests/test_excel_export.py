@@ -31,7 +31,9 @@ def exported(runner, pool, tmp_path):
 def rows_by_header(ws):
     rows = list(ws.iter_rows())
     headers = [c.value for c in rows[0]]
-    return headers, [dict(zip(headers, row, strict=True)) for row in rows[1:] if any(c.value is not None for c in row)]
+    return headers, [
+        dict(zip(headers, row, strict=True)) for row in rows[1:] if any(c.value is not None for c in row)
+    ]
 
 
 def test_export_has_every_sheet_with_frozen_filtered_headers(exported):
@@ -52,8 +54,21 @@ def test_export_has_every_sheet_with_frozen_filtered_headers(exported):
 def test_customer_sheet_has_typed_analysis_columns(exported, pool):
     _result, wb = exported
     headers, rows = rows_by_header(wb["客户"])
-    assert headers[:13] == ["客户ID", "OpenID", "昵称", "姓名", "手机号", "省", "市", "区", "详细地址", "标签",
-                            "生日", "生日类型", "来源"]
+    assert headers[:13] == [
+        "客户ID",
+        "OpenID",
+        "昵称",
+        "姓名",
+        "手机号",
+        "省",
+        "市",
+        "区",
+        "详细地址",
+        "标签",
+        "生日",
+        "生日类型",
+        "来源",
+    ]
     zhang, li, wang = rows
     assert zhang["客户ID"].value == pool["zhang"]
     phone = zhang["手机号"]
@@ -110,11 +125,15 @@ def test_order_inquiry_referral_and_points_sheets(exported, pool):
 
     _headers, inquiries = rows_by_header(wb["咨询"])
     assert [(i["客户"].value, i["主题"].value, i["已转化"].value) for i in inquiries] == [
-        ("旺旺", "价格", "否"), ("李四", "效果", "是")]
+        ("旺旺", "价格", "否"),
+        ("李四", "效果", "是"),
+    ]
     assert inquiries[1]["转化订单号"].value == pool["li_order"]
 
     _headers, referrals = rows_by_header(wb["转介绍"])
-    assert [(r["推荐人"].value, r["被推荐人"].value, r["状态"].value) for r in referrals] == [("张三", "李四", "已奖励")]
+    assert [(r["推荐人"].value, r["被推荐人"].value, r["状态"].value) for r in referrals] == [
+        ("张三", "李四", "已奖励")
+    ]
 
     _headers, ledger = rows_by_header(wb["积分"])
     assert [(e["积分"].value, e["原因"].value) for e in ledger] == [(100, "推荐好友下单"), (-30, "兑换")]
@@ -125,13 +144,21 @@ def test_repurchase_analysis_per_product_and_month(exported):
     _result, wb = exported
     ws = wb["回购分析"]
     values = [[c.value for c in row] for row in ws.iter_rows()]
-    assert values[0] == ["商品", "使用周期(天)", "购买人数", "回购人数", "回购率", "回购周期中位数(天)", "比使用周期多(天)"]
+    assert values[0] == [
+        "商品",
+        "使用周期(天)",
+        "购买人数",
+        "回购人数",
+        "回购率",
+        "回购周期中位数(天)",
+        "比使用周期多(天)",
+    ]
     products = {row[0]: row for row in values[1:3]}
     assert products["面膜"] == ["面膜", 30, 2, 1, 0.5, 30, 0]
     assert products["眼霜"][:6] == ["眼霜", 60, 1, 0, 0, None]
     assert ws["E2"].number_format == "0.0%"
     month_header = values.index(["月份", "新客收入", "老客收入", "合计", "新客订单", "老客订单", None])
-    months = {row[0]: row[1:6] for row in values[month_header + 1:]}
+    months = {row[0]: row[1:6] for row in values[month_header + 1 :]}
     assert months["2026-01"] == [198, 0, 198, 1, 0]
     assert months["2026-02"] == [pytest.approx(257.5), 198, pytest.approx(455.5), 1, 1]
     assert months["2026-03"] == [0, 198, 198, 0, 1]
@@ -185,8 +212,13 @@ def test_analysis_helpers():
     assert fallback_stage("prospect", 2, day, day + dt.timedelta(days=10)) == "returning"
     assert fallback_stage("prospect", 1, day, day + dt.timedelta(days=61)) == "sleeping"
     assert fallback_stage(None, 1, day, day + dt.timedelta(days=181)) == "lost"
-    rows = [("面膜", 1, 10, day), ("面膜", 1, 10, day), ("面膜", 1, 11, day + dt.timedelta(days=20)),
-            ("面膜", 2, 12, day), ("眼霜", 1, 13, day)]
+    rows = [
+        ("面膜", 1, 10, day),
+        ("面膜", 1, 10, day),
+        ("面膜", 1, 11, day + dt.timedelta(days=20)),
+        ("面膜", 2, 12, day),
+        ("眼霜", 1, 13, day),
+    ]
     assert product_repurchase(rows) == [("面膜", 2, 1, 20), ("眼霜", 1, 0, None)]
 
 

@@ -18,9 +18,29 @@ from tests.excel_pool import NOW, seed_pool
 MESSY_ROWS = [
     ["老客户名单（2024年整理）"],
     ["收件人", "手机号码（必填）", "收货地址", "标签", "生日", "来源", "微信号", "备注", "买过啥"],
-    ["张三", "＋86 138-0013-8000", "广东省深圳市南山区科技园路1号", "VIP、面膜", "1990/5/20", "朋友圈", "zs88", "怕冷", "面膜"],
+    [
+        "张三",
+        "＋86 138-0013-8000",
+        "广东省深圳市南山区科技园路1号",
+        "VIP、面膜",
+        "1990/5/20",
+        "朋友圈",
+        "zs88",
+        "怕冷",
+        "面膜",
+    ],
     ["张三", "13800138000", "广东省深圳市南山区科技园路1号", "回头客", "", "", "", "", ""],  # duplicate
-    ["李四", "12345", "浙江杭州西湖区文三路2号", "", "", "", "", "", ""],  # invalid phone: kept by name + address
+    [
+        "李四",
+        "12345",
+        "浙江杭州西湖区文三路2号",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ],  # invalid phone: kept by name + address
     ["王五", "", "浙江省杭州市西湖区文三路3号", "", "农历八月十五", "微博", "", "", ""],  # name + address
     ["", "", "", "", "", "", "", "", ""],  # blank: skipped
     ["赵六", "", "", "", "", "", "", "", ""],  # no identity
@@ -67,10 +87,19 @@ def assert_messy_sheet_imported(db, result):
     assert set(pool) == GOOD | {"王五", "李四"}
     zhang = pool["13800138000"]
     assert (zhang.name, zhang.province, zhang.city, zhang.district, zhang.address_detail) == (
-        "张三", "广东省", "深圳市", "南山区", "科技园路1号")
+        "张三",
+        "广东省",
+        "深圳市",
+        "南山区",
+        "科技园路1号",
+    )
     assert zhang.tags == "VIP,面膜,回头客"  # the duplicate row's tag is merged in
     assert (zhang.birthday_year, zhang.birthday_month, zhang.birthday_day, zhang.birthday_is_lunar) == (
-        1990, 5, 20, False)
+        1990,
+        5,
+        20,
+        False,
+    )
     assert zhang.source == "朋友圈"
     assert zhang.openid is None and zhang.stage == "prospect"
     wang = pool["王五"]
@@ -130,10 +159,20 @@ def test_importing_twice_changes_nothing(runner, db, tmp_path):
 
 def existing_chat_customer(db):
     with db.session() as session:
-        customer = Customer(openid="o_zhang", name="张三", phone="13800138000", province="广东省", city="深圳市",
-                            district="南山区", address_detail="科技园路1号", tags="VIP", source="chat")
-        nameless = Customer(name="王五", province="浙江省", city="杭州市", district="西湖区",
-                            address_detail="文三路3号")
+        customer = Customer(
+            openid="o_zhang",
+            name="张三",
+            phone="13800138000",
+            province="广东省",
+            city="深圳市",
+            district="南山区",
+            address_detail="科技园路1号",
+            tags="VIP",
+            source="chat",
+        )
+        nameless = Customer(
+            name="王五", province="浙江省", city="杭州市", district="西湖区", address_detail="文三路3号"
+        )
         session.add_all([customer, nameless])
         session.flush()
         return customer.id, nameless.id
@@ -159,9 +198,15 @@ def test_merge_never_overwrites_a_different_stored_value(runner, db, tmp_path):
     wang = pool["13600136000"]
     assert wang.id == wang_id  # matched by exact name + address, phone filled in
     with db.read_session() as session:
-        conflicts = session.execute(select(FieldConflict.customer_id, FieldConflict.field, FieldConflict.stored_value,
-                                           FieldConflict.proposed_value, FieldConflict.source)
-                                    .order_by(FieldConflict.id)).all()
+        conflicts = session.execute(
+            select(
+                FieldConflict.customer_id,
+                FieldConflict.field,
+                FieldConflict.stored_value,
+                FieldConflict.proposed_value,
+                FieldConflict.source,
+            ).order_by(FieldConflict.id)
+        ).all()
     assert conflicts == [
         (zhang_id, "name", "张三", "张小三", "import"),
         (zhang_id, "address", "广东省深圳市南山区科技园路1号", "上海市上海市浦东新区世纪大道100号", "import"),
@@ -172,7 +217,9 @@ def test_merge_never_overwrites_a_different_stored_value(runner, db, tmp_path):
 
 def test_dry_run_changes_nothing(runner, db, tmp_path):
     existing_chat_customer(db)
-    path = write_csv(tmp_path / "customers.csv", MESSY_ROWS + [["张小三", "13800138000", "", "", "", ""]], "gbk")
+    path = write_csv(
+        tmp_path / "customers.csv", MESSY_ROWS + [["张小三", "13800138000", "", "", "", ""]], "gbk"
+    )
     before = (count(db, Customer), count(db, CustomerNote), count(db, FieldConflict))
     with db.read_session() as session:
         zhang_before = session.scalar(select(Customer.tags).where(Customer.openid == "o_zhang"))
@@ -197,11 +244,14 @@ def test_explicit_mapping_and_ignored_columns(runner, db, tmp_path):
     assert "客户称呼→name" in result.output
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    ("手机=telephone", "字段“telephone”不存在"),
-    ("手机", "格式应为 列名=字段"),
-    ("不存在的列=phone", "在表头里找不到"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("手机=telephone", "字段“telephone”不存在"),
+        ("手机", "格式应为 列名=字段"),
+        ("不存在的列=phone", "在表头里找不到"),
+    ],
+)
 def test_bad_mapping_fails_clearly(runner, tmp_path, option, message):
     path = write_csv(tmp_path / "a.csv", [["姓名", "手机"], ["周九", "13500135000"]], "utf-8")
     result = run_import(runner, path, "--map", option)
@@ -270,19 +320,22 @@ def test_exported_workbook_restores_a_fresh_pool(runner, db, tmp_path, app_confi
     assert count(db, Customer) == 3
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1990-05-20", (1990, 5, 20, False)),
-    ("1990/5/20", (1990, 5, 20, False)),
-    ("1990年5月20日", (1990, 5, 20, False)),
-    ("19900520", (1990, 5, 20, False)),
-    ("5月20日", (None, 5, 20, False)),
-    ("05-20", (None, 5, 20, False)),
-    ("农历八月十五", (None, 8, 15, True)),
-    ("农历正月初八", (None, 1, 8, True)),
-    ("腊月廿三", (None, 12, 23, True)),
-    ("农历1990-08-15", (1990, 8, 15, True)),
-    (dt.datetime(1988, 2, 29), (1988, 2, 29, False)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1990-05-20", (1990, 5, 20, False)),
+        ("1990/5/20", (1990, 5, 20, False)),
+        ("1990年5月20日", (1990, 5, 20, False)),
+        ("19900520", (1990, 5, 20, False)),
+        ("5月20日", (None, 5, 20, False)),
+        ("05-20", (None, 5, 20, False)),
+        ("农历八月十五", (None, 8, 15, True)),
+        ("农历正月初八", (None, 1, 8, True)),
+        ("腊月廿三", (None, 12, 23, True)),
+        ("农历1990-08-15", (1990, 8, 15, True)),
+        (dt.datetime(1988, 2, 29), (1988, 2, 29, False)),
+    ],
+)
 def test_birthday_formats(text, expected):
     assert parse_birthday(text) == expected
 

@@ -110,7 +110,9 @@ def test_postgresql_gone_for_a_moment_asks_to_resend_then_processes_once(app_con
     url = make_url(database_url)
     gate = TcpGate(url.host or "127.0.0.1", url.port or 5432)
     gate.open()
-    app_config["DATABASE_URL"] = url.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False)
+    app_config["DATABASE_URL"] = url.set(host="127.0.0.1", port=gate.port).render_as_string(
+        hide_password=False
+    )
     app = create_app(app_config)
     platform = WeChatPlatform(app.test_client(), mode="safe")
     try:
@@ -164,8 +166,11 @@ def test_one_customers_two_messages_racing_in_gunicorn_workers_complete_the_orde
                 barrier.wait()
                 statuses.append(platform.post_xml(xml).status)
 
-            threads = [threading.Thread(target=send, args=(openid, words, barrier, statuses))
-                       for openid in openids for words in (ORDER_TEXT.split(" ")[0], CONTACT_TEXT)]
+            threads = [
+                threading.Thread(target=send, args=(openid, words, barrier, statuses))
+                for openid in openids
+                for words in (ORDER_TEXT.split(" ")[0], CONTACT_TEXT)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -175,8 +180,11 @@ def test_one_customers_two_messages_racing_in_gunicorn_workers_complete_the_orde
     database = Database(database_url)
     try:
         with database.read_session() as s:
-            rows = s.execute(select(Customer.openid, Order.recipient_name, Order.phone, Order.address_detail)
-                             .join(Order, Order.customer_id == Customer.id).order_by(Customer.openid)).all()
+            rows = s.execute(
+                select(Customer.openid, Order.recipient_name, Order.phone, Order.address_detail)
+                .join(Order, Order.customer_id == Customer.id)
+                .order_by(Customer.openid)
+            ).all()
     finally:
         database.dispose()
     assert len(rows) == rounds * customers_per_round  # one order per customer
@@ -189,8 +197,13 @@ def _post_as_the_platform(server: GunicornServer, xml: str) -> int | None:
     platform = WeChatPlatform(None, mode="safe")
     body, params = platform.envelope(xml, str(int(time.time())), secrets.token_hex(4))
     try:
-        return requests.post(server.base_url + "/wechat", params=params, data=body,
-                             headers={"Content-Type": "text/xml"}, timeout=5).status_code
+        return requests.post(
+            server.base_url + "/wechat",
+            params=params,
+            data=body,
+            headers={"Content-Type": "text/xml"},
+            timeout=5,
+        ).status_code
     except requests.Timeout:
         return None
 
@@ -219,9 +232,13 @@ def test_messages_queued_behind_a_stuck_worker_get_their_reply_by_the_outbox(dat
             threads = []
             for openid in openids:
                 xml = WeChatPlatform.text_xml(openid, "你好")
-                threads.append(threading.Thread(target=lambda x=xml: statuses.append(_post_as_the_platform(server, x))))
+                threads.append(
+                    threading.Thread(target=lambda x=xml: statuses.append(_post_as_the_platform(server, x)))
+                )
                 threads[-1].start()
-                time.sleep(0.3)  # the first reaches the worker before the second is sent (ordering, not timing)
+                time.sleep(
+                    0.3
+                )  # the first reaches the worker before the second is sent (ordering, not timing)
             for t in threads:
                 t.join(30)
             assert statuses == [None, None]  # the platform gave up on both
@@ -257,8 +274,10 @@ def test_slow_clients_do_not_starve_the_production_workers(database_url):
             timestamp, nonce = str(int(time.time())), f"slow{i}"
             query = f"timestamp={timestamp}&nonce={nonce}&signature={sign(TOKEN, timestamp, nonce)}"
             sock = socket.create_connection(("127.0.0.1", server.port))
-            sock.sendall(f"POST /wechat?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
-                         "Content-Length: 4000\r\n\r\n<xml>".encode())
+            sock.sendall(
+                f"POST /wechat?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                "Content-Length: 4000\r\n\r\n<xml>".encode()
+            )
             slow.append(sock)
         try:
             started = time.monotonic()

@@ -109,26 +109,54 @@ class SlowFakeAPI(FakeWeChatAPI):
 
 
 def _process_env(database_url: str, api: FakeWeChatAPI, settings: dict) -> dict:
-    return dict(os.environ, HUITOU_DATABASE_URL=database_url, HUITOU_AUTO_MIGRATE="false",
-                HUITOU_SECRET_KEY="test-secret", WECHAT_TOKEN=TOKEN, WECHAT_ENCODING_AES_KEY=AES_KEY,
-                WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=FAKE_APP_SECRET, WECHAT_API_BASE_URL=api.base_url,
-                HUITOU_DELIVERY_TEMPLATES=TEMPLATES, HUITOU_DELIVERY_RATE_PER_SECOND="0",
-                PYTHONPATH=str(ROOT), **{f"HUITOU_{k}": str(v) for k, v in settings.items()})
+    return dict(
+        os.environ,
+        HUITOU_DATABASE_URL=database_url,
+        HUITOU_AUTO_MIGRATE="false",
+        HUITOU_SECRET_KEY="test-secret",
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_ENCODING_AES_KEY=AES_KEY,
+        WECHAT_APP_ID=APP_ID,
+        WECHAT_APP_SECRET=FAKE_APP_SECRET,
+        WECHAT_API_BASE_URL=api.base_url,
+        HUITOU_DELIVERY_TEMPLATES=TEMPLATES,
+        HUITOU_DELIVERY_RATE_PER_SECOND="0",
+        PYTHONPATH=str(ROOT),
+        **{f"HUITOU_{k}": str(v) for k, v in settings.items()},
+    )
 
 
 def scheduler_process(database_url: str, api: FakeWeChatAPI, **settings) -> subprocess.Popen:
     """``huitou scheduler`` (the foreground APScheduler loop) as its own process."""
-    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"],
-                            env=_process_env(database_url, api, settings), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import app; app.main()", "scheduler"],
+        env=_process_env(database_url, api, settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def tick_process(database_url: str, api: FakeWeChatAPI, at: dt.datetime, **settings) -> subprocess.Popen:
     """``huitou scheduler tick --at <at> --json`` (``at`` naive UTC) as its own process."""
-    return subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler", "tick", "--json",
-                             "--at", at.replace(tzinfo=dt.UTC).isoformat()],
-                            env=_process_env(database_url, api, settings), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import app; app.main()",
+            "scheduler",
+            "tick",
+            "--json",
+            "--at",
+            at.replace(tzinfo=dt.UTC).isoformat(),
+        ],
+        env=_process_env(database_url, api, settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def finished_tick(process: subprocess.Popen) -> dict:
@@ -149,15 +177,21 @@ def wait_until(predicate, timeout: float = 60) -> None:
 @pytest.mark.slow
 def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothing_twice(db, database_url):
     now = wall_clock_utc()  # the schedulers are subprocesses on the machine's real clock
-    customers = {f"o_killed_{n:02d}": add_customer(db, f"o_killed_{n:02d}", now - dt.timedelta(days=30),
-                                                   last_inbound_at=now - dt.timedelta(hours=1))
-                 for n in range(12)}
+    customers = {
+        f"o_killed_{n:02d}": add_customer(
+            db, f"o_killed_{n:02d}", now - dt.timedelta(days=30), last_inbound_at=now - dt.timedelta(hours=1)
+        )
+        for n in range(12)
+    }
     for customer_id in customers.values():
         ship_new_order(db, customer_id, now)
     api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=5).start()
     # Short lease and sending timeout so the restarted scheduler takes over within seconds.
-    settings = {"SCHEDULER_INTERVAL_SECONDS": "1", "SCHEDULER_LEASE_SECONDS": "1",
-                "DELIVERY_SENDING_TIMEOUT_SECONDS": "1"}
+    settings = {
+        "SCHEDULER_INTERVAL_SECONDS": "1",
+        "SCHEDULER_LEASE_SECONDS": "1",
+        "DELIVERY_SENDING_TIMEOUT_SECONDS": "1",
+    }
     try:
         first = scheduler_process(database_url, api, **settings)
         try:
@@ -171,7 +205,9 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 
         second = scheduler_process(database_url, api, **settings)
         try:
-            wait_until(lambda: all(r.status not in ("pending", "claimed", "sending") for r in outbox(db, "ship")))
+            wait_until(
+                lambda: all(r.status not in ("pending", "claimed", "sending") for r in outbox(db, "ship"))
+            )
         finally:
             stop_process_group(second)
     finally:
@@ -186,8 +222,9 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
         openid = next(o for o, cid in customers.items() if cid == row.customer_id)
         if openid in seen:
             # The API saw it: sent, or (the call the kill interrupted) failed with the reason.
-            assert row.status == "sent" or (row.status == "failed" and row.last_error.startswith("interrupted")), \
-                (openid, row.status, row.last_error)
+            assert row.status == "sent" or (
+                row.status == "failed" and row.last_error.startswith("interrupted")
+            ), (openid, row.status, row.last_error)
         else:
             pytest.fail(f"{openid}: the API never received it, yet it ended {row.status} ({row.last_error})")
     assert sum(r.status == "sent" for r in rows) >= 11
@@ -196,12 +233,17 @@ def test_scheduler_killed_mid_drain_then_restarted_loses_nothing_and_sends_nothi
 NOW = dt.datetime(2026, 11, 23, 4, 0)  # naive UTC: noon in Shanghai
 
 
-def _claimed_and_held(db, database_url, prefix: str) -> tuple[dict[str, int], HoldingFakeAPI,
-                                                              subprocess.Popen]:
+def _claimed_and_held(
+    db, database_url, prefix: str
+) -> tuple[dict[str, int], HoldingFakeAPI, subprocess.Popen]:
     """Four shipping notices; drainer A (a ``tick`` process) has claimed all of them and hangs in
     the API call of the first one (the fake API holds it until ``release()``)."""
-    customers = {f"{prefix}_{n}": add_customer(db, f"{prefix}_{n}", NOW - dt.timedelta(days=30),
-                                               last_inbound_at=NOW - dt.timedelta(hours=1)) for n in range(4)}
+    customers = {
+        f"{prefix}_{n}": add_customer(
+            db, f"{prefix}_{n}", NOW - dt.timedelta(days=30), last_inbound_at=NOW - dt.timedelta(hours=1)
+        )
+        for n in range(4)
+    }
     for customer_id in customers.values():
         ship_new_order(db, customer_id, NOW)
     api = HoldingFakeAPI(appid=APP_ID, secret=FAKE_APP_SECRET, hold_at=1).start()
@@ -242,8 +284,11 @@ def test_a_drainer_that_lost_its_claims_neither_sends_nor_overwrites_them(db, da
     customers, api, first = _claimed_and_held(db, database_url, "o_lost")
     try:
         with db.session() as s:  # A's claims went stale (as if A had hung for longer than the lease)
-            s.execute(update(OutboxMessage).where(OutboxMessage.status == "claimed")
-                      .values(claimed_at=dt.datetime(2000, 1, 1)))
+            s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "claimed")
+                .values(claimed_at=dt.datetime(2000, 1, 1))
+            )
         other = finished_tick(tick_process(database_url, api, NOW))
         assert other["ship"] == {"sent": 3}  # B took the three stale claims over and sent them
         api.release()
@@ -268,20 +313,33 @@ def flaky_api():
 
 
 def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(app, db, flaky_api):
-    app.config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": flaky_api.base_url,
-                       "DELIVERY_RATE_PER_SECOND": 0, "DELIVERY_TEMPLATES": TEMPLATES,
-                       "DELIVERY_HTTP_TIMEOUT_SECONDS": 0.3})
+    app.config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": flaky_api.base_url,
+            "DELIVERY_RATE_PER_SECOND": 0,
+            "DELIVERY_TEMPLATES": TEMPLATES,
+            "DELIVERY_HTTP_TIMEOUT_SECONDS": 0.3,
+        }
+    )
     openids = {}
     for n in range(16):
         window = dt.timedelta(hours=1 if n < 10 else 60)  # ten inside the 48 h window, six outside
-        openids[add_customer(db, f"o_flaky_{n:02d}", NOW - dt.timedelta(days=30), last_inbound_at=NOW - window)] = \
-            f"o_flaky_{n:02d}"
+        openids[
+            add_customer(db, f"o_flaky_{n:02d}", NOW - dt.timedelta(days=30), last_inbound_at=NOW - window)
+        ] = f"o_flaky_{n:02d}"
     for customer_id in openids:
         ship_new_order(db, customer_id, NOW)
     with db.session() as s:  # marketing too: a service message inside the window, a draft outside
         for customer_id in list(openids)[8:12]:
-            enqueue(s, dedupe_key=f"repurchase:customer:{customer_id}", kind="repurchase", text="面膜快用完了吧？",
-                    customer_id=customer_id, now=NOW)
+            enqueue(
+                s,
+                dedupe_key=f"repurchase:customer:{customer_id}",
+                kind="repurchase",
+                text="面膜快用完了吧？",
+                customer_id=customer_id,
+                now=NOW,
+            )
 
     flaky_api.fail_every_other(SEND)  # system busy (-1) half the time
     flaky_api.fail(SEND, http=502)
@@ -309,11 +367,14 @@ def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(ap
             assert row.skip_reason, row.dedupe_key
         if row.status == "failed":
             assert row.last_error, row.dedupe_key
+
     def message_of(call) -> tuple[str, str]:
         content = call.body.get("text", {}).get("content", "")
         return call.body["touser"], "repurchase" if content == "面膜快用完了吧？" else "ship"
 
-    accepted = Counter(message_of(call) for call in flaky_api.accepted() if call.body["touser"] in openids.values())
+    accepted = Counter(
+        message_of(call) for call in flaky_api.accepted() if call.body["touser"] in openids.values()
+    )
     assert all(n == 1 for n in accepted.values()), accepted  # nothing went twice
     rows = [r for r in rows if r.kind in ("ship", "repurchase")]
     assert len(rows) == 20
@@ -329,6 +390,7 @@ def test_whatever_the_api_does_every_message_ends_settled_and_none_goes_twice(ap
 
 
 # --- the access-token refresh holds no write lock -----------------------------------------------------
+
 
 @pytest.fixture
 def token_held_api():
@@ -352,8 +414,13 @@ def _sending_in_thread(client, openid: str, results: list) -> threading.Thread:
 
 
 def _token_config(app, api) -> dict:
-    app.config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": api.base_url,
-                       "DELIVERY_HTTP_TIMEOUT_SECONDS": 60})
+    app.config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": api.base_url,
+            "DELIVERY_HTTP_TIMEOUT_SECONDS": 60,
+        }
+    )
     return app.config
 
 
@@ -372,9 +439,15 @@ def test_a_token_refresh_hung_in_the_api_blocks_no_writer(app, database_url, tok
                 customer.name = "李四"
             if not writer.is_sqlite:  # no transaction is left open across the HTTP call either
                 with writer.engine.connect() as conn:
-                    assert conn.scalar(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND state LIKE 'idle in transaction%'")) == 0
+                    assert (
+                        conn.scalar(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND state LIKE 'idle in transaction%'"
+                            )
+                        )
+                        == 0
+                    )
         finally:
             writer.dispose()
         assert not results  # the refresh is still waiting for the API
@@ -388,8 +461,9 @@ def test_a_token_refresh_hung_in_the_api_blocks_no_writer(app, database_url, tok
         assert s.scalar(select(Customer.name).where(Customer.openid == "o_writer")) == "李四"
 
 
-def test_a_refresh_waiting_for_another_processes_refresh_fetches_no_second_token(app, database_url,
-                                                                                  token_held_api):
+def test_a_refresh_waiting_for_another_processes_refresh_fetches_no_second_token(
+    app, database_url, token_held_api
+):
     config = _token_config(app, token_held_api)
     first, second = Database(database_url), Database(database_url)
     results_a: list = []
@@ -400,8 +474,14 @@ def test_a_refresh_waiting_for_another_processes_refresh_fetches_no_second_token
         thread_b = _sending_in_thread(make_client(config, second), "o_b", results_b)
         if not first.is_sqlite:  # B is queued on the refresh lock, not in a transaction
             with first.engine.connect() as conn:
-                wait_until(lambda: conn.scalar(text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")) == 1)
+                wait_until(
+                    lambda: (
+                        conn.scalar(
+                            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                        )
+                        == 1
+                    )
+                )
         assert not token_held_api.token_calls  # (A's is logged once answered) B asked for none of its own
     finally:
         token_held_api.release()

@@ -14,8 +14,11 @@ from sqlalchemy import func, select
 from storage.models import Customer
 from tests.test_excel_import import run_import
 
-GOOD_ROWS = [["姓名", "手机号", "地址"], ["张三", "13800138000", "广东省深圳市南山区科技园路1号"],
-             ["孙八", "13700137000", "北京市朝阳区建国路88号"]]
+GOOD_ROWS = [
+    ["姓名", "手机号", "地址"],
+    ["张三", "13800138000", "广东省深圳市南山区科技园路1号"],
+    ["孙八", "13700137000", "北京市朝阳区建国路88号"],
+]
 
 
 def pool_size(db) -> int:
@@ -43,7 +46,11 @@ def rewrite_part(path, part: str, change) -> None:
 
 def assert_refused(result, *phrases: str) -> None:
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
     assert result.output.startswith("Error: ")
     for phrase in phrases:
         assert phrase in result.output, result.output
@@ -52,8 +59,14 @@ def assert_refused(result, *phrases: str) -> None:
 def test_a_zip_bomb_is_refused_before_it_is_read(runner, db, tmp_path):
     path = good_workbook(tmp_path / "炸弹.xlsx")
     padding = b"A" * (64 * 1024 * 1024)  # 64 MB of one letter compresses to ~64 KB
-    rewrite_part(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(
-        b"</sheetData>", b'<row r="9"><c r="A9" t="inlineStr"><is><t>' + padding + b"</t></is></c></row></sheetData>"))
+    rewrite_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b"</sheetData>",
+            b'<row r="9"><c r="A9" t="inlineStr"><is><t>' + padding + b"</t></is></c></row></sheetData>",
+        ),
+    )
     assert path.stat().st_size < 1024 * 1024
 
     assert_refused(run_import(runner, path), "压缩比过高")
@@ -76,17 +89,28 @@ def test_a_workbook_past_the_configured_size_is_refused(app, runner, db, tmp_pat
 
 def test_a_workbook_declaring_a_dtd_is_refused(runner, db, tmp_path):
     path = good_workbook(tmp_path / "实体.xlsx")
-    rewrite_part(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(
-        b"<worksheet", b'<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><worksheet', 1))
+    rewrite_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b"<worksheet",
+            b'<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><worksheet',
+            1,
+        ),
+    )
 
     assert_refused(run_import(runner, path), "DTD")
     assert pool_size(db) == 0
 
 
-@pytest.mark.parametrize("content", [
-    bytes(range(256)) * 64,                    # binary garbage named .csv
-    "姓名,手机号\n张三,13800138000\n".encode("utf-16"),  # Excel's "Unicode text" (UTF-16, NUL bytes)
-], ids=["binary", "utf16"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(range(256)) * 64,  # binary garbage named .csv
+        "姓名,手机号\n张三,13800138000\n".encode("utf-16"),  # Excel's "Unicode text" (UTF-16, NUL bytes)
+    ],
+    ids=["binary", "utf16"],
+)
 def test_a_csv_that_is_not_text_is_refused_in_chinese(runner, db, tmp_path, content):
     path = tmp_path / "客户.csv"
     path.write_bytes(content)

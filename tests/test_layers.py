@@ -62,14 +62,23 @@ def _layer(module: str) -> str:
 
 
 def test_layers_point_one_way():
-    upward = sorted(f"{a} -> {b}" for a, targets in GRAPH.items() for b in targets
-                    if _layer(a) != _layer(b) and RANK[_layer(a)] < RANK[_layer(b)])
+    upward = sorted(
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        for b in targets
+        if _layer(a) != _layer(b) and RANK[_layer(a)] < RANK[_layer(b)]
+    )
     assert upward == []
 
 
 def test_storage_imports_nothing_above_it():
-    above = sorted(f"{a} -> {b}" for a, targets in GRAPH.items() if _layer(a) == "storage"
-                   for b in targets if _layer(b) in ("bot", "handlers", "scheduler", "app"))
+    above = sorted(
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        if _layer(a) == "storage"
+        for b in targets
+        if _layer(b) in ("bot", "handlers", "scheduler", "app")
+    )
     assert above == []
 
 

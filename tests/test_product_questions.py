@@ -107,5 +107,10 @@ def test_import_reads_the_product_facts_sheet(runner, db, tmp_path):
     wb.save(path)
     result = runner.invoke(args=["import", str(path)])
     assert result.exit_code == 0, result.output
-    assert facts(db, "补水面膜") == {"stock": "现货", "how_to": "每周2-3次", "suits": "所有肤质", "shelf_life": "3年"}
+    assert facts(db, "补水面膜") == {
+        "stock": "现货",
+        "how_to": "每周2-3次",
+        "suits": "所有肤质",
+        "shelf_life": "3年",
+    }
     assert "商品资料：更新 1 款商品" in result.output and "第3行“口红”" in result.output

@@ -43,7 +43,9 @@ def person(db, openid) -> Customer:
 
 def last_order_id(db, openid) -> int:
     with db.read_session() as s:
-        return s.scalar(select(Order.id).join(Customer).where(Customer.openid == openid).order_by(Order.id.desc()))
+        return s.scalar(
+            select(Order.id).join(Customer).where(Customer.openid == openid).order_by(Order.id.desc())
+        )
 
 
 def all_rows(db, model):
@@ -61,7 +63,10 @@ def test_the_story_buy_invite_follow_pay_fan_and_cancel(platform, shop):
     order_b = last_order_id(shop, "o_b")
     seller(platform, f"付款 #{order_b}")
     assert person(shop, "o_a").stage == CustomerStage.FAN
-    assert {(e.customer_id, e.points) for e in all_rows(shop, RewardEntry)} == {(a.id, 200), (person(shop, "o_b").id, 100)}
+    assert {(e.customer_id, e.points) for e in all_rows(shop, RewardEntry)} == {
+        (a.id, 200),
+        (person(shop, "o_b").id, 100),
+    }
 
     figures = seller(platform, "推荐")
     assert "累计推荐 1 人 · 成交 1" in figures and "已发奖励：300 积分 + ¥25 优惠券" in figures
@@ -90,7 +95,9 @@ def test_review_of_a_held_pair(platform, shop):
     assert len(notices) == 1 and notices[0].openid == SELLER_OPENID
 
     listing = seller(platform, "审核")
-    assert f"推荐#{referral.id}：" in listing and "与推荐人电话相同" in listing and "13800138000" not in listing
+    assert (
+        f"推荐#{referral.id}：" in listing and "与推荐人电话相同" in listing and "13800138000" not in listing
+    )
     assert "通过" in seller(platform, f"审核 #{referral.id}")  # no decision: usage
     assert "没有推荐 #99" in seller(platform, "审核 #99 通过")
     assert "双方奖励已发放" in seller(platform, f"审核 #{referral.id} 通过")
@@ -103,7 +110,15 @@ def test_review_of_a_held_pair(platform, shop):
 def test_rejected_pair_gets_nothing(platform, shop):
     platform.say("o_a", ORDER_A)
     with shop.session() as s:
-        s.add(Customer(openid="o_c", province="广东省", city="深圳市", district="南山区", address_detail="科技园路1号"))
+        s.add(
+            Customer(
+                openid="o_c",
+                province="广东省",
+                city="深圳市",
+                district="南山区",
+                address_detail="科技园路1号",
+            )
+        )
     platform.say("o_c", f"推荐码 {person(shop, 'o_a').referral_code}")
     [referral] = all_rows(shop, Referral)
     assert "已拒绝" in seller(platform, f"审核 #{referral.id} 拒绝")
@@ -179,7 +194,10 @@ def test_reward_notices_go_out_with_the_scheduler_tick(platform, shop, runner, f
     result = runner.invoke(args=["scheduler", "tick"])
     assert result.exit_code == 0, result.output
     notices = [m for m in all_rows(shop, OutboxMessage) if m.kind == "referral_reward"]
-    assert sorted((m.openid, m.status, m.channel) for m in notices) == [("o_a", "sent", "service"), ("o_b", "sent", "service")]
+    assert sorted((m.openid, m.status, m.channel) for m in notices) == [
+        ("o_a", "sent", "service"),
+        ("o_b", "sent", "service"),
+    ]
     assert "200积分+¥15优惠券" in next(m.text for m in notices if m.openid == "o_a")
     runner.invoke(args=["scheduler", "tick"])  # a second tick sends nothing again
     assert [m.attempts for m in all_rows(shop, OutboxMessage) if m.kind == "referral_reward"] == [1, 1]
@@ -201,4 +219,6 @@ def test_the_sellers_own_account_is_never_a_referral_candidate(platform, shop):
     platform.say("o_a", "再来一盒面膜")
     seller(platform, f"付款 #{last_order_id(shop, 'o_a')}")
     reply = seller(platform, "推荐")
-    assert f"#{person(shop, 'o_a').id} 张三" in reply and "店主自己" not in reply and f"#{me.id} " not in reply
+    assert (
+        f"#{person(shop, 'o_a').id} 张三" in reply and "店主自己" not in reply and f"#{me.id} " not in reply
+    )

@@ -58,7 +58,9 @@ def customer(db, openid) -> Customer:
 
 def last_order(db, openid) -> Order:
     with db.read_session() as s:
-        return s.scalar(select(Order).join(Customer).where(Customer.openid == openid).order_by(Order.id.desc()))
+        return s.scalar(
+            select(Order).join(Customer).where(Customer.openid == openid).order_by(Order.id.desc())
+        )
 
 
 def change_order(app, db, order_id, action):
@@ -84,6 +86,7 @@ def balance(db, openid) -> referrals.Ledger:
 
 
 # --- Codes -------------------------------------------------------------------------------------
+
 
 def test_code_alphabet_has_no_lookalikes():
     assert not set("0O1I") & set(referrals.CODE_ALPHABET)
@@ -120,6 +123,7 @@ def test_customer_asks_for_code_and_points(platform, shop):
 
 # --- The whole story ---------------------------------------------------------------------------
 
+
 def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, shop, client):
     reply = platform.say("o_a", ORDER_A)  # moment 1: the order confirmation invites
     code = code_in(reply)
@@ -131,7 +135,11 @@ def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, sh
     [referral] = rows(shop, Referral)
     b = customer(shop, "o_b")
     assert (referral.referrer_id, referral.referee_id, referral.source, referral.status) == (
-        customer(shop, "o_a").id, b.id, "qr", "pending")
+        customer(shop, "o_a").id,
+        b.id,
+        "qr",
+        "pending",
+    )
     assert b.referrer_id == customer(shop, "o_a").id and b.subscribe_scene == f"ref_{code}"
 
     platform.say("o_b", ORDER_B)
@@ -149,8 +157,10 @@ def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, sh
         recompute_all(s, utcnow())
     assert customer(shop, "o_a").stage == CustomerStage.FAN
     notices = rows(shop, OutboxMessage, OutboxMessage.kind == "referral_reward")
-    assert sorted(n.dedupe_key for n in notices) == [f"referral:reward:{referral.id}:referee",
-                                                     f"referral:reward:{referral.id}:referrer"]
+    assert sorted(n.dedupe_key for n in notices) == [
+        f"referral:reward:{referral.id}:referee",
+        f"referral:reward:{referral.id}:referrer",
+    ]
     reply = platform.say("o_b", "我的积分")
     assert "积分：100 分" in reply and "¥10" in reply and "新朋友首单奖励" in reply
 
@@ -171,17 +181,24 @@ def test_buy_invite_follow_pay_reward_fan_then_cancel_reverses(app, platform, sh
 
 
 def test_rewards_come_from_config(app_config, platform, shop, app):
-    app.config.update(REFERRAL_REFERRER_POINTS="0", REFERRAL_REFERRER_COUPON_CENTS="2000",
-                      REFERRAL_REFEREE_POINTS="50", REFERRAL_REFEREE_COUPON_CENTS="0")
+    app.config.update(
+        REFERRAL_REFERRER_POINTS="0",
+        REFERRAL_REFERRER_COUPON_CENTS="2000",
+        REFERRAL_REFEREE_POINTS="50",
+        REFERRAL_REFEREE_COUPON_CENTS="0",
+    )
     code = code_in(platform.say("o_a", "推荐码"))
     platform.say("o_b", f"推荐码 {code}")
     platform.say("o_b", ORDER_B)
     change_order(app, shop, last_order(shop, "o_b").id, "pay")
     assert [(e.points, e.coupon_cents, e.reason) for e in rows(shop, RewardEntry)] == [
-        (0, 2000, "referrer_reward"), (50, 0, "referee_reward")]
+        (0, 2000, "referrer_reward"),
+        (50, 0, "referee_reward"),
+    ]
 
 
 # --- Typed codes and the rules -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_typed_code_attributes_a_new_customer(platform, shop, attempt):
@@ -194,7 +211,9 @@ def test_typed_code_attributes_a_new_customer(platform, shop, attempt):
     assert len(rows(shop, Referral)) == 1
 
 
-@pytest.mark.parametrize("form", ["推荐码：{lower}", "邀请码是{code}", "我朋友的推荐码 {code} 😊", "{fullwidth}"])
+@pytest.mark.parametrize(
+    "form", ["推荐码：{lower}", "邀请码是{code}", "我朋友的推荐码 {code} 😊", "{fullwidth}"]
+)
 def test_typed_code_forms(platform, shop, form):
     code = code_in(platform.say("o_a", "推荐码"))
     fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in code)
@@ -277,15 +296,27 @@ def test_same_phone_is_held_for_review_not_rewarded(app, platform, shop):
     assert (referral.status, referral.reason) == ("held", "same_phone")
     assert rows(shop, RewardEntry) == []
     [notice] = rows(shop, OutboxMessage, OutboxMessage.dedupe_key.like("seller:referral-held:%"))
-    assert notice.openid == SELLER_OPENID and f"审核 #{referral.id}" in notice.text and "13800138000" not in notice.text
+    assert (
+        notice.openid == SELLER_OPENID
+        and f"审核 #{referral.id}" in notice.text
+        and "13800138000" not in notice.text
+    )
     assert customer(shop, "o_a").stage != CustomerStage.FAN
 
 
 def test_same_address_is_held_at_attribution(platform, shop):
     platform.say("o_a", ORDER_A)
     with shop.session() as s:  # C is known from an import with A's address, no order yet
-        s.add(Customer(openid="o_c", name="王五", province="广东省", city="深圳市", district="南山区",
-                       address_detail="科技园路 1号"))
+        s.add(
+            Customer(
+                openid="o_c",
+                name="王五",
+                province="广东省",
+                city="深圳市",
+                district="南山区",
+                address_detail="科技园路 1号",
+            )
+        )
     code = customer(shop, "o_a").referral_code
     assert platform.say("o_c", f"推荐码 {code}") == texts.REFERRAL_APPLIED_HELD.format(code=code)
     [referral] = rows(shop, Referral)
@@ -310,6 +341,7 @@ def test_seller_approval_of_a_held_pair_grants_the_rewards(app, platform, shop):
 
 
 # --- The three moments and the cap -------------------------------------------------------------
+
 
 def test_thanks_gets_warm_answer_and_invitation_once_per_14_days(platform, shop, frozen):
     reply = platform.say("o_a", "谢谢亲，辛苦了")
@@ -353,7 +385,9 @@ def test_never_two_invitations_in_one_message(app, shop, frozen):
         s.flush()
         assert moments.invitation(s, person, moments.MOMENT_ORDER, app.config, START)
         assert moments.invitation(s, person, moments.MOMENT_PRODUCT_GOOD, app.config, START) is None
-        assert moments.invitation(s, person, moments.MOMENT_PRODUCT_GOOD, app.config, START + dt.timedelta(seconds=1))
+        assert moments.invitation(
+            s, person, moments.MOMENT_PRODUCT_GOOD, app.config, START + dt.timedelta(seconds=1)
+        )
 
 
 def test_no_asks_to_opted_out_customers_or_with_open_complaint(platform, shop):
@@ -363,7 +397,10 @@ def test_no_asks_to_opted_out_customers_or_with_open_complaint(platform, shop):
     platform.say("o_b", "收到的面膜破损了")
     assert platform.say("o_b", "谢谢") == texts.THANKS_REPLY
     assert platform.say("o_b", "面膜很好用") == texts.PRODUCT_GOOD_REPLY
-    assert customer(shop, "o_a").last_referral_ask_at is None and customer(shop, "o_b").last_referral_ask_at is None
+    assert (
+        customer(shop, "o_a").last_referral_ask_at is None
+        and customer(shop, "o_b").last_referral_ask_at is None
+    )
     with shop.session() as s:
         s.scalars(select(Complaint)).one().status = "closed"
     assert customer(shop, "o_b").referral_code is None
@@ -373,7 +410,11 @@ def test_no_asks_to_opted_out_customers_or_with_open_complaint(platform, shop):
 
 def test_product_good_asks_for_a_testimonial_and_keeps_it(platform, shop):
     reply = platform.say("o_a", "面膜很好用")
-    assert texts.PRODUCT_GOOD_REPLY in reply and "使用感受" in reply and customer(shop, "o_a").referral_code in reply
+    assert (
+        texts.PRODUCT_GOOD_REPLY in reply
+        and "使用感受" in reply
+        and customer(shop, "o_a").referral_code in reply
+    )
     assert [t.text for t in rows(shop, models.Testimonial)] == ["面膜很好用"]
     assert platform.say("o_a", "用了一周皮肤水润多了，闺蜜也说我气色好") == texts.TESTIMONIAL_THANKS
     assert [t.text for t in rows(shop, models.Testimonial)] == ["用了一周皮肤水润多了，闺蜜也说我气色好"]
@@ -402,6 +443,7 @@ def test_moment_texts_are_configurable(app, platform, shop):
 
 # --- Ledger and redemption ---------------------------------------------------------------------
 
+
 def _rewarded_referee(app, platform, shop) -> Order:
     code = code_in(platform.say("o_a", "推荐码"))
     platform.say("o_b", f"推荐码 {code}")
@@ -427,7 +469,9 @@ def test_redeem_points_against_an_order_and_refund_on_cancel(app, platform, shop
     change_order(app, shop, order.id, "cancel")
     assert balance(shop, "o_b").points_balance == 100
     with app.app_context(), shop.session() as s, pytest.raises(referrals.ReferralError, match="已取消"):
-        referrals.redeem(s, s.get(Order, order.id), points=10, actor=SELLER_OPENID, now=utcnow(), config=app.config)
+        referrals.redeem(
+            s, s.get(Order, order.id), points=10, actor=SELLER_OPENID, now=utcnow(), config=app.config
+        )
 
 
 def test_redeem_cannot_exceed_the_order_amount(app, platform, shop):
@@ -438,10 +482,14 @@ def test_redeem_cannot_exceed_the_order_amount(app, platform, shop):
         order.amount_cents = 500
         with pytest.raises(referrals.ReferralError, match="超过"):
             referrals.redeem(s, order, coupon_cents=600, actor=SELLER_OPENID, now=utcnow(), config=app.config)
-        assert referrals.redeem(s, order, coupon_cents=500, actor=SELLER_OPENID, now=utcnow(), config=app.config) == 500
+        assert (
+            referrals.redeem(s, order, coupon_cents=500, actor=SELLER_OPENID, now=utcnow(), config=app.config)
+            == 500
+        )
 
 
 # --- QR codes ----------------------------------------------------------------------------------
+
 
 class QRCodeFakeAPI(FakeWeChatAPI):
     """The fake WeChat API plus ``POST /cgi-bin/qrcode/create`` (tickets named after the scene)."""
@@ -476,7 +524,10 @@ def test_qr_codes_are_created_once_through_the_api_and_shown(qr_api, platform, s
     result = runner.invoke(args=["referral", "qr"])
     assert result.exit_code == 0 and "created: 1, failed: 0" in result.output
     [call] = qr_api.calls("qrcode/create")
-    assert call.body == {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": f"ref_{code}"}}}
+    assert call.body == {
+        "action_name": "QR_LIMIT_STR_SCENE",
+        "action_info": {"scene": {"scene_str": f"ref_{code}"}},
+    }
     assert "created: 0" in runner.invoke(args=["referral", "qr"]).output
     assert len(qr_api.calls("qrcode/create")) == 1  # cached in kv_store
     with shop.read_session() as s:
@@ -498,6 +549,7 @@ def test_qr_api_failure_is_reported_and_retried_next_run(qr_api, platform, shop,
 
 # --- Figures -----------------------------------------------------------------------------------
 
+
 def test_figures_count_made_converted_and_top_referrers(app, platform, shop):
     _rewarded_referee(app, platform, shop)
     code = customer(shop, "o_a").referral_code
@@ -515,13 +567,25 @@ def test_figures_count_made_converted_and_top_referrers(app, platform, shop):
 
 # --- Intents -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "intent"), [
-    ("我的积分", "my_rewards"), ("推荐码", "my_rewards"), ("我的推荐码是多少", "my_rewards"),
-    ("积分还有多少", "my_rewards"), ("查一下积分", "my_rewards"), ("怎么推荐朋友", "my_rewards"),
-    ("推荐有什么奖励", "my_rewards"), ("邀请码", "my_rewards"),
-    ("推荐码 ab23cd", "referral_code"), ("AB23CD", "referral_code"), ("我的推荐码是AB23CD", "referral_code"),
-    ("已经推荐给闺蜜了", "product_good"), ("面膜多少钱", "inquiry"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("我的积分", "my_rewards"),
+        ("推荐码", "my_rewards"),
+        ("我的推荐码是多少", "my_rewards"),
+        ("积分还有多少", "my_rewards"),
+        ("查一下积分", "my_rewards"),
+        ("怎么推荐朋友", "my_rewards"),
+        ("推荐有什么奖励", "my_rewards"),
+        ("邀请码", "my_rewards"),
+        ("推荐码 ab23cd", "referral_code"),
+        ("AB23CD", "referral_code"),
+        ("我的推荐码是AB23CD", "referral_code"),
+        ("已经推荐给闺蜜了", "product_good"),
+        ("面膜多少钱", "inquiry"),
+    ],
+)
 def test_rewards_and_code_intents(text, intent):
     from bot.intents import detect_intent
 

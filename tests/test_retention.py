@@ -198,11 +198,14 @@ def test_texts_are_configurable(shop, tmp_path):
     assert outbox(shop, "experience")[0].text == "赵敏，补水面膜到了吗？有问题找我"
 
 
-@pytest.mark.parametrize(("texts", "error"), [
-    ('{"nope": "x"}', "unknown text names"),
-    ('{"care": "{nom}，用得怎么样"}', "unknown placeholder"),
-    ('["care"]', "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("texts", "error"),
+    [
+        ('{"nope": "x"}', "unknown text names"),
+        ('{"care": "{nom}，用得怎么样"}', "unknown placeholder"),
+        ('["care"]', "JSON object"),
+    ],
+)
 def test_bad_text_overrides_are_refused_with_the_reason(texts, error):
     with pytest.raises(ValueError, match=error):
         retention.settings_from({**CONFIG, "RETENTION_TEXTS": texts})
@@ -240,6 +243,7 @@ def test_name_falls_back_to_nickname_then_a_friendly_word(shop):
 
 # --- inquiries ------------------------------------------------------------------------------------
 
+
 def test_inquiry_without_order_is_followed_up_once_after_24_hours(platform, shop):
     with time_machine.travel(T0, tick=False):
         platform.say("o_ask", "面膜多少钱")
@@ -267,12 +271,17 @@ def test_inquiry_follow_up_is_not_sent_days_later(platform, shop):
 
 # --- greetings ------------------------------------------------------------------------------------
 
+
 def _at_local(date: dt.date, hour: int = 8) -> dt.datetime:
     """``hour`` o'clock in Shanghai on ``date`` as aware UTC."""
-    return dt.datetime(date.year, date.month, date.day, hour, tzinfo=dt.timezone(dt.timedelta(hours=8))).astimezone(UTC)
+    return dt.datetime(
+        date.year, date.month, date.day, hour, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    ).astimezone(UTC)
 
 
-@pytest.mark.parametrize(("year", "festival_day"), [(2026, dt.date(2026, 9, 25)), (2027, dt.date(2027, 9, 15))])
+@pytest.mark.parametrize(
+    ("year", "festival_day"), [(2026, dt.date(2026, 9, 25)), (2027, dt.date(2027, 9, 15))]
+)
 def test_mid_autumn_greeting_two_days_ahead(shop, year, festival_day):
     first = add_customer(shop, "o_f1", "陈静", customer_class="A")
     second = add_customer(shop, "o_f2", "周婷", customer_class="C")
@@ -335,6 +344,7 @@ def test_solar_and_lunar_birthdays_two_days_ahead(shop):
 
 # --- win-back -------------------------------------------------------------------------------------
 
+
 def _set_last_inbound(db, customer_id: int, at: dt.datetime) -> None:
     with db.session() as s:
         s.get(Customer, customer_id).last_inbound_at = at.replace(tzinfo=None)
@@ -352,7 +362,8 @@ def test_winback_sequence_of_three_for_a_sleeping_customer(shop):
     rows = outbox(shop, "winback")
     start = (T0 + dt.timedelta(hours=8)).date().isoformat()
     assert [row.dedupe_key for row in rows] == [
-        f"winback:{start}:customer:{customer}:step:{n}" for n in (1, 2, 3)]
+        f"winback:{start}:customer:{customer}:step:{n}" for n in (1, 2, 3)
+    ]
     assert "想您" in rows[0].text and "定制礼盒" in rows[1].text and "立减20元" in rows[2].text
 
 
@@ -408,12 +419,15 @@ def test_winback_via_the_webhook_reply(platform, shop):
 
 # --- registration ---------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("first", ["scheduler.retention", "scheduler.registry", "scheduler.calendar", "app"])
 def test_retention_sweeps_are_registered_once_whatever_is_imported_first(first):
-    code = (f"import {first}\nfrom scheduler.registry import SWEEPS\n"
-            "names = [s.name for s in SWEEPS]\n"
-            "print(names.count('retention.care'), sum(n.startswith('retention.') for n in names))")
+    code = (
+        f"import {first}\nfrom scheduler.registry import SWEEPS\n"
+        "names = [s.name for s in SWEEPS]\n"
+        "print(names.count('retention.care'), sum(n.startswith('retention.') for n in names))"
+    )
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.split() == ["1", str(len(retention.RETENTION_SWEEPS))]
@@ -421,7 +435,8 @@ def test_retention_sweeps_are_registered_once_whatever_is_imported_first(first):
 
 def test_retention_sweeps_are_marketing_except_segments():
     assert {s.name: s.marketing for s in retention.RETENTION_SWEEPS if not s.marketing} == {
-        "retention.segments": False}
+        "retention.segments": False
+    }
 
 
 def test_winback_catch_up_may_send_two_due_steps_in_order(shop):

@@ -22,8 +22,18 @@ from tests.retention_helpers import add_customer, add_products, outbox, place_or
 UTC = dt.UTC
 RETENTION_KINDS = {"experience", "care", "repurchase", "lapse", "followup", "festival", "birthday", "winback"}
 # Festivals whose greeting (two days ahead) falls between the first and the last tick of 2027.
-FESTIVALS_2027 = ["spring-festival", "lantern", "womens-day", "520", "dragon-boat", "618", "qixi",
-                  "mid-autumn", "national-day", "double-11"]
+FESTIVALS_2027 = [
+    "spring-festival",
+    "lantern",
+    "womens-day",
+    "520",
+    "dragon-boat",
+    "618",
+    "qixi",
+    "mid-autumn",
+    "national-day",
+    "double-11",
+]
 START = dt.datetime(2027, 1, 5, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 END = dt.datetime(2027, 12, 25, 2, 0, tzinfo=UTC)
 
@@ -53,12 +63,18 @@ def year(app, db, platform):
 
     def order(name, customer, items, when, ship_days=1):
         orders[name] = place_order(db, ids[customer], items, when)
-        events.append((when + dt.timedelta(days=ship_days), lambda: ship_order(db, orders[name], when + dt.timedelta(days=ship_days))))
+        events.append(
+            (
+                when + dt.timedelta(days=ship_days),
+                lambda: ship_order(db, orders[name], when + dt.timedelta(days=ship_days)),
+            )
+        )
 
     def say(openid, text, when):
         def send():
             with time_machine.travel(when, tick=False):
                 platform.say(openid, text)
+
         events.append((when, send))
 
     events: list = []
@@ -97,8 +113,12 @@ def test_a_year_sends_each_expected_message_once(db, year):
     wang, li, zhao = ids["wang"], ids["li"], ids["zhao"]
     expected = {
         # 王芳: 面膜 × 1 (30 days) shipped 01-05; again 02-06 (after run-out, before the lapse message)
-        f"experience:order:{orders['A']}", f"care:order:{orders['A']}", f"repurchase:order:{orders['A']}",
-        f"experience:order:{orders['B']}", f"care:order:{orders['B']}", f"repurchase:order:{orders['B']}",
+        f"experience:order:{orders['A']}",
+        f"care:order:{orders['A']}",
+        f"repurchase:order:{orders['A']}",
+        f"experience:order:{orders['B']}",
+        f"care:order:{orders['B']}",
+        f"repurchase:order:{orders['B']}",
         f"lapse:order:{orders['B']}",
         # ... then nothing more: sleeping 60 days after 02-06, three win-back steps
         *(f"winback:2027-02-06:customer:{wang}:step:{n}" for n in (1, 2, 3)),

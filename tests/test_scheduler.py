@@ -29,6 +29,7 @@ def customer(db, openid="o_customer_001", inbound=NOW - dt.timedelta(hours=1)) -
 
 # --- payment reminders ---------------------------------------------------------------------------
 
+
 def test_an_unpaid_order_gets_one_reminder_after_the_delay(app, db):
     order_id = place_order(db, customer(db), NOW)
 
@@ -66,7 +67,9 @@ def test_paying_withdraws_a_reminder_not_yet_sent(app, db):
         registry_sweep = next(s_ for s_ in registry.SWEEPS if s_.name == "payment_reminders")
         registry_sweep.run(s, (NOW + dt.timedelta(hours=12)).replace(tzinfo=dt.UTC), app.config)
     with db.session() as s:
-        transition(s, s.get(Order, order_id), "pay", actor="test", now=NOW + dt.timedelta(hours=12, minutes=1))
+        transition(
+            s, s.get(Order, order_id), "pay", actor="test", now=NOW + dt.timedelta(hours=12, minutes=1)
+        )
     run_tick(app, at=NOW + dt.timedelta(hours=12, minutes=2))
     row = one(db, "payment_reminder")
     assert (row.status, row.skip_reason) == ("cancelled", "order_pay")
@@ -90,6 +93,7 @@ def registry_row_type():
 
 
 # --- run_tick ------------------------------------------------------------------------------------
+
 
 def _broken_sweep(session, now, config):
     raise RuntimeError("boom")
@@ -127,6 +131,7 @@ def test_a_dry_run_changes_nothing(app, db):
 
 # --- command line --------------------------------------------------------------------------------
 
+
 def test_cli_tick_dry_run_lists_what_would_go_out(runner, db):
     place_order(db, customer(db), NOW)
     result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-24T09:00", "--dry-run"])
@@ -157,8 +162,14 @@ def test_cli_preview_shows_quiet_hours(runner, db):
     from storage.outbox import enqueue
 
     with db.session() as s:
-        enqueue(s, dedupe_key="repurchase:order:1", kind="repurchase", text="该补货啦", customer_id=customer_id,
-                now=NOW)
+        enqueue(
+            s,
+            dedupe_key="repurchase:order:1",
+            kind="repurchase",
+            text="该补货啦",
+            customer_id=customer_id,
+            now=NOW,
+        )
     result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-24T22:30", "--dry-run"])
     assert "repurchase: postponed 1" in result.output
     result = runner.invoke(args=["scheduler", "tick", "--at", "2026-11-25T09:00", "--dry-run"])
@@ -166,6 +177,7 @@ def test_cli_preview_shows_quiet_hours(runner, db):
 
 
 # --- one leader ----------------------------------------------------------------------------------
+
 
 def test_only_one_scheduler_leads(database_url):
     first_db, second_db = Database(database_url), Database(database_url)
@@ -239,6 +251,7 @@ def test_the_seller_digest_goes_to_every_seller(app, db):
 
 # --- the real command, two processes -----------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
     import os
@@ -252,19 +265,33 @@ def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
     # customer wrote an hour before that clock, so the 48-hour window is open on any date.
     wall_now = wall_clock_utc()
     ship_new_order(db, customer(db, inbound=wall_now - dt.timedelta(hours=1)), wall_now)
-    env = {**os.environ, "HUITOU_DATABASE_URL": database_url, "HUITOU_SCHEDULER_INTERVAL_SECONDS": "1",
-           "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1",
-           "WECHAT_TOKEN": "test-token"}
+    env = {
+        **os.environ,
+        "HUITOU_DATABASE_URL": database_url,
+        "HUITOU_SCHEDULER_INTERVAL_SECONDS": "1",
+        "HUITOU_AUTO_MIGRATE": "false",
+        "HUITOU_SECRET_KEY": "test",
+        "PYTHONUNBUFFERED": "1",
+        "WECHAT_TOKEN": "test-token",
+    }
     for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET"):
         env.pop(name, None)
     root = Path(__file__).resolve().parent.parent
     lines: queue.Queue = queue.Queue()
     procs = []
     for n in range(2):
-        proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], cwd=root, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import app; app.main()", "scheduler"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
-        threading.Thread(target=lambda p=proc, n=n: [lines.put((n, line)) for line in p.stderr], daemon=True).start()
+        threading.Thread(
+            target=lambda p=proc, n=n: [lines.put((n, line)) for line in p.stderr], daemon=True
+        ).start()
     seen: dict[int, set[str]] = {0: set(), 1: set()}
     try:
         while not (seen[0] and seen[1] and any("tick" in s for s in seen.values())):
@@ -283,6 +310,7 @@ def test_two_scheduler_processes_elect_one_leader(database_url, db, tmp_path):
 
 # --- the leader lease on SQLite: short, renewed, released on SIGTERM -------------------------------
 
+
 class SchedulerProcess:
     """``huitou scheduler`` in a subprocess; ``wait_for(text)`` reads its log until a line has ``text``."""
 
@@ -294,15 +322,28 @@ class SchedulerProcess:
         import threading
         from pathlib import Path
 
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_"))},
-               "HUITOU_DATABASE_URL": database_url, "HUITOU_AUTO_MIGRATE": "false", "HUITOU_SECRET_KEY": "test",
-               "WECHAT_TOKEN": "test-token", "PYTHONUNBUFFERED": "1",
-               **{f"HUITOU_{k}": v for k, v in settings.items()}}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_"))},
+            "HUITOU_DATABASE_URL": database_url,
+            "HUITOU_AUTO_MIGRATE": "false",
+            "HUITOU_SECRET_KEY": "test",
+            "WECHAT_TOKEN": "test-token",
+            "PYTHONUNBUFFERED": "1",
+            **{f"HUITOU_{k}": v for k, v in settings.items()},
+        }
         root = Path(__file__).resolve().parent.parent
-        self.proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "scheduler"], cwd=root, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import app; app.main()", "scheduler"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [self.lines.put(line) for line in self.proc.stderr], daemon=True).start()
+        threading.Thread(
+            target=lambda: [self.lines.put(line) for line in self.proc.stderr], daemon=True
+        ).start()
 
     def wait_for(self, text: str, timeout: float = 60) -> list[str]:
         import queue
@@ -358,7 +399,9 @@ def test_the_leader_renews_its_short_lease_between_ticks(database_url, db):
     standby = None
     try:
         leader.wait_for("tick: sweeps")
-        standby = SchedulerProcess(database_url, SCHEDULER_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="1.5")
+        standby = SchedulerProcess(
+            database_url, SCHEDULER_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="1.5"
+        )
         for _ in range(5):  # five standby ticks over more than three lease lengths: still waiting
             lines = standby.wait_for("another scheduler is the leader")
             assert not any("tick: sweeps" in line for line in lines)

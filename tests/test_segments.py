@@ -17,7 +17,9 @@ DAY = dt.timedelta(days=1)
 T0 = D(2026, 1, 5, 2, 0)
 
 
-def facts(*days: float, supply: int | None = None, shipped_after: float | None = None) -> list[segments.OrderFacts]:
+def facts(
+    *days: float, supply: int | None = None, shipped_after: float | None = None
+) -> list[segments.OrderFacts]:
     orders = []
     for day in days:
         created = T0 + dt.timedelta(days=day)
@@ -26,22 +28,32 @@ def facts(*days: float, supply: int | None = None, shipped_after: float | None =
     return orders
 
 
-@pytest.mark.parametrize(("days", "expected"), [
-    ((), None), ((0,), None), ((0, 30), 30.0), ((0, 30, 50), 25.0), ((0, 10, 40, 100), 30.0),
-    ((40, 0, 10), 20.0),  # order of input does not matter
-])
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        ((), None),
+        ((0,), None),
+        ((0, 30), 30.0),
+        ((0, 30, 50), 25.0),
+        ((0, 10, 40, 100), 30.0),
+        ((40, 0, 10), 20.0),  # order of input does not matter
+    ],
+)
 def test_median_interval(days, expected):
     assert segments.median_interval_days([T0 + dt.timedelta(days=d) for d in days]) == expected
 
 
-@pytest.mark.parametrize(("orders", "expected"), [
-    ([], None),
-    (facts(0), None),  # one order without usage days: nothing to predict from
-    (facts(0, supply=60), T0 + 60 * DAY),  # first order: its supply, from ordering...
-    (facts(0, supply=60, shipped_after=2), T0 + 62 * DAY),  # ...or from shipping
-    (facts(0, 40, supply=60), T0 + 80 * DAY),  # from the 2nd order: own median interval
-    (facts(0, 20, 60, supply=90), T0 + 90 * DAY),  # median(20, 40) = 30 after day 60
-])
+@pytest.mark.parametrize(
+    ("orders", "expected"),
+    [
+        ([], None),
+        (facts(0), None),  # one order without usage days: nothing to predict from
+        (facts(0, supply=60), T0 + 60 * DAY),  # first order: its supply, from ordering...
+        (facts(0, supply=60, shipped_after=2), T0 + 62 * DAY),  # ...or from shipping
+        (facts(0, 40, supply=60), T0 + 80 * DAY),  # from the 2nd order: own median interval
+        (facts(0, 20, 60, supply=90), T0 + 90 * DAY),  # median(20, 40) = 30 after day 60
+    ],
+)
 def test_expected_next_purchase(orders, expected):
     assert segments.expected_next_purchase(orders) == expected
 
@@ -49,26 +61,35 @@ def test_expected_next_purchase(orders, expected):
 NOW = T0 + 400 * DAY
 
 
-@pytest.mark.parametrize(("count", "days_ago", "cycle", "kw", "expected"), [
-    (0, None, None, {}, CustomerStage.PROSPECT),
-    (1, 10, None, {}, CustomerStage.NEW),
-    (2, 10, 30, {}, CustomerStage.RETURNING),
-    (3, 10, 30, {}, CustomerStage.LOYAL),
-    (2, 10, 30, {"referred": True}, CustomerStage.FAN),
-    (1, 10, None, {"referred": True}, CustomerStage.FAN),  # a referee has paid: a fan (issue 7)
-    (0, None, None, {"referred": True}, CustomerStage.FAN),
-    (2, 100, 30, {"referred": True}, CustomerStage.SLEEPING),  # not buying outranks having referred
-    (1, 10, None, {"current": CustomerStage.DISTRIBUTOR}, CustomerStage.DISTRIBUTOR),  # the seller's decision stays
-    (1, 59, None, {}, CustomerStage.NEW),
-    (1, 60, None, {}, CustomerStage.SLEEPING),  # two months without an order
-    (3, 80, 60, {}, CustomerStage.LOYAL),  # 1.5 × 60-day cycle = 90 days
-    (3, 90, 60, {}, CustomerStage.SLEEPING),
-    (1, 180, None, {}, CustomerStage.LOST),
-    (3, 179, 60, {}, CustomerStage.SLEEPING),
-    (3, 200, 70, {}, CustomerStage.SLEEPING),  # 3 × 70 = 210 days before lost
-    (3, 210, 70, {}, CustomerStage.LOST),
-    (1, 10, None, {"tags": "代理,上海"}, CustomerStage.DISTRIBUTOR),
-])
+@pytest.mark.parametrize(
+    ("count", "days_ago", "cycle", "kw", "expected"),
+    [
+        (0, None, None, {}, CustomerStage.PROSPECT),
+        (1, 10, None, {}, CustomerStage.NEW),
+        (2, 10, 30, {}, CustomerStage.RETURNING),
+        (3, 10, 30, {}, CustomerStage.LOYAL),
+        (2, 10, 30, {"referred": True}, CustomerStage.FAN),
+        (1, 10, None, {"referred": True}, CustomerStage.FAN),  # a referee has paid: a fan (issue 7)
+        (0, None, None, {"referred": True}, CustomerStage.FAN),
+        (2, 100, 30, {"referred": True}, CustomerStage.SLEEPING),  # not buying outranks having referred
+        (
+            1,
+            10,
+            None,
+            {"current": CustomerStage.DISTRIBUTOR},
+            CustomerStage.DISTRIBUTOR,
+        ),  # the seller's decision stays
+        (1, 59, None, {}, CustomerStage.NEW),
+        (1, 60, None, {}, CustomerStage.SLEEPING),  # two months without an order
+        (3, 80, 60, {}, CustomerStage.LOYAL),  # 1.5 × 60-day cycle = 90 days
+        (3, 90, 60, {}, CustomerStage.SLEEPING),
+        (1, 180, None, {}, CustomerStage.LOST),
+        (3, 179, 60, {}, CustomerStage.SLEEPING),
+        (3, 200, 70, {}, CustomerStage.SLEEPING),  # 3 × 70 = 210 days before lost
+        (3, 210, 70, {}, CustomerStage.LOST),
+        (1, 10, None, {"tags": "代理,上海"}, CustomerStage.DISTRIBUTOR),
+    ],
+)
 def test_stage(count, days_ago, cycle, kw, expected):
     last = NOW - dt.timedelta(days=days_ago) if days_ago is not None else None
     assert segments.stage_for(count, last, cycle, NOW, **kw) == expected
@@ -81,15 +102,29 @@ def test_classes_by_spend_top_20_percent_are_a():
 
 
 def test_classes_ties_share_the_better_class():
-    classes = segments.classes_by_spend({1: 500, 2: 500, 3: 500, 4: 100, 5: 100, 6: 90, 7: 80, 8: 70, 9: 60, 10: 50})
+    classes = segments.classes_by_spend(
+        {1: 500, 2: 500, 3: 500, 4: 100, 5: 100, 6: 90, 7: 80, 8: 70, 9: 60, 10: 50}
+    )
     assert [classes[i] for i in range(1, 11)] == ["A", "A", "A", "B", "B", "C", "C", "C", "C", "C"]
 
 
-@pytest.mark.parametrize(("r", "f", "m", "segment"), [
-    (5, 5, 5, "champions"), (4, 4, 1, "champions"), (1, 5, 5, "cant_lose"), (1, 5, 2, "at_risk"),
-    (2, 3, 3, "at_risk"), (3, 3, 3, "loyal"), (5, 1, 1, "new"), (4, 2, 2, "potential_loyalists"),
-    (3, 1, 5, "potential_loyalists"), (2, 2, 2, "hibernating"), (1, 1, 1, "lost"), (1, 2, 5, "lost"),
-])
+@pytest.mark.parametrize(
+    ("r", "f", "m", "segment"),
+    [
+        (5, 5, 5, "champions"),
+        (4, 4, 1, "champions"),
+        (1, 5, 5, "cant_lose"),
+        (1, 5, 2, "at_risk"),
+        (2, 3, 3, "at_risk"),
+        (3, 3, 3, "loyal"),
+        (5, 1, 1, "new"),
+        (4, 2, 2, "potential_loyalists"),
+        (3, 1, 5, "potential_loyalists"),
+        (2, 2, 2, "hibernating"),
+        (1, 1, 1, "lost"),
+        (1, 2, 5, "lost"),
+    ],
+)
 def test_rfm_segment(r, f, m, segment):
     assert segments.rfm_segment(r, f, m) == segment
 
@@ -110,6 +145,7 @@ def test_rfm_quintiles_for_a_pool_of_fifty_or_more():
 
 
 # --- stored on the customer ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def shop(db):
@@ -138,6 +174,7 @@ def test_orders_update_stage_and_expected_next_purchase_at_once(shop):
     c = customer(shop, cid)
     assert c.stage == CustomerStage.LOYAL and c.median_interval_days == 40  # median(50, 30)
     from storage import orders as order_store
+
     with shop.session() as s:
         order_store.transition(s, s.get(order_store.Order, third), "cancel", actor="test", now=T0 + 81 * DAY)
     assert customer(shop, cid).stage == CustomerStage.RETURNING
@@ -163,9 +200,17 @@ def test_daily_recompute_moves_stages_with_time_and_sets_class_and_rfm(shop):
     now = (T0 + 70 * DAY).replace(tzinfo=UTC)
     run(shop, retention.sweep_segments, now)
     stages = {cid: customer(shop, cid).stage for cid in (whale, regular, once, fan, prospect)}
-    assert stages == {whale: "loyal", regular: "returning", once: "sleeping", fan: "fan", prospect: "prospect"}
+    assert stages == {
+        whale: "loyal",
+        regular: "returning",
+        once: "sleeping",
+        fan: "fan",
+        prospect: "prospect",
+    }
     c = customer(shop, whale)
-    assert c.customer_class == "A" and (c.rfm_r, c.rfm_f, c.rfm_m) == (5, 4, 5) and c.rfm_segment == "champions"
+    assert (
+        c.customer_class == "A" and (c.rfm_r, c.rfm_f, c.rfm_m) == (5, 4, 5) and c.rfm_segment == "champions"
+    )
     assert customer(shop, once).customer_class == "C" and customer(shop, prospect).customer_class == "D"
     assert customer(shop, once).rfm_segment == "potential_loyalists"  # R 3 (70 days), F 1
     assert customer(shop, prospect).rfm_segment is None
@@ -192,6 +237,7 @@ def test_recompute_keeps_the_sleeping_clock_used_by_winback(shop):
     cid = add_customer(shop, "o_s8")
     place_order(shop, cid, {"定制礼盒": 1}, T0)
     from storage.models import RetentionClock
+
     with shop.session() as s:
         for clock in s.query(RetentionClock).all():
             s.delete(clock)
@@ -230,8 +276,15 @@ def test_daily_sweep_backfills_orders_added_without_the_hook_since_its_last_run(
     place_order(shop, cid, {"补水面膜": 1}, T0, ship_after=DAY)
     run(shop, retention.sweep_segments, (T0 + 2 * DAY).replace(tzinfo=UTC))
     with shop.session() as s:  # an import: written straight to the tables, no order hook
-        order = Order(customer_id=cid, status="received", amount_cents=100, source="import",
-                      created_at=T0 + 3 * DAY, shipped_at=T0 + 4 * DAY, updated_at=T0 + 3 * DAY)
+        order = Order(
+            customer_id=cid,
+            status="received",
+            amount_cents=100,
+            source="import",
+            created_at=T0 + 3 * DAY,
+            shipped_at=T0 + 4 * DAY,
+            updated_at=T0 + 3 * DAY,
+        )
         order.items.append(OrderItem(product_name="补水面膜", quantity=2, unit_price_cents=50, usage_days=30))
         s.add(order)
         s.flush()

@@ -26,6 +26,7 @@ def products(db) -> dict[str, Product]:
 
 # --- help and the registry ---------------------------------------------------------------------
 
+
 def test_help_lists_every_command(platform):
     reply = say(platform, "帮助")
     for command in registry.COMMANDS.values():
@@ -72,19 +73,32 @@ def test_fullwidth_and_glued_forms(platform, db):
     add_product(db, "面膜", 9900)
     customer = add_customer(db, name="张三")
     order_id = add_order(db, customer, "面膜")
-    reply = say(platform, f"付款＃{str(order_id).translate(str.maketrans('0123456789', '０１２３４５６７８９'))}")
+    reply = say(
+        platform, f"付款＃{str(order_id).translate(str.maketrans('0123456789', '０１２３４５６７８９'))}"
+    )
     assert "已标记付款" in reply
     assert get_order(db, order_id).status == "paid"
 
 
 # --- the authorisation boundary ----------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["统计", "导出", "待发", "未付款", "客户 13800138000", "咨询", "帮助", "商品"])
+
+@pytest.mark.parametrize(
+    "text", ["统计", "导出", "待发", "未付款", "客户 13800138000", "咨询", "帮助", "商品"]
+)
 def test_customer_typing_seller_commands_gets_no_seller_data(platform, db, text):
     add_product(db, "面膜", 9900)
     add_customer(db, name="张三", phone="13800138000")
     reply = platform.say("o_customer", text) or ""
-    for secret in ("营业额", "/downloads/export/", "138****8000", "待您手动发送", "店主命令", "在售商品", "复购率"):
+    for secret in (
+        "营业额",
+        "/downloads/export/",
+        "138****8000",
+        "待您手动发送",
+        "店主命令",
+        "在售商品",
+        "复购率",
+    ):
         assert secret not in reply
 
 
@@ -113,12 +127,17 @@ def test_seller_listed_with_spaces_in_config(app_config, db):
 
 # --- catalogue ---------------------------------------------------------------------------------
 
+
 def test_add_product_with_aliases(platform, db):
     reply = say(platform, "商品 面膜 99 30天 别名 补水面膜,面膜贴")
     assert "已上新" in reply and "面膜 ¥99" in reply and "30天" in reply and "补水面膜" in reply
     product = products(db)["面膜"]
     assert (product.price_cents, product.usage_days, product.alias_list, product.active) == (
-        9900, 30, ["补水面膜", "面膜贴"], True)
+        9900,
+        30,
+        ["补水面膜", "面膜贴"],
+        True,
+    )
 
 
 def test_add_product_minimal_forms(platform, db):
@@ -140,17 +159,20 @@ def test_update_product_keeps_what_is_not_given(platform, db):
     assert len(products(db)) == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("商品 面膜 -99 30天", "价格不能是负数"),
-    ("商品 面膜 九十九 30天", "价格“九十九”不对"),
-    ("商品 面膜 99 三十天", "天数“三十天”不对"),
-    ("商品 面膜 99 0天", "天数“0天”不对"),
-    ("商品 面膜 99 30天 多余", "内容多了"),
-    ("商品 面膜", "还没有“面膜”这款商品"),
-    ("商品 99 面膜", "不像商品名称"),
-    ("商品 面膜 99 别名", "“别名”后面要写别名"),
-    ("商品 面膜 99 30天 别名 眼霜", "已经是“眼霜”在用"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("商品 面膜 -99 30天", "价格不能是负数"),
+        ("商品 面膜 九十九 30天", "价格“九十九”不对"),
+        ("商品 面膜 99 三十天", "天数“三十天”不对"),
+        ("商品 面膜 99 0天", "天数“0天”不对"),
+        ("商品 面膜 99 30天 多余", "内容多了"),
+        ("商品 面膜", "还没有“面膜”这款商品"),
+        ("商品 99 面膜", "不像商品名称"),
+        ("商品 面膜 99 别名", "“别名”后面要写别名"),
+        ("商品 面膜 99 30天 别名 眼霜", "已经是“眼霜”在用"),
+    ],
+)
 def test_product_errors_change_nothing(platform, db, text, expected):
     add_product(db, "眼霜", 15800, 60)
     reply = say(platform, text)

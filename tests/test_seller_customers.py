@@ -19,10 +19,21 @@ NOW = dt.datetime(2026, 11, 20, 6, 0)  # 14:00 in Shanghai
 @pytest.fixture
 def pool(db):
     add_product(db, "面膜", 9900, 30)
-    zhang = add_customer(db, openid="o_zhang", name="张三", nickname="小张", phone="13800138000", stage="returning",
-                         customer_class="A", referral_code="ZS88AB", province="广东省", city="深圳市",
-                         district="南山区", address_detail="科技园路1号",
-                         expected_next_purchase_at=dt.datetime(2026, 12, 1, 2, 0))
+    zhang = add_customer(
+        db,
+        openid="o_zhang",
+        name="张三",
+        nickname="小张",
+        phone="13800138000",
+        stage="returning",
+        customer_class="A",
+        referral_code="ZS88AB",
+        province="广东省",
+        city="深圳市",
+        district="南山区",
+        address_detail="科技园路1号",
+        expected_next_purchase_at=dt.datetime(2026, 12, 1, 2, 0),
+    )
     li = add_customer(db, openid="o_li", nickname="李小雨", phone="13900139000", stage="new")
     zhang2 = add_customer(db, openid="o_zhang2", name="张三丰", phone="13700137000")
     return db, zhang, li, zhang2
@@ -94,12 +105,15 @@ def test_note_is_stored_with_author(platform, pool):
         assert (note.text, note.created_by) == ("孩子下月高考", SELLER_OPENID)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("备注", "请写客户"),
-    ("备注 #{id}", "请写备注内容"),
-    ("备注 #999 孩子下月高考", "没找到客户"),
-    ("备注 张 孩子下月高考", "多位客户"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("备注", "请写客户"),
+        ("备注 #{id}", "请写备注内容"),
+        ("备注 #999 孩子下月高考", "没找到客户"),
+        ("备注 张 孩子下月高考", "多位客户"),
+    ],
+)
 def test_note_errors(platform, pool, text, expected):
     db, zhang, _, _ = pool
     assert expected in say(platform, text.format(id=zhang))
@@ -121,27 +135,36 @@ def test_tags_add_remove_clear(platform, pool):
     assert "请写标签" in say(platform, f"标签 #{zhang}")
 
 
-@pytest.mark.parametrize("text, month, day, lunar, year, shown", [
-    ("农历八月十五", 8, 15, True, None, "农历八月十五"),
-    ("1990-05-20", 5, 20, False, 1990, "1990年5月20日"),
-    ("5月20日", 5, 20, False, None, "5月20日"),
-    ("阴历腊月初八", 12, 8, True, None, "农历腊月初八"),
-    ("农历正月廿三", 1, 23, True, None, "农历正月廿三"),
-    ("公历10月1日", 10, 1, False, None, "10月1日"),
-    ("2月29日", 2, 29, False, None, "2月29日"),
-    ("农历2000年正月三十", 1, 30, True, 2000, "农历2000年正月三十"),
-])
+@pytest.mark.parametrize(
+    "text, month, day, lunar, year, shown",
+    [
+        ("农历八月十五", 8, 15, True, None, "农历八月十五"),
+        ("1990-05-20", 5, 20, False, 1990, "1990年5月20日"),
+        ("5月20日", 5, 20, False, None, "5月20日"),
+        ("阴历腊月初八", 12, 8, True, None, "农历腊月初八"),
+        ("农历正月廿三", 1, 23, True, None, "农历正月廿三"),
+        ("公历10月1日", 10, 1, False, None, "10月1日"),
+        ("2月29日", 2, 29, False, None, "2月29日"),
+        ("农历2000年正月三十", 1, 30, True, 2000, "农历2000年正月三十"),
+    ],
+)
 def test_birthday_forms(platform, pool, text, month, day, lunar, year, shown):
     db, zhang, _, _ = pool
     reply = say(platform, f"生日 #{zhang} {text}")
     assert shown in reply
     row = fetch(db, Customer, zhang)
-    assert (row.birthday_month, row.birthday_day, row.birthday_is_lunar, row.birthday_year) == (month, day, lunar, year)
+    assert (row.birthday_month, row.birthday_day, row.birthday_is_lunar, row.birthday_year) == (
+        month,
+        day,
+        lunar,
+        year,
+    )
     assert shown in say(platform, f"客户 #{zhang}")
 
 
-@pytest.mark.parametrize("text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01",
-                                  "农历1990年正月三十"])  # 1990's first lunar month had 29 days
+@pytest.mark.parametrize(
+    "text", ["2月30日", "13月1日", "农历八月三十一", "明天", "2990-01-01", "农历1990年正月三十"]
+)  # 1990's first lunar month had 29 days
 def test_invalid_birthday_changes_nothing(platform, pool, text):
     db, zhang, _, _ = pool
     say(platform, f"生日 #{zhang} 5月20日")

@@ -26,12 +26,18 @@ def business(db):
     add_product(db, "眼霜", 150_00)
     add_product(db, "小样", 50_00)
     add_product(db, "试用装", 99_00)
-    a = add_customer(db, name="老A", created_at=dt.datetime(2026, 10, 10), stage="returning", customer_class="A")
+    a = add_customer(
+        db, name="老A", created_at=dt.datetime(2026, 10, 10), stage="returning", customer_class="A"
+    )
     b = add_customer(db, name="新B", created_at=TODAY, stage="new", customer_class="B")
     c = add_customer(db, name="周C", created_at=MONDAY, stage="new", customer_class="B")
-    d = add_customer(db, name="月D", created_at=dt.datetime(2026, 11, 5), stage="sleeping", customer_class="C")
+    d = add_customer(
+        db, name="月D", created_at=dt.datetime(2026, 11, 5), stage="sleeping", customer_class="C"
+    )
     e = add_customer(db, name="界E", created_at=dt.datetime(2026, 10, 31, 17, 0))  # Nov 1 01:00 local
-    add_customer(db, name="前F", created_at=dt.datetime(2026, 10, 31, 15, 0), stage="prospect")  # Oct 31 local
+    add_customer(
+        db, name="前F", created_at=dt.datetime(2026, 10, 31, 15, 0), stage="prospect"
+    )  # Oct 31 local
     g = add_customer(db, name="睡G", created_at=dt.datetime(2026, 1, 5))
     add_order(db, a, "面膜", status="received", now=dt.datetime(2026, 10, 12))
     add_order(db, a, "精华", status="paid", now=TODAY)
@@ -44,7 +50,14 @@ def business(db):
     with db.session() as s:
         # Orders refresh the stage from the history (storage/segments.py) as of each order: E and G
         # were new when they ordered; time alone has made them lost and sleeping by NOW.
-        for customer_id, stage in ((a, "returning"), (b, "new"), (c, "new"), (d, "new"), (e, "new"), (g, "new")):
+        for customer_id, stage in (
+            (a, "returning"),
+            (b, "new"),
+            (c, "new"),
+            (d, "new"),
+            (e, "new"),
+            (g, "new"),
+        ):
             s.get(Customer, customer_id).stage = stage
         s.add(Referral(referrer_id=a, referee_id=b, source="qr", status="pending", created_at=TODAY))
         s.add(Referral(referrer_id=a, referee_id=c, source="typed", status="rejected", created_at=MONDAY))
@@ -73,18 +86,34 @@ def test_figures_functions(business):
     with business.read_session() as s:
         periods, pool = business_figures(s, NOW, "Asia/Shanghai", [SELLER_OPENID])
     today, month = periods["today"], periods["month"]
-    assert (today.orders, today.paid_orders, today.revenue_cents, today.buyers, today.repeat_buyers) == (2, 1, 20000, 2, 1)
-    assert (month.new_customers, month.orders, month.revenue_cents, month.average_order_cents) == (4, 4, 40000, 13333)
+    assert (today.orders, today.paid_orders, today.revenue_cents, today.buyers, today.repeat_buyers) == (
+        2,
+        1,
+        20000,
+        2,
+        1,
+    )
+    assert (month.new_customers, month.orders, month.revenue_cents, month.average_order_cents) == (
+        4,
+        4,
+        40000,
+        13333,
+    )
     assert month.repurchase_rate == pytest.approx(0.25)
     assert (pool.total, pool.sleeping, pool.lost, pool.by_class.get("")) == (7, 1, 1, 3)
 
 
 def test_period_starts_follow_the_timezone():
     starts = period_starts(NOW, "Asia/Shanghai")
-    assert starts == {"today": dt.datetime(2026, 11, 24, 16), "week": dt.datetime(2026, 11, 22, 16),
-                      "month": dt.datetime(2026, 10, 31, 16)}
+    assert starts == {
+        "today": dt.datetime(2026, 11, 24, 16),
+        "week": dt.datetime(2026, 11, 22, 16),
+        "month": dt.datetime(2026, 10, 31, 16),
+    }
     # Just after midnight in Shanghai it is still the previous day in UTC.
-    assert period_starts(dt.datetime(2026, 11, 30, 16, 30), "Asia/Shanghai")["month"] == dt.datetime(2026, 11, 30, 16)
+    assert period_starts(dt.datetime(2026, 11, 30, 16, 30), "Asia/Shanghai")["month"] == dt.datetime(
+        2026, 11, 30, 16
+    )
     # New York changes from daylight time in November: the month began at UTC-4, today at UTC-5.
     ny = period_starts(NOW, "America/New_York")
     assert ny["month"] == dt.datetime(2026, 11, 1, 4) and ny["today"] == dt.datetime(2026, 11, 25, 5)
@@ -149,7 +178,11 @@ def _assert_agree(platform, client, customer_id, stage_label, export_label, slee
     stage, (total, asleep, lost) = _console(platform, customer_id)
     customers, overview = _export(platform, client)
     assert stage == stage_label and customers[customer_id]["阶段"] == export_label
-    assert (total, asleep, lost) == (overview["客户总数"], overview["沉睡客户"], overview["流失客户"]) == (2, sleeping, 0)
+    assert (
+        (total, asleep, lost)
+        == (overview["客户总数"], overview["沉睡客户"], overview["流失客户"])
+        == (2, sleeping, 0)
+    )
     assert set(customers) == {customer_id, customer_id + 1}  # the seller's own account is not a customer
 
 

@@ -27,7 +27,9 @@ def test_customer_question_shows_up_and_is_answered_through_the_bot(platform, db
         [row] = s.scalars(select(Inquiry)).all()
         customer_id = row.customer_id
     listing = say(platform, "咨询")
-    assert f"#{row.id}" in listing and "敏感肌能用吗" in listing and "【面膜】" in listing and "1条" in listing
+    assert (
+        f"#{row.id}" in listing and "敏感肌能用吗" in listing and "【面膜】" in listing and "1条" in listing
+    )
 
     reply = say(platform, f"回复 #{row.id} 可以用，先在耳后试一下")
     assert f"已回复咨询 #{row.id}" in reply
@@ -76,8 +78,17 @@ def test_close_inquiry(platform, db):
 def add_draft(db, customer_id, text, status="drafted") -> int:
     now = utcnow()
     with db.session() as s:
-        row = OutboxMessage(dedupe_key=f"test:draft:{uuid.uuid4().hex}", customer_id=customer_id, kind="repurchase", text=text,
-                            channel="draft", status=status, created_at=now, updated_at=now, next_attempt_at=now)
+        row = OutboxMessage(
+            dedupe_key=f"test:draft:{uuid.uuid4().hex}",
+            customer_id=customer_id,
+            kind="repurchase",
+            text=text,
+            channel="draft",
+            status=status,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -138,9 +149,18 @@ def test_opting_out_withdraws_the_customers_drafts_from_the_sellers_list(platfor
     kept = add_draft(db, other, "李四，春节快乐🧧")
     now = utcnow()
     with db.session() as s:
-        notice = OutboxMessage(dedupe_key="ship:order:test", customer_id=customer, kind="ship", text="您的订单已发货",
-                               transactional=True, channel="draft", status="drafted", created_at=now, updated_at=now,
-                               next_attempt_at=now)
+        notice = OutboxMessage(
+            dedupe_key="ship:order:test",
+            customer_id=customer,
+            kind="ship",
+            text="您的订单已发货",
+            transactional=True,
+            channel="draft",
+            status="drafted",
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
         s.add(notice)
         s.flush()
         notice_id = notice.id

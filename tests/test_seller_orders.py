@@ -14,8 +14,16 @@ from tests.seller_support import add_customer, add_order, add_product, events, g
 def shop(db):
     add_product(db, "面膜", 9900, 30, "补水面膜")
     add_product(db, "眼霜", 15800, 60)
-    customer = add_customer(db, openid="o_buyer", name="张三", phone="13800138000",
-                            province="广东省", city="深圳市", district="南山区", address_detail="科技园路1号")
+    customer = add_customer(
+        db,
+        openid="o_buyer",
+        name="张三",
+        phone="13800138000",
+        province="广东省",
+        city="深圳市",
+        district="南山区",
+        address_detail="科技园路1号",
+    )
     return db, customer
 
 
@@ -80,16 +88,19 @@ def test_shipping_twice_is_refused(platform, shop):
     assert get_order(db, order_id).tracking_no == "SF1234567890"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("发货", "请写订单号"),
-    ("发货 #999 顺丰 SF1234567890", "没有订单 #999"),
-    ("发货 #{id}", "快递公司和运单号"),
-    ("发货 #{id} 顺丰", "快递公司和运单号"),
-    ("发货 #{id} 顺丰 SF12", "运单号“SF12”不对"),
-    ("发货 #{id} SF1234567890 顺丰", "不像快递公司"),
-    ("发货 #{id} 顺丰 SF1234567890 多余", "内容多了"),
-    ("发货 十二 顺丰 SF1234567890", "不是订单号"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("发货", "请写订单号"),
+        ("发货 #999 顺丰 SF1234567890", "没有订单 #999"),
+        ("发货 #{id}", "快递公司和运单号"),
+        ("发货 #{id} 顺丰", "快递公司和运单号"),
+        ("发货 #{id} 顺丰 SF12", "运单号“SF12”不对"),
+        ("发货 #{id} SF1234567890 顺丰", "不像快递公司"),
+        ("发货 #{id} 顺丰 SF1234567890 多余", "内容多了"),
+        ("发货 十二 顺丰 SF1234567890", "不是订单号"),
+    ],
+)
 def test_ship_errors_say_what_is_wrong_and_change_nothing(platform, shop, text, expected):
     db, customer = shop
     order_id = add_order(db, customer, "面膜", status="paid")
@@ -171,10 +182,21 @@ def test_long_list_is_paged_with_more(platform, shop):
 def test_record_order_by_hand(platform, shop):
     db, customer = shop
     reply = say(platform, f"记单 #{customer} 面膜2 眼霜1")
-    assert "已记单" in reply and "面膜×2" in reply and "眼霜×1" in reply and "¥356" in reply and "待付款" in reply
+    assert (
+        "已记单" in reply
+        and "面膜×2" in reply
+        and "眼霜×1" in reply
+        and "¥356" in reply
+        and "待付款" in reply
+    )
     with db.read_session() as s:
         order = s.scalar(select(Order).where(Order.customer_id == customer))
-        assert (order.source, order.status, order.amount_cents, order.phone) == ("seller", "pending", 35600, "13800138000")
+        assert (order.source, order.status, order.amount_cents, order.phone) == (
+            "seller",
+            "pending",
+            35600,
+            "13800138000",
+        )
         assert s.scalar(select(OrderEvent.actor).where(OrderEvent.order_id == order.id)) == SELLER_OPENID
 
 
@@ -188,12 +210,15 @@ def test_record_paid_order_by_phone(platform, shop):
     assert [a for a, _ in events(db, order.id)] == ["create", "pay"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("记单", "请写客户和商品数量"),
-    ("记单 #{id}", "请写客户和商品数量"),
-    ("记单 #9999 面膜2", "没找到客户"),
-    ("记单 #{id} 口红2", "没认出"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("记单", "请写客户和商品数量"),
+        ("记单 #{id}", "请写客户和商品数量"),
+        ("记单 #9999 面膜2", "没找到客户"),
+        ("记单 #{id} 口红2", "没认出"),
+    ],
+)
 def test_record_order_errors(platform, shop, text, expected):
     db, customer = shop
     reply = say(platform, text.format(id=customer))

@@ -21,8 +21,13 @@ ADDRESS = "广东省深圳市南山区科技园路1号"
 
 @pytest.fixture
 def app_config(app_config, fake_wechat):
-    app_config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": fake_wechat.base_url,
-                       "DELIVERY_RATE_PER_SECOND": 0})
+    app_config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": fake_wechat.base_url,
+            "DELIVERY_RATE_PER_SECOND": 0,
+        }
+    )
     return app_config
 
 
@@ -34,20 +39,37 @@ def seller_rows(db, kind=None):
     return [r for r in outbox(db, kind) if r.openid == SELLER_OPENID and r.customer_id is None]
 
 
-def test_a_seller_quiet_for_a_week_gets_the_waiting_digest_with_their_next_message(app, db, platform, fake_wechat):
+def test_a_seller_quiet_for_a_week_gets_the_waiting_digest_with_their_next_message(
+    app, db, platform, fake_wechat
+):
     add_catalogue(db)
-    add_customer(db, SELLER_OPENID, NOW - dt.timedelta(days=30), name="店主",
-                 last_inbound_at=NOW - dt.timedelta(days=7))  # last wrote a week ago
-    quiet = add_customer(db, "o_quiet", NOW - dt.timedelta(days=60), name="李四",
-                         last_inbound_at=NOW - dt.timedelta(days=20))
+    add_customer(
+        db,
+        SELLER_OPENID,
+        NOW - dt.timedelta(days=30),
+        name="店主",
+        last_inbound_at=NOW - dt.timedelta(days=7),
+    )  # last wrote a week ago
+    quiet = add_customer(
+        db, "o_quiet", NOW - dt.timedelta(days=60), name="李四", last_inbound_at=NOW - dt.timedelta(days=20)
+    )
     with db.session() as s:  # a reminder for a customer out of window: a draft for the seller
-        enqueue(s, dedupe_key="repurchase:test:1", kind="repurchase", text="李四，面膜快用完啦", customer_id=quiet,
-                now=NOW)
+        enqueue(
+            s,
+            dedupe_key="repurchase:test:1",
+            kind="repurchase",
+            text="李四，面膜快用完啦",
+            customer_id=quiet,
+            now=NOW,
+        )
     with at(NOW):
         platform.say("o_buyer", f"要两盒面膜 王五 13800138000 {ADDRESS}")  # a new order: a seller notice
     for day in range(4):  # four days of ticks: the notice and each day's digest wait
         run_tick(app, at=NOW + dt.timedelta(days=day))
-    assert {r.kind: r.status for r in seller_rows(db)} == {"seller_notice": "waiting", "draft_digest": "waiting"}
+    assert {r.kind: r.status for r in seller_rows(db)} == {
+        "seller_notice": "waiting",
+        "draft_digest": "waiting",
+    }
     assert len(seller_rows(db, "draft_digest")) == 3  # days 1-3 (the draft was made by day 0's drain)
     # Nothing tried into the seller's closed window (the buyer got a payment reminder meanwhile).
     assert all(c.body["touser"] != SELLER_OPENID for c in fake_wechat.calls("message/custom/send"))
@@ -67,12 +89,24 @@ def test_a_seller_quiet_for_a_week_gets_the_waiting_digest_with_their_next_messa
 
 
 def test_what_does_not_fit_the_passive_reply_follows_as_service_messages(app, db, platform, fake_wechat):
-    add_customer(db, SELLER_OPENID, NOW - dt.timedelta(days=30), name="店主",
-                 last_inbound_at=NOW - dt.timedelta(days=3))
+    add_customer(
+        db,
+        SELLER_OPENID,
+        NOW - dt.timedelta(days=30),
+        name="店主",
+        last_inbound_at=NOW - dt.timedelta(days=3),
+    )
     with db.session() as s:
         for n in range(9):
-            enqueue(s, dedupe_key=f"seller:test:{n}", kind="seller_notice", text=f"新订单 #{n} " + "详情" * 60,
-                    openid=SELLER_OPENID, transactional=True, now=NOW)
+            enqueue(
+                s,
+                dedupe_key=f"seller:test:{n}",
+                kind="seller_notice",
+                text=f"新订单 #{n} " + "详情" * 60,
+                openid=SELLER_OPENID,
+                transactional=True,
+                now=NOW,
+            )
     run_tick(app, at=NOW)
     assert {r.status for r in seller_rows(db)} == {"waiting"}
 
@@ -93,8 +127,15 @@ def test_what_does_not_fit_the_passive_reply_follows_as_service_messages(app, db
 def test_a_window_the_platform_says_is_closed_makes_the_notice_wait(app, db, fake_wechat):
     add_customer(db, SELLER_OPENID, NOW, name="店主", last_inbound_at=NOW - dt.timedelta(hours=1))
     with db.session() as s:
-        enqueue(s, dedupe_key="seller:test:1", kind="seller_notice", text="新订单", openid=SELLER_OPENID,
-                transactional=True, now=NOW)
+        enqueue(
+            s,
+            dedupe_key="seller:test:1",
+            kind="seller_notice",
+            text="新订单",
+            openid=SELLER_OPENID,
+            transactional=True,
+            now=NOW,
+        )
     fake_wechat.fail("message/custom/send", 45015)
     run_tick(app, at=NOW)
     [row] = seller_rows(db)

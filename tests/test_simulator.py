@@ -43,6 +43,7 @@ def say(client, openid, text, **kwargs):
 
 # --- through the webhook -------------------------------------------------------------------------
 
+
 def test_typed_order_goes_through_the_webhook_encrypted(client, demo):
     openid = new_customer(client)
     response = say(client, openid, ORDER_TEXT)
@@ -52,8 +53,9 @@ def test_typed_order_goes_through_the_webhook_encrypted(client, demo):
     assert data["encrypted"] is True  # the fixture configures an EncodingAESKey: safe mode
     assert "已为您登记订单" in data["reply"] and "138****8000" in data["reply"]
     with demo.read_session() as s:
-        inbound = s.scalars(select(InboundMessage).where(InboundMessage.openid == openid)
-                            .order_by(InboundMessage.id)).all()
+        inbound = s.scalars(
+            select(InboundMessage).where(InboundMessage.openid == openid).order_by(InboundMessage.id)
+        ).all()
         order = s.scalar(select(Order).join(Customer).where(Customer.openid == openid))
         customer = s.scalar(select(Customer).where(Customer.openid == openid))
     assert [m.msg_type for m in inbound] == ["event", "text"]  # subscribe, then the typed text
@@ -98,17 +100,49 @@ def test_delivered_outbox_rows_appear_in_the_customers_chat(client, db):
     openid = new_customer(client)
     with db.session() as s:
         customer = s.scalar(select(Customer).where(Customer.openid == openid))
-        common = {"customer_id": customer.id, "payload": {}, "attempts": 1, "priority": 50,
-                  "created_at": NOW, "updated_at": NOW, "next_attempt_at": NOW}
-        s.add_all([
-            OutboxMessage(dedupe_key="t:1", kind="ship", text="您的订单已发货📦", channel="sandbox", status="sent",
-                          sent_at=NOW, **common),
-            OutboxMessage(dedupe_key="t:2", kind="repurchase", text="面膜快用完了吧？", channel="draft",
-                          status="drafted", **common),
-            OutboxMessage(dedupe_key="t:3", kind="care", text="还没送出的关怀", status="pending", **common),
-            OutboxMessage(dedupe_key="t:4", kind="seller_notice", text="给店主的通知", openid=SELLER_OPENID,
-                          channel="sandbox", status="sent", sent_at=NOW, **common),
-        ])
+        common = {
+            "customer_id": customer.id,
+            "payload": {},
+            "attempts": 1,
+            "priority": 50,
+            "created_at": NOW,
+            "updated_at": NOW,
+            "next_attempt_at": NOW,
+        }
+        s.add_all(
+            [
+                OutboxMessage(
+                    dedupe_key="t:1",
+                    kind="ship",
+                    text="您的订单已发货📦",
+                    channel="sandbox",
+                    status="sent",
+                    sent_at=NOW,
+                    **common,
+                ),
+                OutboxMessage(
+                    dedupe_key="t:2",
+                    kind="repurchase",
+                    text="面膜快用完了吧？",
+                    channel="draft",
+                    status="drafted",
+                    **common,
+                ),
+                OutboxMessage(
+                    dedupe_key="t:3", kind="care", text="还没送出的关怀", status="pending", **common
+                ),
+                OutboxMessage(
+                    dedupe_key="t:4",
+                    kind="seller_notice",
+                    text="给店主的通知",
+                    openid=SELLER_OPENID,
+                    channel="sandbox",
+                    status="sent",
+                    sent_at=NOW,
+                    **common,
+                ),
+            ]
+        )
 
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
     assert "您的订单已发货📦" in chat and "沙箱投递 · 发货通知" in chat
@@ -135,17 +169,53 @@ def test_the_simulator_shows_kinds_channels_statuses_and_reasons_in_chinese(clie
     reasons = list(texts.OUTBOX_SKIP_REASON_LABELS)
     with db.session() as s:
         customer = s.scalar(select(Customer).where(Customer.openid == openid))
-        common = {"customer_id": customer.id, "payload": {}, "attempts": 1, "priority": 50,
-                  "created_at": NOW, "updated_at": NOW, "next_attempt_at": NOW}
+        common = {
+            "customer_id": customer.id,
+            "payload": {},
+            "attempts": 1,
+            "priority": 50,
+            "created_at": NOW,
+            "updated_at": NOW,
+            "next_attempt_at": NOW,
+        }
         for n, kind in enumerate(kinds):
-            s.add(OutboxMessage(dedupe_key=f"k:{n}", kind=kind, text=f"消息{n}", channel="service", status="sent",
-                                sent_at=NOW, **common))
+            s.add(
+                OutboxMessage(
+                    dedupe_key=f"k:{n}",
+                    kind=kind,
+                    text=f"消息{n}",
+                    channel="service",
+                    status="sent",
+                    sent_at=NOW,
+                    **common,
+                )
+            )
         for n, reason in enumerate(reasons):
-            s.add(OutboxMessage(dedupe_key=f"r:{n}", kind="draft_digest", text=f"跳过{n}", status="skipped",
-                                skip_reason=reason, **common))
-        s.add(OutboxMessage(dedupe_key="c:1", kind="festival", text="草稿", channel="draft", status="drafted", **common))
-        s.add(OutboxMessage(dedupe_key="c:2", kind="winback", text="模板", channel="template", status="cancelled",
-                            **common))
+            s.add(
+                OutboxMessage(
+                    dedupe_key=f"r:{n}",
+                    kind="draft_digest",
+                    text=f"跳过{n}",
+                    status="skipped",
+                    skip_reason=reason,
+                    **common,
+                )
+            )
+        s.add(
+            OutboxMessage(
+                dedupe_key="c:1", kind="festival", text="草稿", channel="draft", status="drafted", **common
+            )
+        )
+        s.add(
+            OutboxMessage(
+                dedupe_key="c:2",
+                kind="winback",
+                text="模板",
+                channel="template",
+                status="cancelled",
+                **common,
+            )
+        )
     outbox = client.get("/simulator/outbox").get_data(as_text=True)
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
     for label in (*texts.OUTBOX_KIND_LABELS.values(), *texts.OUTBOX_SKIP_REASON_LABELS.values()):
@@ -153,7 +223,17 @@ def test_the_simulator_shows_kinds_channels_statuses_and_reasons_in_chinese(clie
     assert "客服消息" in outbox and "店主草稿" in outbox and "模板消息" in outbox and "已取消" in outbox
     assert "店主草稿（待店主手动发送） · 节日祝福" in chat and "模板消息 · 老客召回" not in chat  # cancelled
     visible = re.sub(r"<[^>]+>", " ", outbox + chat)  # the text a seller reads (not markup or classes)
-    for word in (*kinds, *reasons, "service", "template", "draft", "sandbox", "pending", "skipped", "drafted"):
+    for word in (
+        *kinds,
+        *reasons,
+        "service",
+        "template",
+        "draft",
+        "sandbox",
+        "pending",
+        "skipped",
+        "drafted",
+    ):
         assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", visible), word
 
 
@@ -163,7 +243,9 @@ def test_seller_account_gets_the_seller_console_path(client, app):
     response = say(client, SELLER_OPENID, "你好")
     assert response.status_code == 200
     with get_db(app).read_session() as s:
-        assert s.scalar(select(InboundMessage.content).where(InboundMessage.openid == SELLER_OPENID)) == "你好"
+        assert (
+            s.scalar(select(InboundMessage.content).where(InboundMessage.openid == SELLER_OPENID)) == "你好"
+        )
 
 
 def test_a_sim_seller_is_added_when_no_seller_is_configured(app_config):
@@ -173,11 +255,14 @@ def test_a_sim_seller_is_added_when_no_seller_is_configured(app_config):
     get_db(app).dispose()
 
 
-@pytest.mark.parametrize(("payload", "status", "error"), [
-    ({"openid": "nobody", "text": "你好"}, 404, "没有找到"),
-    ({"openid": SELLER_OPENID, "text": "   "}, 400, "不能为空"),
-    ({"openid": SELLER_OPENID, "text": "长" * 601}, 400, "太长"),
-])
+@pytest.mark.parametrize(
+    ("payload", "status", "error"),
+    [
+        ({"openid": "nobody", "text": "你好"}, 404, "没有找到"),
+        ({"openid": SELLER_OPENID, "text": "   "}, 400, "不能为空"),
+        ({"openid": SELLER_OPENID, "text": "长" * 601}, 400, "太长"),
+    ],
+)
 def test_bad_messages_get_a_clear_error_and_store_nothing(client, db, payload, status, error):
     response = client.post("/simulator/api/message", json=payload)
     assert response.status_code == status and error in response.json["error"]
@@ -196,34 +281,47 @@ def test_actions_accept_json_only(client, db):
 
 # --- enabled only outside production ---------------------------------------------------------
 
-@pytest.mark.parametrize(("cfg", "enabled"), [
-    ({}, False),  # production unless development is explicit
-    ({"ENV": "development"}, True),
-    ({"ENV": "Development", "WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
-    ({"ENV": "development", "SIMULATOR": "false"}, False),
-    ({"ENV": "development", "SIMULATOR": "true"}, True),
-    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
-    ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"}, False),
-    ({"ENV": "production"}, False),
-    ({"ENV": "Production", "SIMULATOR": True}, False),
-    ({"SIMULATOR": True}, False),
-])
+
+@pytest.mark.parametrize(
+    ("cfg", "enabled"),
+    [
+        ({}, False),  # production unless development is explicit
+        ({"ENV": "development"}, True),
+        ({"ENV": "Development", "WECHAT_APP_ID": "wx1"}, True),  # an AppID alone is not a production account
+        ({"ENV": "development", "SIMULATOR": "false"}, False),
+        ({"ENV": "development", "SIMULATOR": "true"}, True),
+        ({"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s"}, False),
+        (
+            {"ENV": "development", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "SIMULATOR": "true"},
+            False,
+        ),
+        ({"ENV": "production"}, False),
+        ({"ENV": "Production", "SIMULATOR": True}, False),
+        ({"SIMULATOR": True}, False),
+    ],
+)
 def test_when_the_simulator_is_enabled(cfg, enabled):
     assert simulator_enabled(cfg) is enabled
 
 
-@pytest.mark.parametrize("extra", [
-    {"WECHAT_APP_SECRET": "real-secret"},
-    {"ENV": "production", "SIMULATOR": "true"},
-    {"SIMULATOR": "false"},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"WECHAT_APP_SECRET": "real-secret"},
+        {"ENV": "production", "SIMULATOR": "true"},
+        {"SIMULATOR": "false"},
+    ],
+)
 def test_simulator_is_404_in_production_mode(app_config, extra):
     app_config.update(extra)
     app = create_app(app_config)
     client = app.test_client()
     assert client.get("/simulator/").status_code == 404
     assert client.get("/simulator/static/simulator.js").status_code == 404
-    assert client.post("/simulator/api/message", json={"openid": SELLER_OPENID, "text": "你好"}).status_code == 404
+    assert (
+        client.post("/simulator/api/message", json={"openid": SELLER_OPENID, "text": "你好"}).status_code
+        == 404
+    )
     assert client.post("/simulator/api/demo", json={}).status_code == 404
     assert client.get("/").status_code == 404
     assert "huitou_clock" not in app.extensions
@@ -242,6 +340,7 @@ def test_root_redirects_to_the_simulator(client):
 
 
 # --- the clock -------------------------------------------------------------------------------
+
 
 def test_clock_jump_persists_and_stamps_later_messages(client, app, demo):
     openid = new_customer(client)
@@ -263,7 +362,9 @@ def test_clock_only_moves_forward_and_resets(client, db):
     with time_machine.travel(NOW, tick=False):
         response = client.post("/simulator/api/clock", json={"at": "2026-11-23T09:00"})
         assert response.status_code == 400 and "晚于当前模拟时间" in response.json["error"]
-        assert client.post("/simulator/api/clock", json={"at": "明天"}).json["error"].startswith("时间格式不对")
+        assert (
+            client.post("/simulator/api/clock", json={"at": "明天"}).json["error"].startswith("时间格式不对")
+        )
         client.post("/simulator/api/clock", json={"at": "2026-11-30T12:00"})
         assert clock.simulated_now(db) == dt.datetime(2026, 11, 30, 4, 0)
         assert client.post("/simulator/api/clock/reset", json={}).json["clock"]["offset_days"] == 0
@@ -273,9 +374,15 @@ def test_clock_only_moves_forward_and_resets(client, db):
 def test_tick_times_run_daily_on_the_way_then_at_the_target():
     start = dt.datetime(2026, 11, 23, 4, 0)  # 12:00 Shanghai
     times = clock.tick_times(start, dt.datetime(2026, 11, 26, 12, 0), "Asia/Shanghai")
-    assert times == [dt.datetime(2026, 11, 24, 2, 0), dt.datetime(2026, 11, 25, 2, 0),
-                     dt.datetime(2026, 11, 26, 2, 0), dt.datetime(2026, 11, 26, 12, 0)]
-    assert clock.tick_times(start, start + dt.timedelta(hours=1), "Asia/Shanghai") == [start + dt.timedelta(hours=1)]
+    assert times == [
+        dt.datetime(2026, 11, 24, 2, 0),
+        dt.datetime(2026, 11, 25, 2, 0),
+        dt.datetime(2026, 11, 26, 2, 0),
+        dt.datetime(2026, 11, 26, 12, 0),
+    ]
+    assert clock.tick_times(start, start + dt.timedelta(hours=1), "Asia/Shanghai") == [
+        start + dt.timedelta(hours=1)
+    ]
     quarter = clock.tick_times(start, start + dt.timedelta(days=92), "Asia/Shanghai")
     assert len(quarter) == 93 and quarter == sorted(quarter)
     assert all(b - a <= dt.timedelta(days=1) for a, b in zip(quarter, quarter[1:], strict=False))
@@ -289,6 +396,7 @@ def test_jumps_further_than_a_quarter_are_refused_not_thinned(client, db):
 
 
 # --- the demo shop ---------------------------------------------------------------------------
+
 
 def test_demo_shop_loads_once_with_recent_history(runner, db):
     with time_machine.travel(NOW, tick=False):
@@ -322,6 +430,7 @@ def test_demo_button_and_refusal_in_production(client, app_config):
 
 # --- with the real scheduler (delivery and retention sweeps) -------------------------------------
 
+
 def test_shipping_notice_reaches_the_customers_chat_at_once(client, demo):
     openid = new_customer(client)
     order_id = int(re.search(r"#(\d+)", say(client, openid, ORDER_TEXT).json["reply"]).group(1))
@@ -343,12 +452,16 @@ def test_a_week_ahead_the_demo_customer_gets_her_repurchase_nudge(client, demo):
     chat = client.get("/simulator/chat?openid=demo_wangfang").get_data(as_text=True)
     assert "眼霜" in chat and "· 回购提醒" in chat
     with demo.read_session() as s:
-        nudges = s.scalars(select(OutboxMessage).join(Customer, Customer.id == OutboxMessage.customer_id)
-                           .where(Customer.openid == "demo_wangfang", OutboxMessage.kind == "repurchase")).all()
+        nudges = s.scalars(
+            select(OutboxMessage)
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(Customer.openid == "demo_wangfang", OutboxMessage.kind == "repurchase")
+        ).all()
     assert len(nudges) == 1 and nudges[0].status in ("sent", "drafted")
 
 
 # --- the README's first command ----------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_huitou_serve_serves_the_simulator(tmp_path):
@@ -363,9 +476,17 @@ def test_huitou_serve_serves_the_simulator(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUITOU_", "WECHAT_"))}
-    env.update(HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", PYTHONPATH=str(Path(__file__).parent.parent))
-    proc = subprocess.Popen([sys.executable, "-c", "import app; app.main()", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    env.update(
+        HUITOU_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", PYTHONPATH=str(Path(__file__).parent.parent)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import app; app.main()", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stderr:  # werkzeug logs "Running on ..." once the socket is bound
             if "Running on" in line:
@@ -382,27 +503,41 @@ def test_huitou_serve_serves_the_simulator(tmp_path):
 
 # --- only for the serving address; no full phones or addresses on screen ---------------------------
 
-@pytest.mark.parametrize("headers", [
-    {"Host": "evil.example:5000"},  # DNS rebinding: the attacker's name resolved to 127.0.0.1
-    {"Host": "127.0.0.1:5000", "Origin": "http://evil.example:5000"},
-    {"Host": "localhost", "Origin": "null"},
-])
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "evil.example:5000"},  # DNS rebinding: the attacker's name resolved to 127.0.0.1
+        {"Host": "127.0.0.1:5000", "Origin": "http://evil.example:5000"},
+        {"Host": "localhost", "Origin": "null"},
+    ],
+)
 def test_the_simulator_refuses_other_hosts_and_origins(client, db, headers):
-    for path in ("/simulator/", "/simulator/chat?openid=sim_seller", "/simulator/outbox",
-                 "/simulator/static/simulator.js"):
+    for path in (
+        "/simulator/",
+        "/simulator/chat?openid=sim_seller",
+        "/simulator/outbox",
+        "/simulator/static/simulator.js",
+    ):
         assert client.get(path, headers=headers).status_code == 403, path
     for path in ("message", "customers", "clock", "tick", "clock/reset", "demo"):
-        response = client.post(f"/simulator/api/{path}", json={"openid": SELLER_OPENID, "text": "导出"},
-                               headers=headers)
+        response = client.post(
+            f"/simulator/api/{path}", json={"openid": SELLER_OPENID, "text": "导出"}, headers=headers
+        )
         assert response.status_code == 403 and "本机地址" in response.json["error"], path
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
 
 
-@pytest.mark.parametrize("headers", [
-    {"Host": "127.0.0.1:5000"}, {"Host": "localhost:8080", "Origin": "http://localhost:8080"},
-    {"Host": "[::1]:5000", "Origin": "http://[::1]:5000"}, {"Host": "127.0.0.2"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "127.0.0.1:5000"},
+        {"Host": "localhost:8080", "Origin": "http://localhost:8080"},
+        {"Host": "[::1]:5000", "Origin": "http://[::1]:5000"},
+        {"Host": "127.0.0.2"},
+    ],
+)
 def test_the_simulator_answers_its_serving_address(client, headers):
     assert client.get("/simulator/", headers=headers).status_code == 200
     assert client.post("/simulator/api/tick", json={}, headers=headers).status_code == 200
@@ -420,8 +555,12 @@ def test_phones_and_addresses_are_masked_everywhere_the_simulator_shows_them(cli
     assert "13800138000" not in reply and "科技园路1号" not in reply
     seller = say(client, SELLER_OPENID, "客户 张三").json["reply"]
     assert "13800138000" not in seller and "138****8000" in seller
-    views = [client.get(f"/simulator/?openid={openid}"), client.get(f"/simulator/chat?openid={openid}"),
-             client.get(f"/simulator/chat?openid={SELLER_OPENID}"), client.get("/simulator/outbox")]
+    views = [
+        client.get(f"/simulator/?openid={openid}"),
+        client.get(f"/simulator/chat?openid={openid}"),
+        client.get(f"/simulator/chat?openid={SELLER_OPENID}"),
+        client.get("/simulator/outbox"),
+    ]
     for view in views:
         text = re.sub(r'placeholder="[^"]*"', "", view.get_data(as_text=True))  # the input's example text
         assert "13800138000" not in text and "科技园路1号" not in text

@@ -24,7 +24,9 @@ WAIT_MS = 60_000  # an upper bound: a month's jump is 31 ticks, slow on a busy C
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (.ci/run installs it)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (.ci/run installs it)"
+    ),
 ]
 
 
@@ -85,7 +87,9 @@ def test_customer_orders_in_the_browser(browser, live_url, db, artifacts_dir):
     page = open_simulator(browser, live_url, viewport={"width": 1280, "height": 800})
     page.click("#load-demo")
     expect(page.locator("#status")).to_contain_text("演示店铺已就绪")
-    expect(page.locator(".contact", has_text="王芳")).to_be_visible()  # the page reloads with the demo customers
+    expect(
+        page.locator(".contact", has_text="王芳")
+    ).to_be_visible()  # the page reloads with the demo customers
 
     new_customer(page, "小美")
     type_message(page, ORDER_TEXT, MASKED_ORDER_TEXT)
@@ -96,7 +100,9 @@ def test_customer_orders_in_the_browser(browser, live_url, db, artifacts_dir):
     with db.read_session() as s:
         typed = s.scalar(select(InboundMessage).where(InboundMessage.content == ORDER_TEXT))
         order = s.scalar(select(Order).where(Order.customer_id == typed.customer_id))
-    assert typed.msg_key.startswith("msg:") and "<Encrypt>" in typed.response_body  # the real webhook, safe mode
+    assert (
+        typed.msg_key.startswith("msg:") and "<Encrypt>" in typed.response_body
+    )  # the real webhook, safe mode
     assert order.amount_cents == 19800
 
     phone = open_simulator(browser, live_url, viewport={"width": 390, "height": 844}, is_mobile=True)

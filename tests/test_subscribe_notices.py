@@ -28,22 +28,30 @@ ADDRESS = "广东省深圳市南山区科技园路1号"
 PUBLIC_URL = "https://shop.example"
 REMIND, SHIP_NOTICE = "TPL_REMIND_1", "TPL_SHIPPED_2"
 SUBSCRIBE_TEMPLATES = {
-    "repurchase": {"template_id": REMIND, "page": "https://shop.example/reorder",
-                   "fields": {"thing1": "{products}", "thing2": "{text}", "time3": "三天内"}},
-    "ship": {"template_id": SHIP_NOTICE, "fields": {"character_string1": "{tracking_no}", "thing2": "{items}"}},
+    "repurchase": {
+        "template_id": REMIND,
+        "page": "https://shop.example/reorder",
+        "fields": {"thing1": "{products}", "thing2": "{text}", "time3": "三天内"},
+    },
+    "ship": {
+        "template_id": SHIP_NOTICE,
+        "fields": {"character_string1": "{tracking_no}", "thing2": "{items}"},
+    },
 }
 LINK = re.compile(re.escape(PUBLIC_URL) + r"/subscribe/(\S+)")
 
 
 @pytest.fixture
 def app_config(app_config, fake_wechat):
-    app_config.update({
-        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
-        "WECHAT_API_BASE_URL": fake_wechat.base_url,
-        "DELIVERY_RATE_PER_SECOND": 0,
-        "PUBLIC_URL": PUBLIC_URL,
-        "DELIVERY_SUBSCRIBE_TEMPLATES": json.dumps(SUBSCRIBE_TEMPLATES),
-    })
+    app_config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": fake_wechat.base_url,
+            "DELIVERY_RATE_PER_SECOND": 0,
+            "PUBLIC_URL": PUBLIC_URL,
+            "DELIVERY_SUBSCRIBE_TEMPLATES": json.dumps(SUBSCRIBE_TEMPLATES),
+        }
+    )
     return app_config
 
 
@@ -75,8 +83,11 @@ def order_by_link(platform, db, moment=NOW) -> tuple[int, str]:
 def tap(platform, moment, *choices: tuple[str, str], openid=OPENID):
     """The customer's choices in the popup, as the platform pushes them to /wechat."""
     with at(moment):
-        reply = platform.post_subscribe_msg(openid, "subscribe_msg_popup_event", [
-            {"TemplateId": t, "SubscribeStatusString": s, "PopupScene": "1"} for t, s in choices])
+        reply = platform.post_subscribe_msg(
+            openid,
+            "subscribe_msg_popup_event",
+            [{"TemplateId": t, "SubscribeStatusString": s, "PopupScene": "1"} for t, s in choices],
+        )
     assert reply.status == 200 and reply.body == "success"
 
 
@@ -89,8 +100,10 @@ def ship(db, order_id, moment):
 
 # --- the done-when story ---------------------------------------------------------------------------
 
+
 def test_allow_on_the_orders_link_brings_the_repurchase_reminder_once_as_a_subscription_notice(
-        app, db, client, platform, fake_wechat):
+    app, db, client, platform, fake_wechat
+):
     order_id, token = order_by_link(platform, db)
 
     page = client.get(f"/subscribe/{token}")
@@ -101,8 +114,10 @@ def test_allow_on_the_orders_link_brings_the_repurchase_reminder_once_as_a_subsc
     assert config["openTagList"] == ["wx-open-subscribe"] and config["appId"] == app.config["WECHAT_APP_ID"]
     [ticket_call] = fake_wechat.calls("ticket/getticket")
     assert ticket_call.params["type"] == "jsapi"
-    signed = (f"jsapi_ticket={fake_wechat.ticket}&noncestr={config['nonceStr']}&timestamp={config['timestamp']}"
-              f"&url={PUBLIC_URL}/subscribe/{token}")
+    signed = (
+        f"jsapi_ticket={fake_wechat.ticket}&noncestr={config['nonceStr']}&timestamp={config['timestamp']}"
+        f"&url={PUBLIC_URL}/subscribe/{token}"
+    )
     assert config["signature"] == hashlib.sha1(signed.encode()).hexdigest()
     assert client.get(f"/subscribe/{token}").status_code == 200
     assert len(fake_wechat.calls("ticket/getticket")) == 1  # the ticket is cached and shared
@@ -125,13 +140,25 @@ def test_allow_on_the_orders_link_brings_the_repurchase_reminder_once_as_a_subsc
     assert call.body["touser"] == OPENID and call.body["template_id"] == REMIND
     assert call.body["page"] == "https://shop.example/reorder"
     assert call.body["data"]["thing1"] == {"value": "补水面膜"}
-    assert len(call.body["data"]["thing2"]["value"]) == 20 and call.body["data"]["thing2"]["value"].endswith("…")
+    assert len(call.body["data"]["thing2"]["value"]) == 20 and call.body["data"]["thing2"]["value"].endswith(
+        "…"
+    )
     [used, _rejected] = consents(db)
     assert (used.status, used.outbox_id, used.confirmed_at) == ("used", reminder.id, None)
 
     with at(due + dt.timedelta(seconds=5)):
-        receipt = platform.post_subscribe_msg(OPENID, "subscribe_msg_sent_event", [
-            {"TemplateId": REMIND, "MsgID": "1700827132819554304", "ErrorCode": "0", "ErrorStatus": "success"}])
+        receipt = platform.post_subscribe_msg(
+            OPENID,
+            "subscribe_msg_sent_event",
+            [
+                {
+                    "TemplateId": REMIND,
+                    "MsgID": "1700827132819554304",
+                    "ErrorCode": "0",
+                    "ErrorStatus": "success",
+                }
+            ],
+        )
     assert receipt.body == "success"
     used = consents(db)[0]
     assert used.confirmed_at is not None and used.msgid == "1700827132819554304"
@@ -139,8 +166,14 @@ def test_allow_on_the_orders_link_brings_the_repurchase_reminder_once_as_a_subsc
 
     later = due + dt.timedelta(days=10)  # a second reminder, no new consent: the next channel (a draft)
     with db.session() as s:
-        enqueue(s, dedupe_key="repurchase:test:2", kind="repurchase", text="再提醒一次", customer_id=customer(db).id,
-                now=later)
+        enqueue(
+            s,
+            dedupe_key="repurchase:test:2",
+            kind="repurchase",
+            text="再提醒一次",
+            customer_id=customer(db).id,
+            now=later,
+        )
     run_tick(app, at=later)
     second = [r for r in outbox(db, "repurchase") if r.dedupe_key == "repurchase:test:2"][0]
     assert (second.status, second.channel) == ("drafted", "draft")
@@ -154,8 +187,14 @@ def test_a_refused_notice_43101_drops_the_consents_and_falls_through(app, db, pl
     # No fake_wechat.consent(): the customer switched the template off and we never heard of it.
     later = NOW + dt.timedelta(days=5)
     with db.session() as s:
-        enqueue(s, dedupe_key="repurchase:test:1", kind="repurchase", text="快用完啦", customer_id=customer(db).id,
-                now=later)
+        enqueue(
+            s,
+            dedupe_key="repurchase:test:1",
+            kind="repurchase",
+            text="快用完啦",
+            customer_id=customer(db).id,
+            now=later,
+        )
     run_tick(app, at=later)
     row = one(db, "repurchase")
     assert (row.status, row.channel) == ("drafted", "draft") and "43101" in row.last_error
@@ -174,7 +213,10 @@ def test_outside_the_window_a_consent_goes_before_the_template_message(app, db, 
     row = one(db, "ship")
     assert (row.status, row.channel) == ("sent", "subscribe")
     [call] = fake_wechat.accepted("message/subscribe/bizsend")
-    assert call.body["data"] == {"character_string1": {"value": "SF1234567890"}, "thing2": {"value": "补水面膜×2"}}
+    assert call.body["data"] == {
+        "character_string1": {"value": "SF1234567890"},
+        "thing2": {"value": "补水面膜×2"},
+    }
     assert "page" not in call.body  # none configured: the notice opens nothing
     assert not fake_wechat.calls("message/template/send")
 
@@ -183,8 +225,9 @@ def test_a_template_switched_off_in_the_settings_drops_its_unused_consents(app, 
     order_by_link(platform, db)
     tap(platform, NOW, (REMIND, "accept"), (SHIP_NOTICE, "accept"))
     with at(NOW + dt.timedelta(hours=1)):
-        platform.post_subscribe_msg(OPENID, "subscribe_msg_change_event",
-                                    [{"TemplateId": REMIND, "SubscribeStatusString": "reject"}])
+        platform.post_subscribe_msg(
+            OPENID, "subscribe_msg_change_event", [{"TemplateId": REMIND, "SubscribeStatusString": "reject"}]
+        )
     assert [(c.template_id, c.status) for c in consents(db)] == [(REMIND, "dropped"), (SHIP_NOTICE, "open")]
 
 
@@ -196,8 +239,14 @@ def test_two_reminders_one_consent_only_one_notice(app, db, platform, fake_wecha
     later = NOW + dt.timedelta(days=5)
     with db.session() as s:
         for n in (1, 2):
-            enqueue(s, dedupe_key=f"repurchase:test:{n}", kind="repurchase", text="快用完啦",
-                    customer_id=customer(db).id, now=later)
+            enqueue(
+                s,
+                dedupe_key=f"repurchase:test:{n}",
+                kind="repurchase",
+                text="快用完啦",
+                customer_id=customer(db).id,
+                now=later,
+            )
     run_tick(app, at=later)
     assert sorted(r.channel for r in outbox(db, "repurchase")) == ["draft", "subscribe"]
     assert len(fake_wechat.calls("message/subscribe/bizsend")) == 1
@@ -236,21 +285,24 @@ def test_the_page_escapes_the_customers_name(app, db, client, platform):
     assert "<script>x</script>" not in body and html.escape("<script>x</script>") in body
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("thing1", "补水面膜、玻尿酸精华液、氨基酸洗面奶、防晒霜", "补水面膜、玻尿酸精华液、氨基酸洗面奶…"),
-    ("thing2", "短的", "短的"),
-    ("thing3", "第一行\n第二行", "第一行 第二行"),
-    ("thing4", "", "无"),
-    ("thing5", "一二三四五六七八九十一二三四五六七八👍🏻好", "一二三四五六七八九十一二三四五六七八…"),
-    ("phrase6", "已经发货啦！", "已经发货啦"),
-    ("name7", "欧阳娜娜娜娜娜娜娜娜娜", "欧阳娜娜娜娜娜娜娜娜"),
-    ("name8", "Alexandra Catherine Smith", "Alexandra Catherine"),
-    ("character_string9", "SF 1234-5678 顺丰", "SF1234-5678"),
-    ("number10", "共 1,288.50 元", "1288.50"),
-    ("amount11", "合计：¥1,288.00", "¥1288.00"),
-    ("symbol12", "……——!!", "……——!"),
-    ("phone_number13", "+86 138-0013-8000", "+86138-0013-8000"),
-    ("time14", "2026年12月1日 15:01", "2026年12月1日 15:01"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("thing1", "补水面膜、玻尿酸精华液、氨基酸洗面奶、防晒霜", "补水面膜、玻尿酸精华液、氨基酸洗面奶…"),
+        ("thing2", "短的", "短的"),
+        ("thing3", "第一行\n第二行", "第一行 第二行"),
+        ("thing4", "", "无"),
+        ("thing5", "一二三四五六七八九十一二三四五六七八👍🏻好", "一二三四五六七八九十一二三四五六七八…"),
+        ("phrase6", "已经发货啦！", "已经发货啦"),
+        ("name7", "欧阳娜娜娜娜娜娜娜娜娜", "欧阳娜娜娜娜娜娜娜娜"),
+        ("name8", "Alexandra Catherine Smith", "Alexandra Catherine"),
+        ("character_string9", "SF 1234-5678 顺丰", "SF1234-5678"),
+        ("number10", "共 1,288.50 元", "1288.50"),
+        ("amount11", "合计：¥1,288.00", "¥1288.00"),
+        ("symbol12", "……——!!", "……——!"),
+        ("phone_number13", "+86 138-0013-8000", "+86138-0013-8000"),
+        ("time14", "2026年12月1日 15:01", "2026年12月1日 15:01"),
+    ],
+)
 def test_field_values_are_fitted_to_the_platforms_limits(key, value, expected):
     assert fit_value(key, value) == expected

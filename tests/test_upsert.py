@@ -33,8 +33,13 @@ def test_insert_ignore_counts_only_new_rows_across_chunks_and_column_sets(db):
 def test_upsert_inserts_then_updates_only_the_named_columns(db):
     with db.session() as s:
         upsert(s, KeyValue.__table__, _row("u"), ["key"], ["value"])
-        upsert(s, KeyValue.__table__, {**_row("u"), "value": "new", "updated_at": NOW + dt.timedelta(days=1)},
-               ["key"], ["value"])
+        upsert(
+            s,
+            KeyValue.__table__,
+            {**_row("u"), "value": "new", "updated_at": NOW + dt.timedelta(days=1)},
+            ["key"],
+            ["value"],
+        )
     with db.read_session() as s:
         row = s.get(KeyValue, "u")
         assert (row.value, row.updated_at) == ("new", NOW)  # updated_at was not in update_columns

@@ -28,6 +28,7 @@ def signed_params(timestamp: str | None = None, nonce: str = "n0nce") -> dict:
 
 # --- URL verification ------------------------------------------------------------------------
 
+
 def test_verification_echoes_echostr_for_valid_signature(client):
     response = client.get("/wechat", query_string={**signed_params(), "echostr": "4213920383"})
     assert response.status_code == 200
@@ -49,6 +50,7 @@ def test_verification_refuses_stale_timestamp(client):
 
 
 # --- Receiving in each mode ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
 def test_text_message_is_logged_and_answered_in_every_mode(client, db, mode):
@@ -120,6 +122,7 @@ def test_messages_from_a_new_follower_racing_create_one_customer(app, db):
 
 
 # --- Refusals: nothing stored ----------------------------------------------------------------
+
 
 def _assert_nothing_stored(db):
     assert count(db, InboundMessage) == 0
@@ -196,7 +199,11 @@ def test_malformed_or_hostile_xml_is_400(client, db, body, mode):
 def test_hostile_envelope_in_safe_mode_is_400(platform, db):
     timestamp, nonce = str(int(time.time())), "n2"
     body = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><xml><Encrypt>&lol;</Encrypt></xml>'
-    params = {**signed_params(timestamp, nonce), "encrypt_type": "aes", "msg_signature": sign(TOKEN, timestamp, nonce)}
+    params = {
+        **signed_params(timestamp, nonce),
+        "encrypt_type": "aes",
+        "msg_signature": sign(TOKEN, timestamp, nonce),
+    }
     assert platform.post_raw(body, params).status == 400
     _assert_nothing_stored(db)
 
@@ -208,6 +215,7 @@ def test_oversized_body_is_413(platform, db):
 
 
 # --- Events and other message types ----------------------------------------------------------
+
 
 def test_subscribe_with_scene_creates_customer_and_keeps_scene(platform, db):
     reply = platform.post_event("o_follower", "subscribe", "qrscene_ref_ABCD")
@@ -251,8 +259,14 @@ def test_duplicate_event_is_processed_once(platform, db):
         ("image", "<PicUrl><![CDATA[http://example.com/a.jpg]]></PicUrl><MediaId><![CDATA[m1]]></MediaId>"),
         ("voice", "<MediaId><![CDATA[m2]]></MediaId><Format><![CDATA[amr]]></Format>"),
         ("video", "<MediaId><![CDATA[m3]]></MediaId><ThumbMediaId><![CDATA[t3]]></ThumbMediaId>"),
-        ("location", "<Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale><Label><![CDATA[广州]]></Label>"),
-        ("link", "<Title><![CDATA[看看]]></Title><Description><![CDATA[d]]></Description><Url><![CDATA[http://e.com]]></Url>"),
+        (
+            "location",
+            "<Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale><Label><![CDATA[广州]]></Label>",
+        ),
+        (
+            "link",
+            "<Title><![CDATA[看看]]></Title><Description><![CDATA[d]]></Description><Url><![CDATA[http://e.com]]></Url>",
+        ),
         ("miniprogrampage", "<Title><![CDATA[小程序]]></Title>"),
     ],
 )
@@ -312,8 +326,14 @@ def delivering(app_config, fake_wechat):
     """An app whose outbox drain talks to the fake WeChat API, with the production reply budget."""
     from app import create_app
 
-    app_config.update({"WECHAT_APP_SECRET": FAKE_APP_SECRET, "WECHAT_API_BASE_URL": fake_wechat.base_url,
-                       "DELIVERY_RATE_PER_SECOND": 0, "WEBHOOK_REPLY_BUDGET_SECONDS": 4})
+    app_config.update(
+        {
+            "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+            "WECHAT_API_BASE_URL": fake_wechat.base_url,
+            "DELIVERY_RATE_PER_SECOND": 0,
+            "WEBHOOK_REPLY_BUDGET_SECONDS": 4,
+        }
+    )
     app = create_app(app_config)
     yield app
     get_db(app).dispose()
@@ -351,14 +371,18 @@ def test_a_reply_whose_body_was_never_written_goes_by_the_outbox_once(delivering
     platform = WeChatPlatform(delivering.test_client())
     with time_machine.travel(NOW, tick=False):
         body, params = platform.envelope(platform.text_xml("o_killed", "你好"), str(int(time.time())), "n9")
-        response = delivering.test_client().post("/wechat", query_string=params, data=body,
-                                                 content_type="text/xml")
+        response = delivering.test_client().post(
+            "/wechat", query_string=params, data=body, content_type="text/xml"
+        )
         assert response.status_code == 200
         response.close()  # the body is never written
     [row] = reply_rows(db)
     assert row.status == "pending" and row.text
-    assert NOW.replace(tzinfo=None) + dt.timedelta(seconds=15) < row.next_attempt_at \
+    assert (
+        NOW.replace(tzinfo=None) + dt.timedelta(seconds=15)
+        < row.next_attempt_at
         <= NOW.replace(tzinfo=None) + dt.timedelta(seconds=20)
+    )
     drain_at(delivering, NOW + dt.timedelta(seconds=10))  # the platform may still retry: wait
     assert sent_texts(fake_wechat) == []
     drain_at(delivering, NOW + dt.timedelta(seconds=25))
@@ -414,36 +438,55 @@ def _text_msg(inner: str) -> str:
 
 
 ODD_SHAPES = {
-    "element-inside-content": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
-                                        "<Content><b>要两盒面膜</b></Content><MsgId>1</MsgId>"),
-    "repeated-fromusername": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><FromUserName>o_other"
-                                       "</FromUserName><MsgType>text</MsgType><Content>你好</Content><MsgId>2</MsgId>"),
-    "msgid-not-digits": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
-                                  "<Content>你好</Content><MsgId>abc</MsgId>"),
-    "5000-nested-elements": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
-                                      "<Content>你好</Content><MsgId>3</MsgId><Extra>" + "<a>" * 5000 + "x"
-                                      + "</a>" * 5000 + "</Extra>"),
-    "xinclude": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType><Content>"
-                          '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" '
-                          'parse="text"/></Content><MsgId>4</MsgId>'),
-    "event-key-element": _text_msg(f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>event</MsgType>"
-                                   "<Event>CLICK</Event><EventKey><k>1</k></EventKey>"),
-    "createtime-not-digits": (f"<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{SECRET_OPENID}</FromUserName>"
-                              "<CreateTime>soon</CreateTime><MsgType>text</MsgType><Content>你好</Content>"
-                              "<MsgId>5</MsgId></xml>"),
-    "openid-not-an-openid": _text_msg("<FromUserName>o x;DROP</FromUserName><MsgType>text</MsgType>"
-                                      "<Content>你好</Content><MsgId>6</MsgId>"),
-    "attribute": _text_msg(f'<FromUserName a="1">{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>'
-                           "<Content>你好</Content><MsgId>7</MsgId>"),
-    "other-root": (f"<msg><FromUserName>{SECRET_OPENID}</FromUserName><CreateTime>1</CreateTime>"
-                   "<MsgType>text</MsgType><Content>你好</Content><MsgId>8</MsgId></msg>"),
+    "element-inside-content": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
+        "<Content><b>要两盒面膜</b></Content><MsgId>1</MsgId>"
+    ),
+    "repeated-fromusername": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><FromUserName>o_other"
+        "</FromUserName><MsgType>text</MsgType><Content>你好</Content><MsgId>2</MsgId>"
+    ),
+    "msgid-not-digits": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
+        "<Content>你好</Content><MsgId>abc</MsgId>"
+    ),
+    "5000-nested-elements": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>"
+        "<Content>你好</Content><MsgId>3</MsgId><Extra>" + "<a>" * 5000 + "x" + "</a>" * 5000 + "</Extra>"
+    ),
+    "xinclude": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>text</MsgType><Content>"
+        '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" '
+        'parse="text"/></Content><MsgId>4</MsgId>'
+    ),
+    "event-key-element": _text_msg(
+        f"<FromUserName>{SECRET_OPENID}</FromUserName><MsgType>event</MsgType>"
+        "<Event>CLICK</Event><EventKey><k>1</k></EventKey>"
+    ),
+    "createtime-not-digits": (
+        f"<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{SECRET_OPENID}</FromUserName>"
+        "<CreateTime>soon</CreateTime><MsgType>text</MsgType><Content>你好</Content>"
+        "<MsgId>5</MsgId></xml>"
+    ),
+    "openid-not-an-openid": _text_msg(
+        "<FromUserName>o x;DROP</FromUserName><MsgType>text</MsgType><Content>你好</Content><MsgId>6</MsgId>"
+    ),
+    "attribute": _text_msg(
+        f'<FromUserName a="1">{SECRET_OPENID}</FromUserName><MsgType>text</MsgType>'
+        "<Content>你好</Content><MsgId>7</MsgId>"
+    ),
+    "other-root": (
+        f"<msg><FromUserName>{SECRET_OPENID}</FromUserName><CreateTime>1</CreateTime>"
+        "<MsgType>text</MsgType><Content>你好</Content><MsgId>8</MsgId></msg>"
+    ),
 }
 
 
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 @pytest.mark.parametrize("shape", list(ODD_SHAPES))
-def test_signed_message_of_odd_shape_is_400_stores_nothing_logs_nothing_personal(client, db, caplog, shape,
-                                                                                 mode):
+def test_signed_message_of_odd_shape_is_400_stores_nothing_logs_nothing_personal(
+    client, db, caplog, shape, mode
+):
     caplog.set_level("DEBUG")
     platform = WeChatPlatform(client, mode=mode)
     reply = platform.post_xml(ODD_SHAPES[shape])  # correctly signed (and encrypted in safe mode)
@@ -455,11 +498,13 @@ def test_signed_message_of_odd_shape_is_400_stores_nothing_logs_nothing_personal
 
 def test_the_platforms_deepest_message_shape_is_accepted(platform, db):
     """A mass-send report nests five levels (CopyrightCheckResult/ResultList/item/…): within bounds."""
-    xml = _text_msg("<FromUserName>mphelper</FromUserName><MsgType>event</MsgType><Event>MASSSENDJOBFINISH"
-                    "</Event><MsgID>1000001625</MsgID><Status>send success</Status><TotalCount>2</TotalCount>"
-                    "<CopyrightCheckResult><Count>1</Count><ResultList><item><ArticleIdx>1</ArticleIdx>"
-                    "<UserDeclareState>0</UserDeclareState></item></ResultList><CheckState>2</CheckState>"
-                    "</CopyrightCheckResult>")
+    xml = _text_msg(
+        "<FromUserName>mphelper</FromUserName><MsgType>event</MsgType><Event>MASSSENDJOBFINISH"
+        "</Event><MsgID>1000001625</MsgID><Status>send success</Status><TotalCount>2</TotalCount>"
+        "<CopyrightCheckResult><Count>1</Count><ResultList><item><ArticleIdx>1</ArticleIdx>"
+        "<UserDeclareState>0</UserDeclareState></item></ResultList><CheckState>2</CheckState>"
+        "</CopyrightCheckResult>"
+    )
     assert platform.post_xml(xml).body == "success"
     assert count(db, InboundMessage) == 1
 
@@ -496,9 +541,11 @@ PLATFORM_EVENTS = {
 
 
 def _event(openid: str, event: str, fields: str = "", create_time: int = 1_780_000_000) -> str:
-    return (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-            f"<Event><![CDATA[{event}]]></Event>{fields}</xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event>{fields}</xml>"
+    )
 
 
 @pytest.mark.parametrize("name", list(PLATFORM_EVENTS))
@@ -509,15 +556,24 @@ def test_events_the_platform_sends_on_its_own_open_no_window_and_clear_no_unreac
     assert count(db, InboundMessage) == 1  # logged all the same
 
 
-@pytest.mark.parametrize(("event", "fields"), [
-    ("CLICK", "<EventKey><![CDATA[MENU_ORDERS]]></EventKey>"),
-    ("scancode_push", "<EventKey><![CDATA[scan_1]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]>"
-                      "</ScanType><ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>"),
-    ("scancode_waitmsg", "<EventKey><![CDATA[scan_2]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]>"
-                         "</ScanType><ScanResult><![CDATA[2]]></ScanResult></ScanCodeInfo>"),
-    ("SCAN", "<EventKey><![CDATA[123]]></EventKey><Ticket><![CDATA[t]]></Ticket>"),
-    ("subscribe", ""),
-])
+@pytest.mark.parametrize(
+    ("event", "fields"),
+    [
+        ("CLICK", "<EventKey><![CDATA[MENU_ORDERS]]></EventKey>"),
+        (
+            "scancode_push",
+            "<EventKey><![CDATA[scan_1]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]>"
+            "</ScanType><ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>",
+        ),
+        (
+            "scancode_waitmsg",
+            "<EventKey><![CDATA[scan_2]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]>"
+            "</ScanType><ScanResult><![CDATA[2]]></ScanResult></ScanCodeInfo>",
+        ),
+        ("SCAN", "<EventKey><![CDATA[123]]></EventKey><Ticket><![CDATA[t]]></Ticket>"),
+        ("subscribe", ""),
+    ],
+)
 def test_the_users_own_actions_open_the_window_and_clear_unreachable(platform, db, event, fields):
     _known_unreachable_customer(db, "o_active")
     assert platform.post_xml(_event("o_active", event, fields, create_time=int(time.time()))).status == 200
@@ -572,18 +628,24 @@ def test_an_event_key_too_long_for_the_column_is_hashed_into_the_dedupe_key(plat
 
 # --- A retry in the other mode ----------------------------------------------------------------
 
-@pytest.mark.parametrize(("first_mode", "retry_mode"), [("safe", "plain"), ("plain", "safe"), ("compat", "plain")])
+
+@pytest.mark.parametrize(
+    ("first_mode", "retry_mode"), [("safe", "plain"), ("plain", "safe"), ("compat", "plain")]
+)
 def test_a_retry_in_the_other_mode_gets_the_reply_in_its_own_mode(client, db, first_mode, retry_mode):
     xml = WeChatPlatform.text_xml("o_switch", "你好", msg_id=424242)
     first = WeChatPlatform(client, mode=first_mode).post_xml(xml)
     retry = WeChatPlatform(client, mode=retry_mode).post_xml(xml)
     assert first.text and retry.text == first.text
     assert ("<Encrypt>" in retry.body) == (retry_mode != "plain")
-    assert WeChatPlatform(client, mode=first_mode).post_xml(xml).body == first.body  # same mode: byte for byte
+    assert (
+        WeChatPlatform(client, mode=first_mode).post_xml(xml).body == first.body
+    )  # same mode: byte for byte
     assert count(db, InboundMessage) == 1
 
 
 # --- Bodies past the limit, streamed ---------------------------------------------------------
+
 
 def test_a_chunked_body_past_the_limit_is_413(app, db):
     """A real HTTP server on loopback (it terminates chunked bodies as gunicorn does)."""
@@ -600,8 +662,10 @@ def test_a_chunked_body_past_the_limit_is_413(app, db):
         def post_chunked(xml: str) -> requests.Response:
             body, params = platform.envelope(xml, str(int(time.time())), "chunk")
             data = body.encode()
-            chunks = (data[i:i + 8192] for i in range(0, len(data), 8192))  # no Content-Length: chunked
-            return requests.post(base, params=params, data=chunks, headers={"Content-Type": "text/xml"}, timeout=10)
+            chunks = (data[i : i + 8192] for i in range(0, len(data), 8192))  # no Content-Length: chunked
+            return requests.post(
+                base, params=params, data=chunks, headers={"Content-Type": "text/xml"}, timeout=10
+            )
 
         big = post_chunked(platform.text_xml("o_big", "很" * 24000))  # ~70 KB
         assert big.status_code == 413

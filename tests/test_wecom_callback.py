@@ -56,8 +56,10 @@ def test_bad_signature_stale_timestamp_hostile_xml_and_oversized_bodies_are_refu
     old = str(int(time.time()) - 3600)
     body, params = wecom.envelope(xml, old, "n2")
     assert wecom.post_raw(body, params).status == 403
-    hostile = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
-               "<xml><FromUserName>x</FromUserName><MsgType>text</MsgType><Content>&lol2;</Content></xml>")
+    hostile = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+        "<xml><FromUserName>x</FromUserName><MsgType>text</MsgType><Content>&lol2;</Content></xml>"
+    )
     body, params = wecom.envelope(hostile, timestamp, "n3")
     assert wecom.post_raw(body, params).status == 400
     assert wecom.post_raw("<xml><Encrypt>not base64!</Encrypt></xml>", params).status in (400, 403)

@@ -54,9 +54,13 @@ def add_on_wecom(fake_wecom, wecom, external: str, **friend) -> tuple[float, flo
     fake_wecom.befriend(external, SELLER_USERID, **friend)
     code = fake_wecom.welcome_code(external)
     started = time.monotonic()
-    reply = wecom.contact_event("add_external_contact", SELLER_USERID, external, state=state, welcome_code=code)
+    reply = wecom.contact_event(
+        "add_external_contact", SELLER_USERID, external, state=state, welcome_code=code
+    )
     assert reply.status == 200 and reply.body == "success"
-    [welcome] = [r for r in fake_wecom.calls("externalcontact/send_welcome_msg") if r.body["welcome_code"] == code]
+    [welcome] = [
+        r for r in fake_wecom.calls("externalcontact/send_welcome_msg") if r.body["welcome_code"] == code
+    ]
     assert welcome.accepted
     return started, welcome.at
 
@@ -68,7 +72,8 @@ def shop(wecom, db):
 
 
 def test_a_customer_who_ordered_on_the_account_gets_the_repurchase_nudge_57_days_later_by_a_confirmed_task(
-        shop, db, platform, wecom, fake_wecom, app):
+    shop, db, platform, wecom, fake_wecom, app
+):
     reply = platform.say("o_fang", "要两盒补水面膜，王芳 13800138000，广东省深圳市南山区科技园路1号")
     assert "订单" in reply
     with db.read_session() as s:
@@ -77,7 +82,9 @@ def test_a_customer_who_ordered_on_the_account_gets_the_repurchase_nudge_57_days
     # The seller ships it from the WeCom app (same console as on the Official Account).
     assert "发货" in wecom.say(SELLER_USERID, f"发货 #{order_id} 顺丰 SF1234567890")
 
-    started, welcomed = add_on_wecom(fake_wecom, wecom, "wm_fang", name="芳芳", remark_mobiles=["13800138000"])
+    started, welcomed = add_on_wecom(
+        fake_wecom, wecom, "wm_fang", name="芳芳", remark_mobiles=["13800138000"]
+    )
     assert welcomed - started < 20  # sent right after the callback's commit, not at a tick
     linked = contact(db, "wm_fang")
     assert (linked.customer_id, linked.linked_by, linked.status) == (customer_id, "phone", "active")
@@ -99,21 +106,25 @@ def test_a_customer_who_ordered_on_the_account_gets_the_repurchase_nudge_57_days
     run_tick(app, at=at + dt.timedelta(minutes=5))
     [nudge] = rows(db, kind="repurchase")
     assert (nudge.status, nudge.channel, nudge.api_msgid) == ("sent", "wecom", task.msgid)
-    assert rows(db, status="drafted", customer_id=customer_id, transactional=False) == []  # no marketing draft
+    assert (
+        rows(db, status="drafted", customer_id=customer_id, transactional=False) == []
+    )  # no marketing draft
     with db.read_session() as s:
         assert s.scalar(select(WecomTask.status)) == "done"
 
 
 def test_a_seller_silent_for_a_week_still_gets_the_new_order_notice_and_the_digest_in_the_app(
-        shop, db, platform, wecom, fake_wecom, app):
+    shop, db, platform, wecom, fake_wecom, app
+):
     with db.session() as s:
         seller = Customer(openid=SELLER_OPENID, last_inbound_at=utcnow() - 8 * DAY)
         s.add(seller)
     platform.say("o_li", "要一盒补水面膜，李四 13900139000，浙江省杭州市西湖区文三路1号")
     now = utcnow()
     run_tick(app, at=now)
-    assert any("新订单" in m or "下单" in m for m in fake_wecom.app_messages(SELLER_USERID)), \
+    assert any("新订单" in m or "下单" in m for m in fake_wecom.app_messages(SELLER_USERID)), (
         fake_wecom.app_messages(SELLER_USERID)
+    )
     [oa_row] = [r for r in rows(db, kind="seller_notice") if r.openid == SELLER_OPENID]
     assert oa_row.status == "skipped"  # the Official Account window is closed for the seller
 
@@ -144,7 +155,9 @@ def test_a_referral_state_credits_the_referrer_like_the_account_qr_scene(shop, d
     assert "好友推荐" in welcome.body["text"]["content"]
 
 
-def test_a_personal_contact_way_links_whoever_adds_through_it_to_that_customer(shop, db, wecom, fake_wecom, runner):
+def test_a_personal_contact_way_links_whoever_adds_through_it_to_that_customer(
+    shop, db, wecom, fake_wecom, runner
+):
     customer_id = add_customer(db, name="赵六", openid="o_zhao")
     result = runner.invoke(args=["wecom", "contact-way", "--customer", str(customer_id)])
     assert result.exit_code == 0, result.output
@@ -160,19 +173,25 @@ def test_a_personal_contact_way_links_whoever_adds_through_it_to_that_customer(s
     assert contact(db, "wm_forger").linked_by == "new"
 
 
-def test_contact_way_state_is_at_most_30_characters_and_user_defaults_to_the_seller(wecom, fake_wecom, runner):
+def test_contact_way_state_is_at_most_30_characters_and_user_defaults_to_the_seller(
+    wecom, fake_wecom, runner
+):
     assert runner.invoke(args=["wecom", "contact-way", "--state", "x" * 31]).exit_code != 0
     assert fake_wecom.calls("externalcontact/add_contact_way") == []
     result = runner.invoke(args=["wecom", "contact-way", "--state", "ref_ABC123"])
     assert result.exit_code == 0, result.output
     [call] = fake_wecom.calls("externalcontact/add_contact_way")
-    assert call.body["state"] == "ref_ABC123" and call.body["user"] == [SELLER_USERID] and call.body["type"] == 1
+    assert (
+        call.body["state"] == "ref_ABC123" and call.body["user"] == [SELLER_USERID] and call.body["type"] == 1
+    )
 
 
 def test_the_same_add_event_delivered_twice_links_and_welcomes_once(shop, db, wecom, fake_wecom):
     fake_wecom.befriend("wm_twice", SELLER_USERID)
     code = fake_wecom.welcome_code("wm_twice")
-    xml = wecom.contact_xml("add_external_contact", SELLER_USERID, "wm_twice", welcome_code=code, create_time=1700)
+    xml = wecom.contact_xml(
+        "add_external_contact", SELLER_USERID, "wm_twice", welcome_code=code, create_time=1700
+    )
     assert [wecom.post_xml(xml).status for _ in range(3)] == [200, 200, 200]
     assert len(fake_wecom.calls("externalcontact/send_welcome_msg")) == 1
     assert len(rows(db, kind="wecom_welcome")) == 1
@@ -185,12 +204,19 @@ def _linked_customer(db, fake_wecom, wecom, external: str) -> int:
 
 def _due_winback(db, customer_id: int, at: dt.datetime, key: str = "winback:test") -> None:
     with db.session() as s:
-        enqueue(s, dedupe_key=f"{key}:{customer_id}", kind="winback", text="好久不见，上新了～", customer_id=customer_id,
-                now=at)
+        enqueue(
+            s,
+            dedupe_key=f"{key}:{customer_id}",
+            kind="winback",
+            text="好久不见，上新了～",
+            customer_id=customer_id,
+            now=at,
+        )
 
 
 def test_a_customer_who_deleted_the_member_is_marked_gone_the_seller_told_and_the_row_falls_back(
-        shop, db, wecom, fake_wecom, app):
+    shop, db, wecom, fake_wecom, app
+):
     customer_id = _linked_customer(db, fake_wecom, wecom, "wm_gone")
     fake_wecom.unfriend("wm_gone", SELLER_USERID)
     assert wecom.contact_event("del_follow_user", SELLER_USERID, "wm_gone").status == 200
@@ -232,7 +258,8 @@ def test_already_received_one_postpones_the_row(shop, db, wecom, fake_wecom, app
 
 
 def test_a_task_not_confirmed_in_time_is_withdrawn_and_its_rows_become_drafts(
-        shop, db, wecom, fake_wecom, app, app_config):
+    shop, db, wecom, fake_wecom, app, app_config
+):
     customer_id = _linked_customer(db, fake_wecom, wecom, "wm_late")
     at = morning_after(utcnow() + DAY)
     _due_winback(db, customer_id, at)
@@ -257,7 +284,9 @@ def test_many_customers_due_the_same_text_share_one_task(shop, db, wecom, fake_w
     assert any("1 条群发任务（共 3 位客户）" in m for m in fake_wecom.app_messages(SELLER_USERID))
 
 
-def test_the_per_customer_limit_is_planned_so_tasks_do_not_bounce(shop, db, wecom_settings, fake_wecom, client):
+def test_the_per_customer_limit_is_planned_so_tasks_do_not_bounce(
+    shop, db, wecom_settings, fake_wecom, client
+):
     from app import create_app
     from tests.wecom_platform import WeComPlatform
 

@@ -25,8 +25,9 @@ _BUILDER = _platform.WeChatPlatform(None, "plain", token=TOKEN, account=ACCOUNT)
 class WeChatPlatform(_platform.WeChatPlatform):
     """Posts messages to ``/wechat`` the way the platform does, with the tests' Token and keys."""
 
-    def __init__(self, client, mode: str = "safe", token: str = TOKEN, aes_key: str = AES_KEY,
-                 app_id: str = APP_ID):
+    def __init__(
+        self, client, mode: str = "safe", token: str = TOKEN, aes_key: str = AES_KEY, app_id: str = APP_ID
+    ):
         super().__init__(client, mode, token=token, aes_key=aes_key, app_id=app_id, account=ACCOUNT)
 
     # The builders are also used without a platform (``WeChatPlatform.text_xml(...)``).

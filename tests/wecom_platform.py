@@ -52,27 +52,41 @@ class WeComPlatform:
     # -- building ---------------------------------------------------------------------------
     def text_xml(self, userid: str, text: str, msg_id: int | None = None) -> str:
         msg_id = next(_msg_ids) if msg_id is None else msg_id
-        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
-                f"<FromUserName><![CDATA[{userid}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
-                f"<MsgType><![CDATA[text]]></MsgType><Content>{escape(text)}</Content><MsgId>{msg_id}</MsgId>"
-                f"<AgentID>{AGENT_ID}</AgentID></xml>")
+        return (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{userid}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+            f"<MsgType><![CDATA[text]]></MsgType><Content>{escape(text)}</Content><MsgId>{msg_id}</MsgId>"
+            f"<AgentID>{AGENT_ID}</AgentID></xml>"
+        )
 
-    def contact_xml(self, change_type: str, userid: str, external_userid: str, *, state: str | None = None,
-                    welcome_code: str | None = None, create_time: int | None = None) -> str:
+    def contact_xml(
+        self,
+        change_type: str,
+        userid: str,
+        external_userid: str,
+        *,
+        state: str | None = None,
+        welcome_code: str | None = None,
+        create_time: int | None = None,
+    ) -> str:
         create_time = int(time.time()) if create_time is None else create_time
         extra = f"<State><![CDATA[{state}]]></State>" if state is not None else ""
         extra += f"<WelcomeCode><![CDATA[{welcome_code}]]></WelcomeCode>" if welcome_code else ""
-        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
-                f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-                f"<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>"
-                f"<UserID><![CDATA[{userid}]]></UserID><ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID>"
-                f"{extra}</xml>")
+        return (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[{change_type}]]></ChangeType>"
+            f"<UserID><![CDATA[{userid}]]></UserID><ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID>"
+            f"{extra}</xml>"
+        )
 
     # -- sending ----------------------------------------------------------------------------
     def envelope(self, xml: str, timestamp: str, nonce: str) -> tuple[str, dict]:
         encrypted = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
-        body = (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
-                f"<Encrypt><![CDATA[{encrypted['Encrypt']}]]></Encrypt><AgentID>{AGENT_ID}</AgentID></xml>")
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypted['Encrypt']}]]></Encrypt><AgentID>{AGENT_ID}</AgentID></xml>"
+        )
         return body, {"msg_signature": encrypted["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
 
     def post_xml(self, xml: str, timestamp: str | None = None) -> Reply:
@@ -88,7 +102,9 @@ class WeComPlatform:
         if status != 200 or body == "success" or not body.strip():
             return Reply(status, body, None)
         envelope = xmltodict.parse(body)["xml"]
-        plain = self.crypto.decrypt_message(body, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
+        plain = self.crypto.decrypt_message(
+            body, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"]
+        )
         return Reply(status, body, xmltodict.parse(plain)["xml"])
 
     def say(self, userid: str, text: str) -> str | None:
@@ -109,5 +125,7 @@ class WeComPlatform:
         sig = signature(self.token, timestamp, nonce, echostr)
         if bad_signature:
             sig = "0" * 40
-        return self.client.get("/wecom", query_string={"msg_signature": sig, "timestamp": timestamp,
-                                                       "nonce": nonce, "echostr": echostr})
+        return self.client.get(
+            "/wecom",
+            query_string={"msg_signature": sig, "timestamp": timestamp, "nonce": nonce, "echostr": echostr},
+        )

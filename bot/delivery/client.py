@@ -33,8 +33,16 @@ T = TypeVar("T")
 class HuitouWeChatClient(WeChatClient):
     """The API client used by the delivery channels (``auto_retry`` is always off)."""
 
-    def __init__(self, appid: str, secret: str, *, session: Any, api_base_url: str,
-                 timeout: float | None = 10, token_endpoint: str = "stable"):
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        session: Any,
+        api_base_url: str,
+        timeout: float | None = 10,
+        token_endpoint: str = "stable",
+    ):
         super().__init__(appid, secret, session=session, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
         self.token_endpoint = token_endpoint
@@ -45,12 +53,22 @@ class HuitouWeChatClient(WeChatClient):
         """Ask the API for a token (no caching): ``(access_token, expires_in)``."""
         try:
             if self.token_endpoint == "classic":
-                res = self._http.get(f"{self.API_BASE_URL}token", timeout=self.timeout, params={
-                    "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+                res = self._http.get(
+                    f"{self.API_BASE_URL}token",
+                    timeout=self.timeout,
+                    params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+                )
             else:
-                res = self._http.post(f"{self.API_BASE_URL}stable_token", timeout=self.timeout, json={
-                    "grant_type": "client_credential", "appid": self.appid, "secret": self.secret,
-                    "force_refresh": bool(force_refresh)})
+                res = self._http.post(
+                    f"{self.API_BASE_URL}stable_token",
+                    timeout=self.timeout,
+                    json={
+                        "grant_type": "client_credential",
+                        "appid": self.appid,
+                        "secret": self.secret,
+                        "force_refresh": bool(force_refresh),
+                    },
+                )
         except requests.RequestException as exc:
             raise TransientError(f"network error fetching the access token: {type(exc).__name__}") from None
         if res.status_code >= 500:
@@ -119,12 +137,16 @@ class HuitouWeChatClient(WeChatClient):
         result = self.call(lambda: self.message.send_text(openid, text))
         return _msgid(result)
 
-    def send_template(self, openid: str, template_id: str, data: dict[str, Any], url: str | None = None) -> str | None:
+    def send_template(
+        self, openid: str, template_id: str, data: dict[str, Any], url: str | None = None
+    ) -> str | None:
         """Template message; returns the API's msgid."""
         result = self.call(lambda: self.message.send_template(openid, template_id, data, url=url))
         return _msgid(result)
 
-    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None) -> str | None:
+    def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> str | None:
         """Subscription notice (``message/subscribe/bizsend``); the link goes in ``page``."""
         result = self.call(lambda: self.message.send_subscribe_message(openid, template_id, data, page=page))
         return _msgid(result)

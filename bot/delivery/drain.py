@@ -95,8 +95,10 @@ class DrainSummary:
         per_kind: dict[str, dict[str, int]] = {}
         for (kind, outcome), n in sorted(self.outcomes.items()):
             per_kind.setdefault(kind, {})[outcome] = n
-        return {"per_kind": per_kind,
-                "paused_until": self.paused_until.isoformat() if self.paused_until else None}
+        return {
+            "per_kind": per_kind,
+            "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+        }
 
 
 @dataclass
@@ -131,8 +133,12 @@ class _Outcome:
 class RateLimiter:
     """At most ``per_second`` sends per second from this drainer (0 or less: no limit)."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
         self.clock = clock
         self.sleep = sleep
@@ -150,6 +156,7 @@ class RateLimiter:
 
 # --- the database's clock -------------------------------------------------------------------
 
+
 def _db_now(session: Session) -> ColumnElement:
     """The database server's current time as naive UTC (claims are aged by it, never by ``now``)."""
     if session.get_bind().dialect.name == "sqlite":
@@ -166,6 +173,7 @@ def _db_ago(session: Session, age: dt.timedelta) -> ColumnElement:
 
 
 # --- planning ------------------------------------------------------------------------------
+
 
 def _kind_rank() -> ColumnElement:
     return case(rules.MARKETING_RANK, value=OutboxMessage.kind, else_=rules.DEFAULT_MARKETING_RANK)
@@ -194,7 +202,9 @@ def _recipient_customer(session: Session, row: OutboxMessage) -> Customer | None
     return None
 
 
-def _counts(session: Session, customer: Customer | None, now: dt.datetime, settings: DeliverySettings) -> Counts:
+def _counts(
+    session: Session, customer: Customer | None, now: dt.datetime, settings: DeliverySettings
+) -> Counts:
     if customer is None:
         return Counts()
     addressed = [OutboxMessage.customer_id == customer.id]
@@ -202,13 +212,26 @@ def _counts(session: Session, customer: Customer | None, now: dt.datetime, setti
         addressed.append(OutboxMessage.openid == customer.openid)
     service = 0
     if customer.last_inbound_at is not None:
-        service = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(
-                or_(*addressed), OutboxMessage.channel == rules.SERVICE,
-                OutboxMessage.status.in_(("sent", "sending", "claimed")),
-                func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= customer.last_inbound_at)) or 0
-    marketing = session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(*_holding_cap(customer.id, now, settings))) or 0
+        service = (
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    or_(*addressed),
+                    OutboxMessage.channel == rules.SERVICE,
+                    OutboxMessage.status.in_(("sent", "sending", "claimed")),
+                    func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at)
+                    >= customer.last_inbound_at,
+                )
+            )
+            or 0
+        )
+    marketing = (
+        session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(*_holding_cap(customer.id, now, settings))
+        )
+        or 0
+    )
     return Counts(service_in_window=int(service), marketing_recent=int(marketing))
 
 
@@ -216,16 +239,21 @@ def _holding_cap(customer_id: int, now: dt.datetime, settings: DeliverySettings)
     """Marketing rows of the customer that use up the cap at ``now``: sent, on their way or drafted
     within the last ``DELIVERY_MARKETING_CAP_DAYS``."""
     since = now - dt.timedelta(days=settings.marketing_cap_days)
-    return [OutboxMessage.customer_id == customer_id, OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted", *wecom_channel.IN_FLIGHT)),
-            func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since]
+    return [
+        OutboxMessage.customer_id == customer_id,
+        OutboxMessage.transactional.is_(False),
+        OutboxMessage.status.in_(("sent", "sending", "claimed", "drafted", *wecom_channel.IN_FLIGHT)),
+        func.coalesce(OutboxMessage.sent_at, OutboxMessage.updated_at) >= since,
+    ]
 
 
 def _outranks(row: OutboxMessage) -> ColumnElement:
     """Rows more valuable than ``row`` under the cap (``rules.marketing_value``)."""
     rank = rules.marketing_rank(row.kind)
-    return or_(OutboxMessage.priority < row.priority,
-               and_(OutboxMessage.priority == row.priority, _kind_rank() < rank))
+    return or_(
+        OutboxMessage.priority < row.priority,
+        and_(OutboxMessage.priority == row.priority, _kind_rank() < rank),
+    )
 
 
 def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) -> Recipient:
@@ -234,12 +262,22 @@ def _recipient(session: Session, row: OutboxMessage, customer: Customer | None) 
         return Recipient(openid=row.openid, is_customer=is_customer)
     open_complaint = False
     if is_customer and not row.transactional:
-        open_complaint = session.scalar(select(Complaint.id).where(
-            Complaint.customer_id == customer.id, Complaint.status == "open").limit(1)) is not None
+        open_complaint = (
+            session.scalar(
+                select(Complaint.id)
+                .where(Complaint.customer_id == customer.id, Complaint.status == "open")
+                .limit(1)
+            )
+            is not None
+        )
     return Recipient(
-        openid=row.openid or customer.openid, is_customer=is_customer, opted_out=bool(customer.opted_out),
-        subscribed=customer.subscribed is not False, unreachable=bool(customer.unreachable),
-        last_inbound_at=customer.last_inbound_at, open_complaint=open_complaint,
+        openid=row.openid or customer.openid,
+        is_customer=is_customer,
+        opted_out=bool(customer.opted_out),
+        subscribed=customer.subscribed is not False,
+        unreachable=bool(customer.unreachable),
+        last_inbound_at=customer.last_inbound_at,
+        open_complaint=open_complaint,
     )
 
 
@@ -262,10 +300,20 @@ class _Planner:
         recipient = _recipient(self.session, row, customer)
         spec = self.settings.subscribe_templates.get(row.kind)
         if spec is not None and customer is not None and row.customer_id is not None:  # subscription notices
-            recipient = replace(recipient, subscribe_consent=consents.holds_open(
-                self.session, customer.id, str(spec["template_id"]).strip()))
-        return rules.plan_delivery(kind=row.kind, transactional=bool(row.transactional),
-                                   recipient=recipient, counts=counts, now=self.now, settings=self.settings)
+            recipient = replace(
+                recipient,
+                subscribe_consent=consents.holds_open(
+                    self.session, customer.id, str(spec["template_id"]).strip()
+                ),
+            )
+        return rules.plan_delivery(
+            kind=row.kind,
+            transactional=bool(row.transactional),
+            recipient=recipient,
+            counts=counts,
+            now=self.now,
+            settings=self.settings,
+        )
 
     def plan(self, row: OutboxMessage) -> tuple[Plan, Customer | None]:
         customer = _recipient_customer(self.session, row)
@@ -278,13 +326,18 @@ class _Planner:
         if customer is not None and not row.transactional and row.customer_id is not None:
             if plan.action == "skip" and plan.reason == rules.CAPPED:
                 # A freed slot would go to a more valuable pending row anyway: that one withdraws.
-                if (not self._more_valuable_due(row, customer)
-                        and self._withdraw_lesser_drafts(row, customer, counts)):
+                if not self._more_valuable_due(row, customer) and self._withdraw_lesser_drafts(
+                    row, customer, counts
+                ):
                     plan = self._plan(row, customer, counts)
-            elif plan.action == "send" and (counts.marketing_recent + self._more_valuable_due(row, customer)
-                                            >= self.settings.marketing_cap):
+            elif plan.action == "send" and (
+                counts.marketing_recent + self._more_valuable_due(row, customer)
+                >= self.settings.marketing_cap
+            ):
                 plan = Plan("skip", reason=rules.CAPPED)  # yields the slot
-        plan = wecom_channel.route(self.session, row, customer, plan, self.now, self.settings)  # WeCom channels
+        plan = wecom_channel.route(
+            self.session, row, customer, plan, self.now, self.settings
+        )  # WeCom channels
         if plan.action == "send":
             if plan.channels[0] == rules.SERVICE:
                 counts.service_in_window += 1
@@ -296,11 +349,21 @@ class _Planner:
         """How many of the customer's pending marketing rows, due within the cap window, are more
         valuable than ``row`` (rows of this claim already planned are no longer pending)."""
         horizon = self.now + dt.timedelta(days=self.settings.marketing_cap_days)
-        return int(self.session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.customer_id == customer.id, OutboxMessage.transactional.is_(False),
-                OutboxMessage.status == "pending", OutboxMessage.id != row.id,
-                OutboxMessage.next_attempt_at <= horizon, _outranks(row))) or 0)
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.customer_id == customer.id,
+                    OutboxMessage.transactional.is_(False),
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.id != row.id,
+                    OutboxMessage.next_attempt_at <= horizon,
+                    _outranks(row),
+                )
+            )
+            or 0
+        )
 
     def _withdraw_lesser_drafts(self, row: OutboxMessage, customer: Customer, counts: Counts) -> bool:
         """Withdraw enough of the customer's unsent, less valuable marketing drafts that hold the
@@ -311,19 +374,31 @@ class _Planner:
         mine = rules.marketing_value(row.kind, row.priority)
         drafts = self.session.execute(
             select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.priority).where(
-                *_holding_cap(customer.id, self.now, self.settings), OutboxMessage.status == "drafted",
-                OutboxMessage.channel == rules.DRAFT, OutboxMessage.id != row.id)).all()
-        lesser = sorted((d for d in drafts if rules.marketing_value(d.kind, d.priority) > mine),
-                        key=lambda d: (rules.marketing_value(d.kind, d.priority), d.id), reverse=True)
+                *_holding_cap(customer.id, self.now, self.settings),
+                OutboxMessage.status == "drafted",
+                OutboxMessage.channel == rules.DRAFT,
+                OutboxMessage.id != row.id,
+            )
+        ).all()
+        lesser = sorted(
+            (d for d in drafts if rules.marketing_value(d.kind, d.priority) > mine),
+            key=lambda d: (rules.marketing_value(d.kind, d.priority), d.id),
+            reverse=True,
+        )
         if len(lesser) < need:
             return False  # withdrawing them would not free a slot: leave the seller's list alone
         victims = lesser[:need]
         result = self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_([d.id for d in victims]), OutboxMessage.status == "drafted")
-            .values(status="skipped", skip_reason=rules.CAPPED, updated_at=self.now,
-                    last_error=f"withdrawn: its marketing slot went to the more valuable {row.kind} #{row.id}")
-            .execution_options(synchronize_session=False))
+            .values(
+                status="skipped",
+                skip_reason=rules.CAPPED,
+                updated_at=self.now,
+                last_error=f"withdrawn: its marketing slot went to the more valuable {row.kind} #{row.id}",
+            )
+            .execution_options(synchronize_session=False)
+        )
         withdrawn = int(result.rowcount or 0)
         counts.marketing_recent -= withdrawn
         self.withdrawn.extend(d.kind for d in victims[:withdrawn])
@@ -348,16 +423,25 @@ def preview_due(session: Session, config: Mapping[str, Any], now: dt.datetime) -
     preview = []
     for row in _due_rows(session, now, None, lock=False):
         plan, _customer = planner.plan(row)
-        preview.append({"id": row.id, "kind": row.kind, "dedupe_key": row.dedupe_key,
-                        "action": describe_plan(plan), "channels": list(plan.channels),
-                        "not_before": plan.not_before.isoformat() if plan.not_before else None})
+        preview.append(
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "dedupe_key": row.dedupe_key,
+                "action": describe_plan(plan),
+                "channels": list(plan.channels),
+                "not_before": plan.not_before.isoformat() if plan.not_before else None,
+            }
+        )
     return preview
 
 
 # --- the three steps --------------------------------------------------------------------------
 
-def _claim(database: Database, token: str, now: dt.datetime, settings: DeliverySettings,
-           summary: DrainSummary) -> tuple[list[_Job], int]:
+
+def _claim(
+    database: Database, token: str, now: dt.datetime, settings: DeliverySettings, summary: DrainSummary
+) -> tuple[list[_Job], int]:
     """Lock and plan one batch of due rows; returns the rows to send and how many rows were handled."""
     jobs: list[_Job] = []
     with database.session() as session:
@@ -385,19 +469,35 @@ def _claim(database: Database, token: str, now: dt.datetime, settings: DeliveryS
             else:
                 row.status, row.channel = "claimed", plan.channels[0]
                 row.claim_token, row.claimed_at = token, claimed_at
-                jobs.append(_Job(
-                    id=row.id, token=token, attempts=int(row.attempts or 0), kind=row.kind, text=row.text,
-                    transactional=bool(row.transactional), payload=dict(row.payload or {}), channels=plan.channels,
-                    openid=row.openid or (customer.openid if customer else None), customer_id=row.customer_id,
-                    recipient_customer_id=customer.id if customer else None,
-                    name=customer.display_name if customer else None))
+                jobs.append(
+                    _Job(
+                        id=row.id,
+                        token=token,
+                        attempts=int(row.attempts or 0),
+                        kind=row.kind,
+                        text=row.text,
+                        transactional=bool(row.transactional),
+                        payload=dict(row.payload or {}),
+                        channels=plan.channels,
+                        openid=row.openid or (customer.openid if customer else None),
+                        customer_id=row.customer_id,
+                        recipient_customer_id=customer.id if customer else None,
+                        name=customer.display_name if customer else None,
+                    )
+                )
         for kind in planner.withdrawn:
             summary.add(kind, "withdrawn")
     return jobs, len(rows)
 
 
-def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: DeliverySettings,
-          database: Database | None = None, now: dt.datetime | None = None) -> _Outcome:
+def _send(
+    job: _Job,
+    transport: Transport,
+    limiter: RateLimiter,
+    settings: DeliverySettings,
+    database: Database | None = None,
+    now: dt.datetime | None = None,
+) -> _Outcome:
     """Try the planned channels in order until one accepts the message or an error decides."""
     last_error: str | None = None
     rejected = False  # an error other than "window closed / quota spent" happened
@@ -412,12 +512,26 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
                 msgid = service_message.send(transport, job.openid, job.text)
             elif channel == subscribe_message.NAME:
                 msgid = subscribe_message.send(
-                    database, transport, outbox_id=job.id, customer_id=job.recipient_customer_id, openid=job.openid,
-                    kind=job.kind, spec=settings.subscribe_templates[job.kind], text=job.text,
-                    values={"name": job.name or "", **job.payload}, now=now or utcnow())
+                    database,
+                    transport,
+                    outbox_id=job.id,
+                    customer_id=job.recipient_customer_id,
+                    openid=job.openid,
+                    kind=job.kind,
+                    spec=settings.subscribe_templates[job.kind],
+                    text=job.text,
+                    values={"name": job.name or "", **job.payload},
+                    now=now or utcnow(),
+                )
             else:
-                msgid = template_message.send(transport, job.openid, settings.templates[job.kind], kind=job.kind,
-                                              text=job.text, values={"name": job.name or "", **job.payload})
+                msgid = template_message.send(
+                    transport,
+                    job.openid,
+                    settings.templates[job.kind],
+                    kind=job.kind,
+                    text=job.text,
+                    values={"name": job.name or "", **job.payload},
+                )
             return _Outcome("sent", channel=channel, msgid=msgid, error=last_error, api_calls=calls)
         except ChannelClosed as exc:
             last_error = f"{channel}: {exc}"
@@ -427,9 +541,17 @@ def _send(job: _Job, transport: Transport, limiter: RateLimiter, settings: Deliv
             error = f"{channel}: {exc}"
             if job.customer_id is not None and job.transactional:
                 # The seller can still tell the customer by hand.
-                return _Outcome("drafted", channel=rules.DRAFT, error=error, unreachable=str(exc), api_calls=calls)
-            return _Outcome("skipped", channel=channel, error=error, skip_reason=rules.UNREACHABLE,
-                            unreachable=str(exc), api_calls=calls)
+                return _Outcome(
+                    "drafted", channel=rules.DRAFT, error=error, unreachable=str(exc), api_calls=calls
+                )
+            return _Outcome(
+                "skipped",
+                channel=channel,
+                error=error,
+                skip_reason=rules.UNREACHABLE,
+                unreachable=str(exc),
+                api_calls=calls,
+            )
         except RateLimited as exc:
             return _Outcome("paused", channel=channel, error=f"{channel}: {exc}", api_calls=calls)
         except OutcomeUnknown as exc:  # sent, unanswered: WeChat may have it; never sent twice
@@ -459,13 +581,24 @@ def _already_unreachable(job: _Job) -> _Outcome:
 def _owned(job: _Job) -> list[ColumnElement]:
     """The row is still ``job``'s: its drain's token, and not settled by anyone else meanwhile
     (a row another drain declared interrupted stays its owner's to correct)."""
-    return [OutboxMessage.id == job.id, OutboxMessage.claim_token == job.token,
-            or_(OutboxMessage.status.in_(("claimed", "sending")),
-                and_(OutboxMessage.status == "failed", OutboxMessage.last_error == INTERRUPTED))]
+    return [
+        OutboxMessage.id == job.id,
+        OutboxMessage.claim_token == job.token,
+        or_(
+            OutboxMessage.status.in_(("claimed", "sending")),
+            and_(OutboxMessage.status == "failed", OutboxMessage.last_error == INTERRUPTED),
+        ),
+    ]
 
 
-def _mark(database: Database, job: _Job, outcome: _Outcome, now: dt.datetime, settings: DeliverySettings,
-          pause_until: dt.datetime | None) -> str:
+def _mark(
+    database: Database,
+    job: _Job,
+    outcome: _Outcome,
+    now: dt.datetime,
+    settings: DeliverySettings,
+    pause_until: dt.datetime | None,
+) -> str:
     """Record ``outcome`` for the claimed row; returns the summary label (``lost_claim`` when the
     row is no longer this drain's: then nothing is written)."""
     attempts = job.attempts + (1 if outcome.api_calls else 0)
@@ -491,17 +624,25 @@ def _mark(database: Database, job: _Job, outcome: _Outcome, now: dt.datetime, se
             values["status"] = "failed"
             label = "failed"
         else:
-            values.update(status="pending", next_attempt_at=now + rules.retry_delay(attempts, settings),
-                          **released)
+            values.update(
+                status="pending", next_attempt_at=now + rules.retry_delay(attempts, settings), **released
+            )
             label = "retry"
     else:
         values["status"] = "failed"
     with database.session() as session:
-        result = session.execute(update(OutboxMessage).where(*_owned(job)).values(**values)
-                                 .execution_options(synchronize_session=False))
+        result = session.execute(
+            update(OutboxMessage)
+            .where(*_owned(job))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount != 1:
-            log.warning("outbox row %s was taken over by another drain; its outcome (%s) is not recorded",
-                        job.id, outcome.status)
+            log.warning(
+                "outbox row %s was taken over by another drain; its outcome (%s) is not recorded",
+                job.id,
+                outcome.status,
+            )
             return "lost_claim"
         if outcome.unreachable and job.recipient_customer_id is not None:
             customer = session.get(Customer, job.recipient_customer_id)
@@ -516,12 +657,18 @@ def _release(database: Database, jobs: Iterable[_Job], until: dt.datetime, now: 
     if not jobs:
         return
     with database.session() as session:
-        session.execute(update(OutboxMessage)
-                        .where(OutboxMessage.id.in_([job.id for job in jobs]),
-                               OutboxMessage.claim_token == jobs[0].token, OutboxMessage.status == "claimed")
-                        .values(status="pending", next_attempt_at=until, updated_at=now, claim_token=None,
-                                claimed_at=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_([job.id for job in jobs]),
+                OutboxMessage.claim_token == jobs[0].token,
+                OutboxMessage.status == "claimed",
+            )
+            .values(
+                status="pending", next_attempt_at=until, updated_at=now, claim_token=None, claimed_at=None
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def resolve_interrupted(session: Session, now: dt.datetime, settings: DeliverySettings) -> int:
@@ -553,9 +700,15 @@ def paused_until(session: Session, now: dt.datetime) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime | None = None, *,
-                 transport: Transport | None = None, max_messages: int | None = None,
-                 limiter: RateLimiter | None = None) -> DrainSummary:
+def drain_outbox(
+    database: Database,
+    config: Mapping[str, Any],
+    now: dt.datetime | None = None,
+    *,
+    transport: Transport | None = None,
+    max_messages: int | None = None,
+    limiter: RateLimiter | None = None,
+) -> DrainSummary:
     """Deliver every row due at ``now`` (naive UTC; default: the live clock). See the module docstring."""
     # A drain "as of" a given moment (ticks in the past or future) uses it throughout; a live drain
     # reads the clock for every batch, so rows claimed late in a long drain never look stale.
@@ -585,20 +738,27 @@ def drain_outbox(database: Database, config: Mapping[str, Any], now: dt.datetime
                 pause = _deliver_one(database, job, transport, limiter, settings, now, summary, unreachable)
             except BaseException:
                 # This row's outcome is unknown (it stays "sending"); the rows not tried yet go back.
-                _release_quietly(database, jobs[index + 1:], now, now)
+                _release_quietly(database, jobs[index + 1 :], now, now)
                 raise
             handled += 1
             if pause is not None:
                 log.warning("WeChat rate limit (45009): delivery paused until %s", pause.isoformat())
-                _release(database, jobs[index + 1:], pause, now)
+                _release(database, jobs[index + 1 :], pause, now)
                 summary.paused_until = pause
                 return summary
     return summary
 
 
-def _deliver_one(database: Database, job: _Job, transport: Transport, limiter: RateLimiter,
-                 settings: DeliverySettings, now: dt.datetime, summary: DrainSummary,
-                 unreachable: set[int]) -> dt.datetime | None:
+def _deliver_one(
+    database: Database,
+    job: _Job,
+    transport: Transport,
+    limiter: RateLimiter,
+    settings: DeliverySettings,
+    now: dt.datetime,
+    summary: DrainSummary,
+    unreachable: set[int],
+) -> dt.datetime | None:
     """Send one claimed row and record the outcome; returns the pause end after a 45009."""
     if job.recipient_customer_id in unreachable:
         outcome = _already_unreachable(job)
@@ -626,10 +786,14 @@ def _start_sending(database: Database, job: _Job, now: dt.datetime) -> bool:
     with database.session() as session:
         result = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == job.id, OutboxMessage.claim_token == job.token,
-                   OutboxMessage.status == "claimed")
+            .where(
+                OutboxMessage.id == job.id,
+                OutboxMessage.claim_token == job.token,
+                OutboxMessage.status == "claimed",
+            )
             .values(status="sending", updated_at=now, claimed_at=_db_now(session))
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         return result.rowcount == 1
 
 

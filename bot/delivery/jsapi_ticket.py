@@ -55,8 +55,15 @@ def jsapi_ticket(client: Any, store: DatabaseSessionStorage) -> str:
     return store.refresh(key, None, fetch)
 
 
-def page_config(config: Mapping[str, Any], database: Database, url: str, *, client: Any = None,
-                timestamp: int | None = None, nonce: str | None = None) -> JsSdkConfig | None:
+def page_config(
+    config: Mapping[str, Any],
+    database: Database,
+    url: str,
+    *,
+    client: Any = None,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> JsSdkConfig | None:
     """The signed ``wx.config`` values for the page at ``url`` (without its ``#`` part); None without
     app credentials (sandbox). Raises :class:`~bot.delivery.errors.DeliveryError` when no ticket can be had."""
     if not has_credentials(config):

@@ -24,6 +24,8 @@ def on_order_change(session: Session, order: Order, action: str, now: dt.datetim
     if action in ("pay", "ship", "cancel"):
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.dedupe_key == payment_reminder_key(order.id), OutboxMessage.status == "pending")
+            .where(
+                OutboxMessage.dedupe_key == payment_reminder_key(order.id), OutboxMessage.status == "pending"
+            )
             .values(status="cancelled", skip_reason=f"order_{action}", updated_at=now)
         )

@@ -20,7 +20,9 @@ from storage.clock import naive_utc, shop_zone, to_local
 SERVICE = "service"
 TEMPLATE = "template"
 DRAFT = "draft"
-SUBSCRIBE = "subscribe"  # subscription notice on a consent the customer gave (bot/delivery/subscribe_message.py)
+SUBSCRIBE = (
+    "subscribe"  # subscription notice on a consent the customer gave (bot/delivery/subscribe_message.py)
+)
 
 # Template messages are for service notices only: the platform rejects them for reminders or marketing.
 TEMPLATE_KINDS = frozenset({"ship", "payment_reminder"})
@@ -103,8 +105,11 @@ class DeliverySettings:
             marketing_cap_days=int(config.get("DELIVERY_MARKETING_CAP_DAYS", 3)),
             service_window=dt.timedelta(hours=float(config.get("DELIVERY_SERVICE_WINDOW_HOURS", 48))),
             service_quota=int(config.get("DELIVERY_SERVICE_QUOTA", 5)),
-            templates={kind: spec for kind, spec in templates.items()
-                       if kind in TEMPLATE_KINDS and spec and spec.get("template_id")},
+            templates={
+                kind: spec
+                for kind, spec in templates.items()
+                if kind in TEMPLATE_KINDS and spec and spec.get("template_id")
+            },
             rate_per_second=float(config.get("DELIVERY_RATE_PER_SECOND", 20)),
             batch_size=max(1, int(config.get("DELIVERY_BATCH_SIZE", 50))),
             max_attempts=max(1, int(config.get("DELIVERY_MAX_ATTEMPTS", 5))),
@@ -192,8 +197,15 @@ def retry_delay(attempts: int, settings: DeliverySettings) -> dt.timedelta:
     return dt.timedelta(seconds=min(seconds, settings.retry_max_seconds))
 
 
-def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, counts: Counts,
-                  now: dt.datetime, settings: DeliverySettings) -> Plan:
+def plan_delivery(
+    *,
+    kind: str,
+    transactional: bool,
+    recipient: Recipient,
+    counts: Counts,
+    now: dt.datetime,
+    settings: DeliverySettings,
+) -> Plan:
     """Decide what happens to a due row.
 
     Marketing rows (not ``transactional``) respect opt-out, subscription, reachability, an open
@@ -220,12 +232,19 @@ def plan_delivery(*, kind: str, transactional: bool, recipient: Recipient, count
 
     channels: list[str] = []
     can_reach = recipient.openid is not None and recipient.subscribed and not recipient.unreachable
-    if (can_reach and service_window_open(recipient.last_inbound_at, now, settings.service_window)
-            and counts.service_in_window < settings.service_quota):
+    if (
+        can_reach
+        and service_window_open(recipient.last_inbound_at, now, settings.service_window)
+        and counts.service_in_window < settings.service_quota
+    ):
         channels.append(SERVICE)
     # (the WeCom mass-send task for customers linked on WeCom goes here, after the service message)
-    if (can_reach and recipient.is_customer and recipient.subscribe_consent
-            and kind in settings.subscribe_templates):
+    if (
+        can_reach
+        and recipient.is_customer
+        and recipient.subscribe_consent
+        and kind in settings.subscribe_templates
+    ):
         channels.append(SUBSCRIBE)
     if can_reach and kind in settings.templates:
         channels.append(TEMPLATE)

@@ -42,10 +42,12 @@ class SandboxTransport:
     def send_text(self, openid: str, text: str) -> str | None:
         return self._record(SandboxDelivery("service", openid, text=text))
 
-    def send_template(self, openid: str, template_id: str, data: dict[str, Any],
-                      url: str | None = None) -> str | None:
+    def send_template(
+        self, openid: str, template_id: str, data: dict[str, Any], url: str | None = None
+    ) -> str | None:
         return self._record(SandboxDelivery("template", openid, template_id=template_id, data=data))
 
-    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any],
-                       page: str | None = None) -> str | None:
+    def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> str | None:
         return self._record(SandboxDelivery("subscribe", openid, template_id=template_id, data=data))

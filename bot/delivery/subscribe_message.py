@@ -49,8 +49,11 @@ def templates_from_config(config: Mapping[str, Any]) -> dict[str, dict[str, Any]
     value = config.get("DELIVERY_SUBSCRIBE_TEMPLATES") or {}
     if isinstance(value, str):
         value = json.loads(value or "{}")
-    return {kind: dict(spec) for kind, spec in value.items()
-            if isinstance(spec, Mapping) and str(spec.get("template_id") or "").strip()}
+    return {
+        kind: dict(spec)
+        for kind, spec in value.items()
+        if isinstance(spec, Mapping) and str(spec.get("template_id") or "").strip()
+    }
 
 
 def template_ids(config: Mapping[str, Any]) -> list[str]:
@@ -64,6 +67,7 @@ def template_ids(config: Mapping[str, Any]) -> list[str]:
 
 
 # --- field values ----------------------------------------------------------------------------
+
 
 def field_type(key: str) -> str:
     match = _TYPE.match(key.strip().lower())
@@ -79,8 +83,12 @@ def _cut(value: str, limit: int) -> str:
     if len(value) <= limit:
         return value
     end = limit
-    while end > 0 and (value[end] in _GLUE or unicodedata.combining(value[end]) or value[end - 1] in _GLUE
-                       or "\U0001f3fb" <= value[end] <= "\U0001f3ff"):  # skin-tone modifiers too
+    while end > 0 and (
+        value[end] in _GLUE
+        or unicodedata.combining(value[end])
+        or value[end - 1] in _GLUE
+        or "\U0001f3fb" <= value[end] <= "\U0001f3ff"
+    ):  # skin-tone modifiers too
         end -= 1
     return value[:end]
 
@@ -119,8 +127,15 @@ def fit_value(key: str, value: Any) -> str:
         if match:
             text = f"¥{match.group(0)}"
     if not text:
-        return texts.SUBSCRIBE_EMPTY_VALUE if kind in ("thing", "phrase", "name") else "-" if kind in (
-            "character_string", "symbol", "phone_number") else "0" if kind in ("number", "amount") else text
+        return (
+            texts.SUBSCRIBE_EMPTY_VALUE
+            if kind in ("thing", "phrase", "name")
+            else "-"
+            if kind in ("character_string", "symbol", "phone_number")
+            else "0"
+            if kind in ("number", "amount")
+            else text
+        )
     return text
 
 
@@ -134,13 +149,28 @@ def render_fields(spec: Mapping[str, Any], kind: str, values: Mapping[str, Any])
     fields = spec.get("fields") or texts.SUBSCRIBE_DEFAULT_FIELDS.get(kind, {"thing1": "{text}"})
     safe = _Blank({k: "" if v is None else v for k, v in values.items()})
     formatter = string.Formatter()
-    return {key: {"value": fit_value(key, formatter.vformat(str(pattern), (), safe))} for key, pattern in fields.items()}
+    return {
+        key: {"value": fit_value(key, formatter.vformat(str(pattern), (), safe))}
+        for key, pattern in fields.items()
+    }
 
 
 # --- sending -------------------------------------------------------------------------------------
 
-def send(database: Database, transport: Any, *, outbox_id: int, customer_id: int, openid: str, kind: str,
-         spec: Mapping[str, Any], text: str, values: Mapping[str, Any], now: dt.datetime) -> str | None:
+
+def send(
+    database: Database,
+    transport: Any,
+    *,
+    outbox_id: int,
+    customer_id: int,
+    openid: str,
+    kind: str,
+    spec: Mapping[str, Any],
+    text: str,
+    values: Mapping[str, Any],
+    now: dt.datetime,
+) -> str | None:
     """Send the ``kind`` notice on one of the customer's unused consents (each step a short transaction,
     the API call outside any). ``ChannelClosed`` when no consent is left or the customer refused it."""
     template_id = str(spec["template_id"]).strip()

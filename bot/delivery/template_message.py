@@ -34,8 +34,15 @@ def render_fields(spec: Mapping[str, Any], kind: str, values: Mapping[str, Any])
     return {name: {"value": formatter.vformat(str(pattern), (), safe)} for name, pattern in fields.items()}
 
 
-def send(transport: Transport, openid: str, spec: Mapping[str, Any], *, kind: str, text: str,
-         values: Mapping[str, Any]) -> str | None:
+def send(
+    transport: Transport,
+    openid: str,
+    spec: Mapping[str, Any],
+    *,
+    kind: str,
+    text: str,
+    values: Mapping[str, Any],
+) -> str | None:
     """Send a ``kind`` notice with the configured template; ``values`` (payload, name) fill its fields."""
     data = render_fields(spec, kind, {**values, "text": text})
     return transport.send_template(openid, str(spec["template_id"]), data, spec.get("url"))

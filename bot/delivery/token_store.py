@@ -59,8 +59,13 @@ class RefreshLock:
 
     POLL_SECONDS = 0.01
 
-    def __init__(self, database: Database, timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
-                 lock_id: int = TOKEN_LOCK_ID, name: str = "token"):
+    def __init__(
+        self,
+        database: Database,
+        timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
+        lock_id: int = TOKEN_LOCK_ID,
+        name: str = "token",
+    ):
         # ``lock_id``/``name``: another shared credential (the JS-SDK ticket) gets a lock of its own.
         self.database = database
         self.timeout = timeout
@@ -88,8 +93,9 @@ class RefreshLock:
     def _advisory(self) -> Iterator[bool]:
         with self.database.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
-                         {"ms": f"{int(self.timeout * 1000)}ms"})
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{int(self.timeout * 1000)}ms"}
+            )
             try:
                 conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": self.lock_id})
             except OperationalError:  # lock_timeout: another refresh is taking too long
@@ -114,8 +120,11 @@ class RefreshLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:  # e.g. a read-only folder: this process's lock alone
-            log.warning("token lock file %s unavailable; refreshes are serialised per process only",
-                        self.path, exc_info=True)
+            log.warning(
+                "token lock file %s unavailable; refreshes are serialised per process only",
+                self.path,
+                exc_info=True,
+            )
             yield True
             return
         try:
@@ -149,9 +158,16 @@ class DatabaseSessionStorage(SessionStorage):
     meanwhile is refused by the API (40001), and the refresh then finds the new one in the database.
     """
 
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow, prefix: str = "wechatpy",
-                 cache_seconds: float = 30, lock_timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
-                 lock_id: int = TOKEN_LOCK_ID, lock_name: str = "token"):
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], dt.datetime] = utcnow,
+        prefix: str = "wechatpy",
+        cache_seconds: float = 30,
+        lock_timeout: float = REFRESH_LOCK_TIMEOUT_SECONDS,
+        lock_id: int = TOKEN_LOCK_ID,
+        lock_name: str = "token",
+    ):
         self.database = database
         self.clock = clock
         self.prefix = prefix

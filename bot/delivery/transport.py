@@ -24,11 +24,13 @@ class Transport(Protocol):
 
     def send_text(self, openid: str, text: str) -> str | None: ...
 
-    def send_template(self, openid: str, template_id: str, data: dict[str, Any],
-                      url: str | None = None) -> str | None: ...
+    def send_template(
+        self, openid: str, template_id: str, data: dict[str, Any], url: str | None = None
+    ) -> str | None: ...
 
-    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any],
-                       page: str | None = None) -> str | None: ...
+    def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> str | None: ...
 
 
 class WeChatTransport:
@@ -42,12 +44,14 @@ class WeChatTransport:
     def send_text(self, openid: str, text: str) -> str | None:
         return self.client.send_text(openid, text)
 
-    def send_template(self, openid: str, template_id: str, data: dict[str, Any],
-                      url: str | None = None) -> str | None:
+    def send_template(
+        self, openid: str, template_id: str, data: dict[str, Any], url: str | None = None
+    ) -> str | None:
         return self.client.send_template(openid, template_id, data, url)
 
-    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any],
-                       page: str | None = None) -> str | None:
+    def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, Any], page: str | None = None
+    ) -> str | None:
         return self.client.send_subscribe(openid, template_id, data, page)
 
 
@@ -59,7 +63,8 @@ def make_client(config: Mapping[str, Any], database: Database):
     """A WeChat API client sharing its token through the database."""
 
     return HuitouWeChatClient(
-        str(config["WECHAT_APP_ID"]), str(config["WECHAT_APP_SECRET"]),
+        str(config["WECHAT_APP_ID"]),
+        str(config["WECHAT_APP_SECRET"]),
         session=DatabaseSessionStorage(database),
         api_base_url=str(config.get("WECHAT_API_BASE_URL") or "https://api.weixin.qq.com/cgi-bin/"),
         timeout=float(config.get("DELIVERY_HTTP_TIMEOUT_SECONDS", 10)),

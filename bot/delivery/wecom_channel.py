@@ -67,8 +67,14 @@ def _member(openid: str | None) -> str | None:
     return openid.removeprefix(MEMBER_PREFIX) if openid and openid.startswith(MEMBER_PREFIX) else None
 
 
-def route(session: Session, row: OutboxMessage, customer: Customer | None, plan: rules.Plan, now: dt.datetime,
-          settings: rules.DeliverySettings) -> rules.Plan:
+def route(
+    session: Session,
+    row: OutboxMessage,
+    customer: Customer | None,
+    plan: rules.Plan,
+    now: dt.datetime,
+    settings: rules.DeliverySettings,
+) -> rules.Plan:
     """The drain's plan, with the WeCom channels put in where they apply (see the module docstring)."""
     w: WecomSettings | None = getattr(settings, "wecom", None)
     if w is None or not w.enabled:
@@ -76,15 +82,23 @@ def route(session: Session, row: OutboxMessage, customer: Customer | None, plan:
     if row.customer_id is None:
         member = _member(row.openid)
         if member is not None:
-            return rules.Plan("send", channels=(WECOM_APP,)) if w.app_enabled else rules.Plan(
-                "skip", reason="wecom_app_not_configured")
+            return (
+                rules.Plan("send", channels=(WECOM_APP,))
+                if w.app_enabled
+                else rules.Plan("skip", reason="wecom_app_not_configured")
+            )
         if plan.action == "wait" and w.app_enabled and w.members:
             # The same notice goes to the members through the app, which stays first: the Official
             # Account copy does not also wait for the seller's next message there.
             return rules.Plan("skip", reason=rules.OUT_OF_WINDOW)
         return plan
-    if (plan.action != "send" or row.transactional or customer is None or plan.channels[0] != rules.DRAFT
-            or (row.payload or {}).get("wecom_skip")):
+    if (
+        plan.action != "send"
+        or row.transactional
+        or customer is None
+        or plan.channels[0] != rules.DRAFT
+        or (row.payload or {}).get("wecom_skip")
+    ):
         return plan
     if store.active_contact(session, customer.id) is None:
         return plan
@@ -96,6 +110,7 @@ def route(session: Session, row: OutboxMessage, customer: Customer | None, plan:
 
 # --- after the drain ---------------------------------------------------------------------------
 
+
 def shareable_text(row: OutboxMessage, customer: Customer | None) -> str:
     """The row's text with the customer's name replaced, so that many customers can share one task."""
     text = row.text
@@ -105,7 +120,9 @@ def shareable_text(row: OutboxMessage, customer: Customer | None) -> str:
     return text
 
 
-def run(database: Database, config: Mapping[str, Any], now: dt.datetime, client: Any = None) -> dict[str, int]:
+def run(
+    database: Database, config: Mapping[str, Any], now: dt.datetime, client: Any = None
+) -> dict[str, int]:
     """One pass over WeCom's side of delivery; returns counts for the tick summary."""
 
     summary: dict[str, int] = defaultdict(int)
@@ -121,16 +138,19 @@ def run(database: Database, config: Mapping[str, Any], now: dt.datetime, client:
     return dict(summary)
 
 
-def _send_app_notices(database: Database, client: Any, config: Mapping[str, Any], now: dt.datetime,
-                      summary: dict[str, int]) -> None:
+def _send_app_notices(
+    database: Database, client: Any, config: Mapping[str, Any], now: dt.datetime, summary: dict[str, int]
+) -> None:
     max_attempts = max(1, int(config.get("DELIVERY_MAX_ATTEMPTS", 5)))
     with database.session() as session:
         rows = [(r.id, r.status, r.openid, r.text) for r in store.app_notices_due(session, now)]
     for row_id, status, openid, text in rows:
         with database.session() as session:
-            claimed = session.execute(update(OutboxMessage).where(
-                OutboxMessage.id == row_id, OutboxMessage.status == status).values(
-                status="sending", channel=WECOM_APP, updated_at=now)).rowcount
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.status == status)
+                .values(status="sending", channel=WECOM_APP, updated_at=now)
+            ).rowcount
         if not claimed:
             continue
         status, error, msgid = "sent", None, None
@@ -156,8 +176,9 @@ def _send_app_notices(database: Database, client: Any, config: Mapping[str, Any]
         summary[f"app_{'sent' if status == 'sent' else status}"] += 1
 
 
-def _create_tasks(database: Database, client: Any, settings: WecomSettings, now: dt.datetime,
-                  summary: dict[str, int]) -> None:
+def _create_tasks(
+    database: Database, client: Any, settings: WecomSettings, now: dt.datetime, summary: dict[str, int]
+) -> None:
 
     groups: dict[tuple[str, str], list[tuple[int, int, str]]] = defaultdict(list)
     with database.session() as session:
@@ -168,25 +189,37 @@ def _create_tasks(database: Database, client: Any, settings: WecomSettings, now:
                 _back_to_drain(row, now, "wecom contact gone before the task")
                 continue
             groups[(contact.userid, shareable_text(row, customer))].append(
-                (row.id, row.customer_id, contact.external_userid))
+                (row.id, row.customer_id, contact.external_userid)
+            )
     per_member: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for (sender, text), grouped in groups.items():
         with database.session() as session:
             # Claimed with the task in one transaction: a row is carried by one task only.
-            claimed = set(session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.id.in_([oid for oid, _, _ in grouped]), OutboxMessage.status == QUEUED)
-                .with_for_update(skip_locked=True)))
+            claimed = set(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.id.in_([oid for oid, _, _ in grouped]), OutboxMessage.status == QUEUED
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
             members = [m for m in grouped if m[0] in claimed]
             if not members:
                 continue
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(claimed)).values(
-                status=store.IN_TASK, updated_at=now))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(claimed))
+                .values(status=store.IN_TASK, updated_at=now)
+            )
             task = WecomTask(sender=sender, text=text, status="open", created_at=now)
             session.add(task)
             session.flush()
             task_id = task.id
-            session.add_all(WecomTaskRecipient(task_id=task_id, outbox_id=oid, customer_id=cid, external_userid=ext)
-                            for oid, cid, ext in members)
+            session.add_all(
+                WecomTaskRecipient(task_id=task_id, outbox_id=oid, customer_id=cid, external_userid=ext)
+                for oid, cid, ext in members
+            )
         try:
             result = client.add_msg_template(sender, sorted({ext for _, _, ext in members}), text)
         except (TransientError, DeliveryError) as exc:
@@ -218,8 +251,15 @@ def _create_tasks(database: Database, client: Any, settings: WecomSettings, now:
     if per_member:
         with database.session() as session:
             for sender, (tasks, customers) in per_member.items():
-                notify_members(session, f"wecom-tasks:{now.isoformat(timespec='seconds')}", texts.SELLER_WECOM_TASKS_WAITING
-                               .format(tasks=tasks, customers=customers, days=settings.confirm_days), [sender], now)
+                notify_members(
+                    session,
+                    f"wecom-tasks:{now.isoformat(timespec='seconds')}",
+                    texts.SELLER_WECOM_TASKS_WAITING.format(
+                        tasks=tasks, customers=customers, days=settings.confirm_days
+                    ),
+                    [sender],
+                    now,
+                )
 
 
 def _back_to_drain(row: OutboxMessage, now: dt.datetime, reason: str, *, skip_wecom: bool = False) -> None:
@@ -234,11 +274,14 @@ def _not_a_friend(session: Session, recipient: WecomTaskRecipient, sender: str, 
     contact: WecomContact | None = store.get_contact(session, recipient.external_userid, sender)
     if contact is not None:
         store.mark_gone(session, contact, "not_friend", now)
-    _back_to_drain(session.get(OutboxMessage, recipient.outbox_id), now, "wecom: not a friend of the member (2)")
+    _back_to_drain(
+        session.get(OutboxMessage, recipient.outbox_id), now, "wecom: not a friend of the member (2)"
+    )
 
 
-def _poll_tasks(database: Database, client: Any, settings: WecomSettings, now: dt.datetime,
-                summary: dict[str, int]) -> None:
+def _poll_tasks(
+    database: Database, client: Any, settings: WecomSettings, now: dt.datetime, summary: dict[str, int]
+) -> None:
     with database.read_session() as session:
         tasks = [(t.id, t.msgid, t.sender, t.created_at, t.confirmed_at) for t in store.open_tasks(session)]
     deadline = now - dt.timedelta(days=settings.confirm_days)
@@ -270,7 +313,12 @@ def _poll_tasks(database: Database, client: Any, settings: WecomSettings, now: d
                 if status == 1:
                     recipient.status = "sent"
                     row.status, row.channel, row.sent_at, row.api_msgid, row.updated_at = (
-                        "sent", WECOM_TASK, now, msgid, now)
+                        "sent",
+                        WECOM_TASK,
+                        now,
+                        msgid,
+                        now,
+                    )
                     row.attempts = (row.attempts or 0) + 1
                     summary["sent"] += 1
                 elif status == 2:
@@ -288,7 +336,9 @@ def _poll_tasks(database: Database, client: Any, settings: WecomSettings, now: d
 
 
 def _member_sent(answer: Mapping[str, Any], sender: str) -> bool:
-    return any(t.get("userid") == sender and int(t.get("status") or 0) == 2 for t in answer.get("task_list") or [])
+    return any(
+        t.get("userid") == sender and int(t.get("status") or 0) == 2 for t in answer.get("task_list") or []
+    )
 
 
 def _results(client: Any, msgid: str, sender: str) -> dict[str, int]:
@@ -304,7 +354,9 @@ def _results(client: Any, msgid: str, sender: str) -> dict[str, int]:
     return results
 
 
-def _expire(session: Session, client: Any, task: WecomTask, now: dt.datetime, settings: WecomSettings) -> None:
+def _expire(
+    session: Session, client: Any, task: WecomTask, now: dt.datetime, settings: WecomSettings
+) -> None:
     """Not confirmed in time: withdraw the task (so a late tap cannot double the draft) and draft its rows."""
     try:
         client.cancel_groupmsg_send(task.msgid)

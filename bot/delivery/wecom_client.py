@@ -31,8 +31,16 @@ DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
 class HuitouWeComClient(WeChatClient):
     """The WeCom client used by the callback, the CLI and the WeCom channels (``auto_retry`` off)."""
 
-    def __init__(self, corp_id: str, secret: str, agent_id: int | None, *, session: Any, api_base_url: str,
-                 timeout: float | None = 10):
+    def __init__(
+        self,
+        corp_id: str,
+        secret: str,
+        agent_id: int | None,
+        *,
+        session: Any,
+        api_base_url: str,
+        timeout: float | None = 10,
+    ):
         super().__init__(corp_id, secret, session=session, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
         self.agent_id = agent_id
@@ -42,8 +50,11 @@ class HuitouWeComClient(WeChatClient):
     def request_token(self, force_refresh: bool = False) -> tuple[str, int]:
         """``GET gettoken`` at the configured host (no caching): ``(access_token, expires_in)``."""
         try:
-            res = self._http.get(f"{self.API_BASE_URL}gettoken", timeout=self.timeout,
-                                 params={"corpid": self.corp_id, "corpsecret": self.secret})
+            res = self._http.get(
+                f"{self.API_BASE_URL}gettoken",
+                timeout=self.timeout,
+                params={"corpid": self.corp_id, "corpsecret": self.secret},
+            )
         except requests.RequestException as exc:
             raise TransientError(f"network error fetching the WeCom token: {type(exc).__name__}") from None
         if res.status_code >= 500:
@@ -96,8 +107,9 @@ class HuitouWeComClient(WeChatClient):
 
     def add_contact_way(self, userid: str, state: str | None) -> dict[str, Any]:
         """``externalcontact/add_contact_way``: a one-member 「联系我」 QR; returns config_id and qr_code."""
-        return self.call(lambda: self.external_contact.add_contact_way(1, 2, skip_verify=True, state=state,
-                                                                       user=[userid]))
+        return self.call(
+            lambda: self.external_contact.add_contact_way(1, 2, skip_verify=True, state=state, user=[userid])
+        )
 
     def get_external_contact(self, external_userid: str) -> dict[str, Any]:
         """``externalcontact/get``: the contact and the members who added them (``follow_user``)."""
@@ -105,14 +117,24 @@ class HuitouWeComClient(WeChatClient):
 
     def send_welcome_msg(self, welcome_code: str, text: str) -> None:
         """``externalcontact/send_welcome_msg`` (the code is valid 20 seconds and once)."""
-        self.call(lambda: self.external_contact.send_welcome_msg({"welcome_code": welcome_code,
-                                                                  "text": {"content": text}}))
+        self.call(
+            lambda: self.external_contact.send_welcome_msg(
+                {"welcome_code": welcome_code, "text": {"content": text}}
+            )
+        )
 
     def add_msg_template(self, sender: str, external_userids: Sequence[str], text: str) -> dict[str, Any]:
         """``externalcontact/add_msg_template``: a mass-send task the member confirms with one tap."""
-        return self.call(lambda: self.external_contact.add_msg_template({
-            "chat_type": "single", "external_userid": list(external_userids), "sender": sender,
-            "text": {"content": text}}))
+        return self.call(
+            lambda: self.external_contact.add_msg_template(
+                {
+                    "chat_type": "single",
+                    "external_userid": list(external_userids),
+                    "sender": sender,
+                    "text": {"content": text},
+                }
+            )
+        )
 
     def get_groupmsg_task(self, msgid: str, cursor: str | None = None) -> dict[str, Any]:
         """``externalcontact/get_groupmsg_task``: per member, whether the task was sent (status 2)."""
@@ -133,10 +155,14 @@ class HuitouWeComClient(WeChatClient):
         self.call(lambda: self.post("externalcontact/cancel_groupmsg_send", data={"msgid": msgid}))
 
 
-def make_client(config: Mapping[str, Any], database: Database, *, timeout: float | None = None) -> HuitouWeComClient:
+def make_client(
+    config: Mapping[str, Any], database: Database, *, timeout: float | None = None
+) -> HuitouWeComClient:
     """A WeCom client sharing its token through the database."""
     return HuitouWeComClient(
-        str(config["WECOM_CORP_ID"]), str(config["WECOM_SECRET"]), agent_id(config),
+        str(config["WECOM_CORP_ID"]),
+        str(config["WECOM_SECRET"]),
+        agent_id(config),
         session=DatabaseSessionStorage(database, prefix="wecom"),
         api_base_url=str(config.get("WECOM_API_BASE_URL") or DEFAULT_API_BASE_URL),
         timeout=timeout if timeout is not None else float(config.get("DELIVERY_HTTP_TIMEOUT_SECONDS", 10)),

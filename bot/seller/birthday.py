@@ -16,11 +16,26 @@ from bot import texts
 
 LUNAR_WORDS = re.compile(r"^(?:农历|阴历|旧历)\s*")
 SOLAR_WORDS = re.compile(r"^(?:公历|阳历|新历)\s*")
-_DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "〇": 0, "零": 0}
+_DIGIT = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "〇": 0,
+    "零": 0,
+}
 _MONTH_NAMES = {"正": 1, "冬": 11, "腊": 12}
 _NUMERAL = "[0-9一二两三四五六七八九十〇零廿卅]"
 ISO = re.compile(r"(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?")
-MONTH_DAY = re.compile(rf"(?:(?P<y>\d{{4}})年)?(?P<m>{_NUMERAL}{{1,3}}|[正冬腊])月(?P<d>初?{_NUMERAL}{{1,3}})[日号]?")
+MONTH_DAY = re.compile(
+    rf"(?:(?P<y>\d{{4}})年)?(?P<m>{_NUMERAL}{{1,3}}|[正冬腊])月(?P<d>初?{_NUMERAL}{{1,3}})[日号]?"
+)
 SLASHED = re.compile(r"(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})")
 
 
@@ -94,8 +109,6 @@ def parse_birthday(text: str, today: dt.date | None = None) -> Birthday | None:
     return Birthday(month, day, is_lunar, year)
 
 
-
-
 def lunar_day_label(day: int) -> str:
     """初一 … 初十, 十一 … 二十, 廿一 … 三十."""
     return texts.SELLER_LUNAR_DAY_LABELS[day]
@@ -107,6 +120,7 @@ def format_birthday(month: int | None, day: int | None, is_lunar: bool, year: in
         return ""
     year_part = texts.SELLER_BIRTHDAY_YEAR.format(year=year) if year else ""
     if is_lunar:
-        return texts.SELLER_BIRTHDAY_LUNAR.format(year=year_part, month=texts.SELLER_LUNAR_MONTH_LABELS[month],
-                                           day=lunar_day_label(day))
+        return texts.SELLER_BIRTHDAY_LUNAR.format(
+            year=year_part, month=texts.SELLER_LUNAR_MONTH_LABELS[month], day=lunar_day_label(day)
+        )
     return texts.SELLER_BIRTHDAY_SOLAR.format(year=year_part, month=month, day=day)

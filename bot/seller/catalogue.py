@@ -63,8 +63,13 @@ def find_product(ctx: SellerContext, word: str) -> Product | None:
     return None
 
 
-@seller_command("商品", aliases=("产品", "上新"), group=texts.SELLER_GROUP_CATALOGUE, paged=True,
-                **texts.SELLER_HELP["商品"])
+@seller_command(
+    "商品",
+    aliases=("产品", "上新"),
+    group=texts.SELLER_GROUP_CATALOGUE,
+    paged=True,
+    **texts.SELLER_HELP["商品"],
+)
 def product(ctx: SellerContext) -> str:
     if not ctx.args:
         return _list_products(ctx)
@@ -108,8 +113,15 @@ def product(ctx: SellerContext) -> str:
 
     existing = ctx.session.scalar(select(Product).where(Product.name == name))
     if existing is None:
-        row = Product(name=name, price_cents=price, usage_days=days, aliases=",".join(aliases) if aliases else None,
-                      active=True, created_at=ctx.now, updated_at=ctx.now)
+        row = Product(
+            name=name,
+            price_cents=price,
+            usage_days=days,
+            aliases=",".join(aliases) if aliases else None,
+            active=True,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
         ctx.session.add(row)
         ctx.session.flush()
         return texts.SELLER_PRODUCT_ADDED.format(line=product_line(row))
@@ -127,14 +139,24 @@ def product(ctx: SellerContext) -> str:
 def _list_products(ctx: SellerContext) -> str:
     session = ctx.session
     total = session.scalar(select(func.count()).select_from(Product).where(Product.active.is_(True))) or 0
-    rows = session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.id)
-                           .offset(ctx.offset).limit(PAGE_SIZE)).all()
+    rows = session.scalars(
+        select(Product)
+        .where(Product.active.is_(True))
+        .order_by(Product.id)
+        .offset(ctx.offset)
+        .limit(PAGE_SIZE)
+    ).all()
     retired = session.scalar(select(func.count()).select_from(Product).where(Product.active.is_(False))) or 0
     header = texts.SELLER_PRODUCTS_HEADER.format(total=total)
     if retired and ctx.offset == 0:
         header += texts.SELLER_PRODUCTS_RETIRED.format(count=retired)
-    return paged(ctx, header=header, lines=[product_line(p) for p in rows], total=total,
-                 empty=texts.SELLER_PRODUCTS_EMPTY)
+    return paged(
+        ctx,
+        header=header,
+        lines=[product_line(p) for p in rows],
+        total=total,
+        empty=texts.SELLER_PRODUCTS_EMPTY,
+    )
 
 
 def _named_product(ctx: SellerContext) -> Product:
@@ -157,7 +179,9 @@ def retire(ctx: SellerContext) -> str:
     return texts.SELLER_PRODUCT_RETIRED.format(name=found.name)
 
 
-@seller_command("上架", aliases=("恢复商品",), group=texts.SELLER_GROUP_CATALOGUE, **texts.SELLER_HELP["上架"])
+@seller_command(
+    "上架", aliases=("恢复商品",), group=texts.SELLER_GROUP_CATALOGUE, **texts.SELLER_HELP["上架"]
+)
 def restore(ctx: SellerContext) -> str:
     found = _named_product(ctx)
     if found.active:

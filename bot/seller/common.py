@@ -35,7 +35,9 @@ def get_order(ctx: SellerContext, word: str | None) -> Order:
     """The order ``word`` names (``#12``), or a CommandError saying what is wrong."""
     order_id = parse_ref(word)
     if order_id is None:
-        raise ctx.fail(texts.SELLER_NEED_ORDER_REF if not word else texts.SELLER_BAD_ORDER_REF.format(word=word))
+        raise ctx.fail(
+            texts.SELLER_NEED_ORDER_REF if not word else texts.SELLER_BAD_ORDER_REF.format(word=word)
+        )
     order = ctx.session.get(Order, order_id)
     if order is None:
         raise ctx.fail(texts.SELLER_ORDER_NOT_FOUND.format(order_id=order_id), show_usage=False)
@@ -131,8 +133,14 @@ def paged(ctx: SellerContext, *, header: str, lines: list[str], total: int, empt
     parts = [header, *shown]
     if end < total:
         parts.append(texts.SELLER_PAGE_FOOTER.format(start=ctx.offset + 1, end=end, total=total))
-        conversation_state.save(ctx.session, ctx.seller.id, STATE_PAGE,
-                                {"command": ctx.command.name, "args": ctx.args, "offset": end}, ctx.config, ctx.now)
+        conversation_state.save(
+            ctx.session,
+            ctx.seller.id,
+            STATE_PAGE,
+            {"command": ctx.command.name, "args": ctx.args, "offset": end},
+            ctx.config,
+            ctx.now,
+        )
     else:
         conversation_state.clear(ctx.session, ctx.seller.id)
     return "\n".join(parts)

@@ -33,38 +33,78 @@ def profile(ctx: SellerContext, customer: Customer) -> str:
     """The customer's card: who, stage and class, orders and spend, timing, referrals, tags, notes."""
     session = ctx.session
     orders, last_order = session.execute(
-        select(func.count(Order.id), func.max(Order.created_at))
-        .where(Order.customer_id == customer.id, Order.status != OrderStatus.CANCELLED)).one()
-    spent = session.scalar(select(func.coalesce(func.sum(Order.amount_cents), 0))
-                           .where(Order.customer_id == customer.id, Order.status.in_(PAID_STATUSES))) or 0
-    referrals = session.scalar(select(func.count(Referral.id)).where(
-        Referral.referrer_id == customer.id, Referral.status.in_(COUNTED_REFERRALS))) or 0
-    points = session.scalar(select(func.coalesce(func.sum(RewardEntry.points), 0))
-                            .where(RewardEntry.customer_id == customer.id)) or 0
+        select(func.count(Order.id), func.max(Order.created_at)).where(
+            Order.customer_id == customer.id, Order.status != OrderStatus.CANCELLED
+        )
+    ).one()
+    spent = (
+        session.scalar(
+            select(func.coalesce(func.sum(Order.amount_cents), 0)).where(
+                Order.customer_id == customer.id, Order.status.in_(PAID_STATUSES)
+            )
+        )
+        or 0
+    )
+    referrals = (
+        session.scalar(
+            select(func.count(Referral.id)).where(
+                Referral.referrer_id == customer.id, Referral.status.in_(COUNTED_REFERRALS)
+            )
+        )
+        or 0
+    )
+    points = (
+        session.scalar(
+            select(func.coalesce(func.sum(RewardEntry.points), 0)).where(
+                RewardEntry.customer_id == customer.id
+            )
+        )
+        or 0
+    )
     lines = [texts.SELLER_PROFILE_HEADER.format(line=customer_line(customer))]
     current = current_stage(session, customer, ctx.now)  # as of now: the rule and clock the export uses
     stage = texts.SELLER_STAGE_LABELS.get(current, current or "")
-    lines.append(texts.SELLER_PROFILE_STAGE.format(stage=stage, klass=customer.customer_class or texts.SELLER_NONE))
+    lines.append(
+        texts.SELLER_PROFILE_STAGE.format(stage=stage, klass=customer.customer_class or texts.SELLER_NONE)
+    )
     lines.append(texts.SELLER_PROFILE_ORDERS.format(orders=orders, spent=format_yuan(spent)))
     last = last_order or customer.last_order_at
-    lines.append(texts.SELLER_PROFILE_TIMING.format(
-        last=short_date(ctx.config, last) or texts.SELLER_NONE,
-        next=short_date(ctx.config, customer.expected_next_purchase_at) or texts.SELLER_NONE))
-    lines.append(texts.SELLER_PROFILE_REFERRAL.format(code=customer.referral_code or texts.SELLER_NONE,
-                                                      referrals=referrals, points=points))
+    lines.append(
+        texts.SELLER_PROFILE_TIMING.format(
+            last=short_date(ctx.config, last) or texts.SELLER_NONE,
+            next=short_date(ctx.config, customer.expected_next_purchase_at) or texts.SELLER_NONE,
+        )
+    )
+    lines.append(
+        texts.SELLER_PROFILE_REFERRAL.format(
+            code=customer.referral_code or texts.SELLER_NONE, referrals=referrals, points=points
+        )
+    )
     if customer.address:
         lines.append(texts.SELLER_PROFILE_ADDRESS.format(address=customer.address))
-    birthday = format_birthday(customer.birthday_month, customer.birthday_day, customer.birthday_is_lunar,
-                               customer.birthday_year)
+    birthday = format_birthday(
+        customer.birthday_month, customer.birthday_day, customer.birthday_is_lunar, customer.birthday_year
+    )
     if customer.tags or birthday:
-        lines.append(texts.SELLER_PROFILE_TAGS.format(tags=customer.tags or texts.SELLER_NONE,
-                                                      birthday=birthday or texts.SELLER_NONE))
-    notes = session.scalars(select(CustomerNote).where(CustomerNote.customer_id == customer.id)
-                            .order_by(CustomerNote.id.desc()).limit(NOTES_SHOWN)).all()
+        lines.append(
+            texts.SELLER_PROFILE_TAGS.format(
+                tags=customer.tags or texts.SELLER_NONE, birthday=birthday or texts.SELLER_NONE
+            )
+        )
+    notes = session.scalars(
+        select(CustomerNote)
+        .where(CustomerNote.customer_id == customer.id)
+        .order_by(CustomerNote.id.desc())
+        .limit(NOTES_SHOWN)
+    ).all()
     if notes:
         lines.append(texts.SELLER_PROFILE_NOTES)
-        lines.extend(texts.SELLER_PROFILE_NOTE.format(date=local(ctx.config, n.created_at).strftime("%m-%d"),
-                                                      text=_shorten(n.text)) for n in notes)
+        lines.extend(
+            texts.SELLER_PROFILE_NOTE.format(
+                date=local(ctx.config, n.created_at).strftime("%m-%d"), text=_shorten(n.text)
+            )
+            for n in notes
+        )
     if customer.opted_out:
         lines.append(texts.SELLER_PROFILE_OPTED_OUT)
     return "\n".join(lines)
@@ -74,7 +114,9 @@ def _shorten(text: str) -> str:
     return text if len(text) <= NOTE_SHOWN_CHARS else text[:NOTE_SHOWN_CHARS] + "…"
 
 
-@seller_command("客户", aliases=("查客户", "顾客"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["客户"])
+@seller_command(
+    "客户", aliases=("查客户", "顾客"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["客户"]
+)
 def find_customer(ctx: SellerContext) -> str:
     query = ctx.args.strip()
     found = match_customers(ctx, query)
@@ -91,12 +133,16 @@ def _customer_and_text(ctx: SellerContext, missing: str) -> tuple[Customer, str]
     return customer, parts[1].strip()
 
 
-@seller_command("备注", aliases=("记下", "亲情牌"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["备注"])
+@seller_command(
+    "备注", aliases=("记下", "亲情牌"), group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["备注"]
+)
 def add_note(ctx: SellerContext) -> str:
     customer, text = _customer_and_text(ctx, texts.SELLER_NOTE_EMPTY)
     if len(text) > MAX_NOTE:
         raise ctx.fail(texts.SELLER_NOTE_TOO_LONG.format(limit=MAX_NOTE))
-    ctx.session.add(CustomerNote(customer_id=customer.id, text=text, created_by=ctx.actor, created_at=ctx.now))
+    ctx.session.add(
+        CustomerNote(customer_id=customer.id, text=text, created_by=ctx.actor, created_at=ctx.now)
+    )
     return texts.SELLER_NOTE_ADDED.format(customer=customer.display_name, customer_id=customer.id, text=text)
 
 
@@ -124,8 +170,9 @@ def tag(ctx: SellerContext) -> str:
         raise ctx.fail(texts.SELLER_TAGS_TOO_LONG)
     customer.tags = joined or None
     customer.updated_at = ctx.now
-    return texts.SELLER_TAGS_SET.format(customer=customer.display_name, customer_id=customer.id,
-                                        tags=joined or texts.SELLER_NONE)
+    return texts.SELLER_TAGS_SET.format(
+        customer=customer.display_name, customer_id=customer.id, tags=joined or texts.SELLER_NONE
+    )
 
 
 @seller_command("生日", group=texts.SELLER_GROUP_CUSTOMERS, **texts.SELLER_HELP["生日"])
@@ -140,5 +187,7 @@ def birthday(ctx: SellerContext) -> str:
     customer.birthday_year = parsed.year
     customer.updated_at = ctx.now
     return texts.SELLER_BIRTHDAY_SET.format(
-        customer=customer.display_name, customer_id=customer.id,
-        birthday=format_birthday(parsed.month, parsed.day, parsed.is_lunar, parsed.year))
+        customer=customer.display_name,
+        customer_id=customer.id,
+        birthday=format_birthday(parsed.month, parsed.day, parsed.is_lunar, parsed.year),
+    )

@@ -13,21 +13,32 @@ from storage.outbox import count_drafts, list_drafts, mark_draft_done
 DRAFTS_PER_PAGE = 5
 
 
-@seller_command("待发", aliases=("草稿", "代发"), group=texts.SELLER_GROUP_DRAFTS, paged=True,
-                **texts.SELLER_HELP["待发"])
+@seller_command(
+    "待发", aliases=("草稿", "代发"), group=texts.SELLER_GROUP_DRAFTS, paged=True, **texts.SELLER_HELP["待发"]
+)
 def drafts(ctx: SellerContext) -> str:
     total = count_drafts(ctx.session)
     rows = list_drafts(ctx.session, limit=DRAFTS_PER_PAGE, offset=ctx.offset)
     ids = {r.customer_id for r in rows if r.customer_id}
-    customers = {c.id: c for c in ctx.session.scalars(select(Customer).where(Customer.id.in_(ids)))} if ids else {}
+    customers = (
+        {c.id: c for c in ctx.session.scalars(select(Customer).where(Customer.id.in_(ids)))} if ids else {}
+    )
     lines = []
     for row in rows:
         customer = customers.get(row.customer_id)
-        who = (texts.SELLER_DRAFT_CUSTOMER.format(name=customer.display_name, customer_id=customer.id) if customer
-               else (row.openid or ""))
+        who = (
+            texts.SELLER_DRAFT_CUSTOMER.format(name=customer.display_name, customer_id=customer.id)
+            if customer
+            else (row.openid or "")
+        )
         lines.append(texts.SELLER_DRAFT_LINE.format(draft_id=row.id, customer=who, text=row.text))
-    return paged(ctx, header=texts.SELLER_DRAFTS_HEADER.format(total=total), lines=lines, total=total,
-                 empty=texts.SELLER_DRAFTS_EMPTY)
+    return paged(
+        ctx,
+        header=texts.SELLER_DRAFTS_HEADER.format(total=total),
+        lines=lines,
+        total=total,
+        empty=texts.SELLER_DRAFTS_EMPTY,
+    )
 
 
 @seller_command("已发", aliases=("发了",), group=texts.SELLER_GROUP_DRAFTS, **texts.SELLER_HELP["已发"])

@@ -14,11 +14,17 @@ from bot.seller.registry import SellerContext, seller_command
 from storage.export_links import make_export_url, max_age_seconds
 
 
-@seller_command("导出", aliases=("下载", "excel", "Excel", "表格"), group=texts.SELLER_GROUP_EXPORT,
-                **texts.SELLER_HELP["导出"])
+@seller_command(
+    "导出",
+    aliases=("下载", "excel", "Excel", "表格"),
+    group=texts.SELLER_GROUP_EXPORT,
+    **texts.SELLER_HELP["导出"],
+)
 def export(ctx: SellerContext) -> str:
     if ctx.args:
         raise ctx.fail(texts.SELLER_NO_ARGS)
     minutes = max(1, max_age_seconds(ctx.config) // 60)
     base_url = request.host_url if has_request_context() else None
-    return texts.SELLER_EXPORT_LINK.format(url=make_export_url(ctx.config, ctx.actor, base_url), minutes=minutes)
+    return texts.SELLER_EXPORT_LINK.format(
+        url=make_export_url(ctx.config, ctx.actor, base_url), minutes=minutes
+    )

@@ -19,29 +19,53 @@ def _question(text: str) -> str:
     return text if len(text) <= QUESTION_SHOWN else text[:QUESTION_SHOWN] + "…"
 
 
-@seller_command("咨询", aliases=("待回复", "问题"), group=texts.SELLER_GROUP_INQUIRIES, paged=True,
-                **texts.SELLER_HELP["咨询"])
+@seller_command(
+    "咨询",
+    aliases=("待回复", "问题"),
+    group=texts.SELLER_GROUP_INQUIRIES,
+    paged=True,
+    **texts.SELLER_HELP["咨询"],
+)
 def open_inquiries(ctx: SellerContext) -> str:
     session = ctx.session
-    total = session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.status == inquiry_store.OPEN)) or 0
+    total = (
+        session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.status == inquiry_store.OPEN))
+        or 0
+    )
     rows = session.execute(
         select(Inquiry, Customer, Product.name)
         .join(Customer, Customer.id == Inquiry.customer_id)
         .outerjoin(Product, Product.id == Inquiry.product_id)
         .where(Inquiry.status == inquiry_store.OPEN)
         .order_by(Inquiry.created_at, Inquiry.id)
-        .offset(ctx.offset).limit(PAGE_SIZE)).all()
-    lines = [texts.SELLER_INQUIRY_LINE.format(
-        inquiry_id=inquiry.id, customer=customer.display_name, time=short_time(ctx.config, inquiry.created_at),
-        product=texts.SELLER_INQUIRY_PRODUCT.format(product=product) if product else "", text=_question(inquiry.text)) for inquiry, customer, product in rows]
-    return paged(ctx, header=texts.SELLER_INQUIRIES_HEADER.format(total=total), lines=lines, total=total,
-                 empty=texts.SELLER_INQUIRIES_EMPTY)
+        .offset(ctx.offset)
+        .limit(PAGE_SIZE)
+    ).all()
+    lines = [
+        texts.SELLER_INQUIRY_LINE.format(
+            inquiry_id=inquiry.id,
+            customer=customer.display_name,
+            time=short_time(ctx.config, inquiry.created_at),
+            product=texts.SELLER_INQUIRY_PRODUCT.format(product=product) if product else "",
+            text=_question(inquiry.text),
+        )
+        for inquiry, customer, product in rows
+    ]
+    return paged(
+        ctx,
+        header=texts.SELLER_INQUIRIES_HEADER.format(total=total),
+        lines=lines,
+        total=total,
+        empty=texts.SELLER_INQUIRIES_EMPTY,
+    )
 
 
 def _get_inquiry(ctx: SellerContext, word: str | None) -> Inquiry:
     inquiry_id = parse_ref(word)
     if inquiry_id is None:
-        raise ctx.fail(texts.SELLER_NEED_INQUIRY_REF if not word else texts.SELLER_BAD_INQUIRY_REF.format(word=word))
+        raise ctx.fail(
+            texts.SELLER_NEED_INQUIRY_REF if not word else texts.SELLER_BAD_INQUIRY_REF.format(word=word)
+        )
     inquiry = ctx.session.get(Inquiry, inquiry_id)
     if inquiry is None:
         raise ctx.fail(texts.SELLER_INQUIRY_NOT_FOUND.format(inquiry_id=inquiry_id), show_usage=False)
@@ -63,14 +87,24 @@ def answer(ctx: SellerContext) -> str:
     if outbox_key_exists(ctx.session, key):
         raise ctx.fail(texts.SELLER_INQUIRY_ALREADY_ANSWERED.format(inquiry_id=inquiry.id), show_usage=False)
     message = texts.SELLER_ANSWER_TO_CUSTOMER.format(question=_question(inquiry.text), answer=text)
-    enqueue(ctx.session, dedupe_key=key, kind="inquiry_answer", text=message, customer_id=inquiry.customer_id,
-            transactional=True, now=ctx.now, payload={"inquiry_id": inquiry.id, "seller": ctx.actor})
+    enqueue(
+        ctx.session,
+        dedupe_key=key,
+        kind="inquiry_answer",
+        text=message,
+        customer_id=inquiry.customer_id,
+        transactional=True,
+        now=ctx.now,
+        payload={"inquiry_id": inquiry.id, "seller": ctx.actor},
+    )
     inquiry_store.answer_inquiry(ctx.session, inquiry, text, ctx.now)
     customer = ctx.session.get(Customer, inquiry.customer_id)
     return texts.SELLER_ANSWER_QUEUED.format(inquiry_id=inquiry.id, customer=customer.display_name)
 
 
-@seller_command("关闭", aliases=("关闭咨询",), group=texts.SELLER_GROUP_INQUIRIES, **texts.SELLER_HELP["关闭"])
+@seller_command(
+    "关闭", aliases=("关闭咨询",), group=texts.SELLER_GROUP_INQUIRIES, **texts.SELLER_HELP["关闭"]
+)
 def close(ctx: SellerContext) -> str:
     words = ctx.words
     inquiry = _get_inquiry(ctx, words[0] if words else None)

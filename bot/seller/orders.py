@@ -42,7 +42,9 @@ def _transition(ctx: SellerContext, action: str, done: str) -> str:
     return done.format(line=order_line(order))
 
 
-@seller_command("付款", aliases=("已付款", "收款"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["付款"])
+@seller_command(
+    "付款", aliases=("已付款", "收款"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["付款"]
+)
 def pay(ctx: SellerContext) -> str:
     return _transition(ctx, "pay", texts.SELLER_ORDER_PAID)
 
@@ -67,16 +69,21 @@ def ship(ctx: SellerContext) -> str:
     already = outbox_key_exists(ctx.session, f"ship:order:{order.id}")
     enqueue_shipping_notice(ctx.session, order, ctx.now)
     notice = texts.SELLER_SHIP_NOTICE_ALREADY if already else texts.SELLER_SHIP_NOTICE_QUEUED
-    return texts.SELLER_ORDER_SHIPPED.format(line=order_line(order), courier=courier, tracking_no=tracking_no,
-                                             notice=notice)
+    return texts.SELLER_ORDER_SHIPPED.format(
+        line=order_line(order), courier=courier, tracking_no=tracking_no, notice=notice
+    )
 
 
-@seller_command("收货", aliases=("签收", "已收货"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["收货"])
+@seller_command(
+    "收货", aliases=("签收", "已收货"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["收货"]
+)
 def receive(ctx: SellerContext) -> str:
     return _transition(ctx, "receive", texts.SELLER_ORDER_RECEIVED)
 
 
-@seller_command("取消", aliases=("取消订单", "撤单"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["取消"])
+@seller_command(
+    "取消", aliases=("取消订单", "撤单"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["取消"]
+)
 def cancel(ctx: SellerContext) -> str:
     return _transition(ctx, "cancel", texts.SELLER_ORDER_CANCELLED)
 
@@ -87,18 +94,31 @@ def show_order(ctx: SellerContext) -> str:
     if len(words) != 1:
         raise ctx.fail(texts.SELLER_NEED_ORDER_REF)
     order = get_order(ctx, words[0])
-    lines = [texts.SELLER_ORDER_HEADER.format(order_id=order.id, status=order_store.STATUS_LABELS[order.status],
-                                              customer=order.customer.display_name, customer_id=order.customer_id),
-             texts.SELLER_ORDER_ITEMS.format(items=items_text(order), total=format_yuan(order.amount_cents))]
+    lines = [
+        texts.SELLER_ORDER_HEADER.format(
+            order_id=order.id,
+            status=order_store.STATUS_LABELS[order.status],
+            customer=order.customer.display_name,
+            customer_id=order.customer_id,
+        ),
+        texts.SELLER_ORDER_ITEMS.format(items=items_text(order), total=format_yuan(order.amount_cents)),
+    ]
     if order.tracking_no:
-        lines.append(texts.SELLER_ORDER_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no))
+        lines.append(
+            texts.SELLER_ORDER_TRACKING.format(courier=order.courier or "", tracking_no=order.tracking_no)
+        )
     lines.append(texts.SELLER_ORDER_HISTORY)
     for event in order.events:
         who = _actor_label(ctx, event.actor)
         detail = f" {event.detail}" if event.detail else ""
-        lines.append(texts.SELLER_ORDER_EVENT.format(
-            time=short_time(ctx.config, event.created_at), action=texts.SELLER_EVENT_LABELS.get(event.action, event.action),
-            actor=who, detail=detail))
+        lines.append(
+            texts.SELLER_ORDER_EVENT.format(
+                time=short_time(ctx.config, event.created_at),
+                action=texts.SELLER_EVENT_LABELS.get(event.action, event.action),
+                actor=who,
+                detail=detail,
+            )
+        )
     return "\n".join(lines)
 
 
@@ -111,26 +131,35 @@ def _actor_label(ctx: SellerContext, actor: str) -> str:
 def _status_list(ctx: SellerContext, status: str, header: str, empty: str) -> str:
     session = ctx.session
     total = session.scalar(select(func.count()).select_from(Order).where(Order.status == status)) or 0
-    rows = session.scalars(select(Order).where(Order.status == status).order_by(Order.created_at, Order.id)
-                           .options(selectinload(Order.items), selectinload(Order.customer))
-                           .offset(ctx.offset).limit(PAGE_SIZE)).all()
+    rows = session.scalars(
+        select(Order)
+        .where(Order.status == status)
+        .order_by(Order.created_at, Order.id)
+        .options(selectinload(Order.items), selectinload(Order.customer))
+        .offset(ctx.offset)
+        .limit(PAGE_SIZE)
+    ).all()
     lines = [f"{order_line(o)} · {short_time(ctx.config, o.created_at)}" for o in rows]
     return paged(ctx, header=header.format(total=total), lines=lines, total=total, empty=empty)
 
 
-@seller_command("未付款", aliases=("待付款",), group=texts.SELLER_GROUP_ORDERS, paged=True,
-                **texts.SELLER_HELP["未付款"])
+@seller_command(
+    "未付款", aliases=("待付款",), group=texts.SELLER_GROUP_ORDERS, paged=True, **texts.SELLER_HELP["未付款"]
+)
 def unpaid(ctx: SellerContext) -> str:
     return _status_list(ctx, OrderStatus.PENDING, texts.SELLER_UNPAID_HEADER, texts.SELLER_UNPAID_EMPTY)
 
 
-@seller_command("未发货", aliases=("待发货",), group=texts.SELLER_GROUP_ORDERS, paged=True,
-                **texts.SELLER_HELP["未发货"])
+@seller_command(
+    "未发货", aliases=("待发货",), group=texts.SELLER_GROUP_ORDERS, paged=True, **texts.SELLER_HELP["未发货"]
+)
 def unshipped(ctx: SellerContext) -> str:
     return _status_list(ctx, OrderStatus.PAID, texts.SELLER_UNSHIPPED_HEADER, texts.SELLER_UNSHIPPED_EMPTY)
 
 
-@seller_command("记单", aliases=("补单", "录单"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["记单"])
+@seller_command(
+    "记单", aliases=("补单", "录单"), group=texts.SELLER_GROUP_ORDERS, **texts.SELLER_HELP["记单"]
+)
 def record_order(ctx: SellerContext) -> str:
     """An order agreed elsewhere (a personal WeChat chat, a call): customer, products, maybe 已付款."""
     words = ctx.words
@@ -145,18 +174,35 @@ def record_order(ctx: SellerContext) -> str:
     parsed = parse_order(rest, catalogue)
     if parsed.ambiguous:
         ambiguity = parsed.ambiguous[0]
-        raise ctx.fail(texts.SELLER_RECORD_AMBIGUOUS.format(
-            word=ambiguity.word, options="、".join(c.name for c in ambiguity.candidates)))
+        raise ctx.fail(
+            texts.SELLER_RECORD_AMBIGUOUS.format(
+                word=ambiguity.word, options="、".join(c.name for c in ambiguity.candidates)
+            )
+        )
     if not parsed.items:
-        raise ctx.fail(texts.SELLER_RECORD_NO_PRODUCT.format(
-            text=rest.strip(), catalogue="、".join(c.name for c in catalogue) or texts.SELLER_PRODUCTS_EMPTY))
+        raise ctx.fail(
+            texts.SELLER_RECORD_NO_PRODUCT.format(
+                text=rest.strip(),
+                catalogue="、".join(c.name for c in catalogue) or texts.SELLER_PRODUCTS_EMPTY,
+            )
+        )
     products = {p.id: p for p in _products(ctx, [i.product.product_id for i in parsed.items])}
     specs = [ItemSpec(products[i.product.product_id], i.quantity) for i in parsed.items]
     try:
         order = order_store.create_order(
-            ctx.session, customer, specs, actor=ctx.actor, now=ctx.now, source="seller",
-            recipient_name=customer.name, phone=customer.phone, province=customer.province, city=customer.city,
-            district=customer.district, address_detail=customer.address_detail)
+            ctx.session,
+            customer,
+            specs,
+            actor=ctx.actor,
+            now=ctx.now,
+            source="seller",
+            recipient_name=customer.name,
+            phone=customer.phone,
+            province=customer.province,
+            city=customer.city,
+            district=customer.district,
+            address_detail=customer.address_detail,
+        )
         if paid_match:
             order_store.transition(ctx.session, order, "pay", actor=ctx.actor, now=ctx.now)
     except OrderError as exc:

@@ -16,11 +16,17 @@ def facts_text(product) -> str:
     facts = facts_of(product)
     if not facts:
         return texts.SELLER_FACTS_NONE.format(name=product.name, kinds=_kinds_list())
-    lines = [texts.PRODUCT_FACT_LINE.format(label=texts.PRODUCT_FACT_LABELS[k], fact=facts[k]) for k in KINDS if k in facts]
+    lines = [
+        texts.PRODUCT_FACT_LINE.format(label=texts.PRODUCT_FACT_LABELS[k], fact=facts[k])
+        for k in KINDS
+        if k in facts
+    ]
     return texts.SELLER_FACTS_HEADER.format(name=product.name) + "\n" + "\n".join(lines)
 
 
-@seller_command("资料", aliases=("商品资料",), group=texts.SELLER_GROUP_CATALOGUE, **texts.SELLER_HELP["资料"])
+@seller_command(
+    "资料", aliases=("商品资料",), group=texts.SELLER_GROUP_CATALOGUE, **texts.SELLER_HELP["资料"]
+)
 def product_facts(ctx: SellerContext) -> str:
     words = ctx.args.split(maxsplit=2)
     if not words:

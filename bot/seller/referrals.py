@@ -40,45 +40,68 @@ def referral_figures(ctx: SellerContext) -> str:
     total = store.figures(session, ctx.now)
     recent = store.figures(session, ctx.now, since=ctx.now - dt.timedelta(days=30), top=0)
     # The seller's own accounts are never referral candidates (they are not customers to ask).
-    sellers = tuple(session.scalars(select(Customer.id).where(
-        Customer.openid.in_(parse_list(ctx.config.get("SELLER_OPENIDS"))))))
-    candidates = store.referral_candidates(session, ctx.now, exclude=(*(f.customer.id for f in total.top), *sellers))
+    sellers = tuple(
+        session.scalars(
+            select(Customer.id).where(Customer.openid.in_(parse_list(ctx.config.get("SELLER_OPENIDS"))))
+        )
+    )
+    candidates = store.referral_candidates(
+        session, ctx.now, exclude=(*(f.customer.id for f in total.top), *sellers)
+    )
     if not total.made and not candidates:
         return texts.SELLER_REFERRALS_NONE
-    lines = [texts.SELLER_REFERRALS_HEADER,
-             texts.SELLER_REFERRALS_TOTALS.format(made=total.made, converted=total.converted, held=total.held,
-                                                  reversed=total.reversed),
-             texts.SELLER_REFERRALS_RECENT.format(made=recent.made, converted=recent.converted),
-             texts.SELLER_REFERRALS_REWARDS.format(points=total.points_granted,
-                                                   coupon=format_yuan(total.coupon_granted_cents))]
+    lines = [
+        texts.SELLER_REFERRALS_HEADER,
+        texts.SELLER_REFERRALS_TOTALS.format(
+            made=total.made, converted=total.converted, held=total.held, reversed=total.reversed
+        ),
+        texts.SELLER_REFERRALS_RECENT.format(made=recent.made, converted=recent.converted),
+        texts.SELLER_REFERRALS_REWARDS.format(
+            points=total.points_granted, coupon=format_yuan(total.coupon_granted_cents)
+        ),
+    ]
     if total.top:
         lines.append(texts.SELLER_REFERRALS_TOP)
-        lines.extend(texts.SELLER_REFERRALS_TOP_LINE.format(line=customer_line(f.customer), made=f.made,
-                                                            converted=f.converted, orders=f.paid_orders)
-                     for f in total.top)
+        lines.extend(
+            texts.SELLER_REFERRALS_TOP_LINE.format(
+                line=customer_line(f.customer), made=f.made, converted=f.converted, orders=f.paid_orders
+            )
+            for f in total.top
+        )
     if candidates:
         lines.append(texts.SELLER_REFERRALS_CANDIDATES)
-        lines.extend(texts.SELLER_REFERRALS_CANDIDATE_LINE.format(line=customer_line(c.customer), orders=c.paid_orders,
-                                                                  sociable=c.sociable) for c in candidates)
+        lines.extend(
+            texts.SELLER_REFERRALS_CANDIDATE_LINE.format(
+                line=customer_line(c.customer), orders=c.paid_orders, sociable=c.sociable
+            )
+            for c in candidates
+        )
     if total.held:
         lines.append(texts.SELLER_REFERRALS_HELD_HINT.format(held=total.held))
     return "\n".join(lines)
 
 
 def _review_line(session, referral: Referral) -> str:
-    referrer, referee = session.get(Customer, referral.referrer_id), session.get(Customer, referral.referee_id)
+    referrer, referee = (
+        session.get(Customer, referral.referrer_id),
+        session.get(Customer, referral.referee_id),
+    )
     return texts.SELLER_REVIEW_LINE.format(
-        referral_id=referral.id, referrer=customer_line(referrer), referee=customer_line(referee),
+        referral_id=referral.id,
+        referrer=customer_line(referrer),
+        referee=customer_line(referee),
         reason=texts.REFERRAL_HOLD_REASONS.get(referral.reason or "", referral.reason or ""),
-        order=texts.SELLER_REVIEW_LINE_ORDER.format(order_id=referral.order_id) if referral.order_id else "")
+        order=texts.SELLER_REVIEW_LINE_ORDER.format(order_id=referral.order_id) if referral.order_id else "",
+    )
 
 
 @seller_command("审核", aliases=("审批",), group=texts.SELLER_GROUP_REFERRALS, **_help("审核"))
 def review(ctx: SellerContext) -> str:
     words = ctx.words
     if not words:
-        held = ctx.session.scalars(select(Referral).where(Referral.status == store.HELD)
-                                   .order_by(Referral.id).limit(PAGE_SIZE)).all()
+        held = ctx.session.scalars(
+            select(Referral).where(Referral.status == store.HELD).order_by(Referral.id).limit(PAGE_SIZE)
+        ).all()
         if not held:
             return texts.SELLER_REVIEW_NONE
         return "\n".join([texts.SELLER_REVIEW_HEADER, *(_review_line(ctx.session, r) for r in held)])
@@ -97,8 +120,11 @@ def review(ctx: SellerContext) -> str:
         raise ctx.fail(str(exc), show_usage=False) from exc
     if referral.status == store.REJECTED:
         return texts.SELLER_REVIEW_REJECTED.format(referral_id=referral.id)
-    result = (texts.SELLER_REVIEW_APPROVED_REWARDED if referral.status == store.REWARDED
-              else texts.SELLER_REVIEW_APPROVED_WAITING)
+    result = (
+        texts.SELLER_REVIEW_APPROVED_REWARDED
+        if referral.status == store.REWARDED
+        else texts.SELLER_REVIEW_APPROVED_WAITING
+    )
     return texts.SELLER_REVIEW_APPROVED.format(referral_id=referral.id, result=result)
 
 
@@ -124,27 +150,44 @@ def redeem(ctx: SellerContext) -> str:
         raise ctx.fail(texts.SELLER_REDEEM_NEED_AMOUNT)
     points, coupon = _amounts(ctx, words[1])
     try:
-        discount = store.redeem(ctx.session, order, points=points, coupon_cents=coupon, actor=ctx.actor,
-                                now=ctx.now, config=ctx.config)
+        discount = store.redeem(
+            ctx.session,
+            order,
+            points=points,
+            coupon_cents=coupon,
+            actor=ctx.actor,
+            now=ctx.now,
+            config=ctx.config,
+        )
     except store.ReferralError as exc:
         raise ctx.fail(str(exc), show_usage=False) from exc
     value = store.Rewards.from_config(ctx.config).point_value_cents
     done_points, done_coupon = store.redeemed_on(ctx.session, order.id)
     due = order.amount_cents - done_points * value - done_coupon
     book = store.ledger(ctx.session, order.customer_id)
-    what = (texts.SELLER_REDEEM_POINTS.format(points=points) if points
-            else texts.SELLER_REDEEM_COUPON.format(amount=format_yuan(coupon)))
+    what = (
+        texts.SELLER_REDEEM_POINTS.format(points=points)
+        if points
+        else texts.SELLER_REDEEM_COUPON.format(amount=format_yuan(coupon))
+    )
     return texts.SELLER_REDEEM_DONE.format(
-        order_id=order.id, what=what, discount=format_yuan(discount), due=format_yuan(due),
-        customer=customer_line(order.customer), points=book.points_balance,
-        coupon=format_yuan(book.coupon_balance_cents))
+        order_id=order.id,
+        what=what,
+        discount=format_yuan(discount),
+        due=format_yuan(due),
+        customer=customer_line(order.customer),
+        points=book.points_balance,
+        coupon=format_yuan(book.coupon_balance_cents),
+    )
 
 
 @seller_command("代理", aliases=("升代理", "设为代理"), group=texts.SELLER_GROUP_REFERRALS, **_help("代理"))
 def promote(ctx: SellerContext) -> str:
     customer = get_customer(ctx, ctx.args.strip())
     if not store.promote_to_distributor(ctx.session, customer):
-        raise ctx.fail(texts.SELLER_ALREADY_DISTRIBUTOR.format(line=customer_line(customer)), show_usage=False)
+        raise ctx.fail(
+            texts.SELLER_ALREADY_DISTRIBUTOR.format(line=customer_line(customer)), show_usage=False
+        )
     return texts.SELLER_PROMOTED.format(line=customer_line(customer))
 
 
@@ -155,20 +198,32 @@ def points(ctx: SellerContext) -> str:
     code = store.ensure_code(session, customer)
     book = store.ledger(session, customer.id)
     made, converted = session.execute(
-        select(func.count(Referral.id), func.coalesce(func.sum(case((Referral.status == store.REWARDED, 1), else_=0)), 0))
-        .where(Referral.referrer_id == customer.id)).one()
+        select(
+            func.count(Referral.id),
+            func.coalesce(func.sum(case((Referral.status == store.REWARDED, 1), else_=0)), 0),
+        ).where(Referral.referrer_id == customer.id)
+    ).one()
     lines = [
         texts.SELLER_LEDGER_HEADER.format(line=customer_line(customer), code=code),
-        texts.SELLER_LEDGER_POINTS.format(balance=book.points_balance, earned=book.points_earned,
-                                          spent=book.points_spent, reversed=book.points_reversed),
-        texts.SELLER_LEDGER_COUPON.format(balance=format_yuan(book.coupon_balance_cents),
-                                          earned=format_yuan(book.coupon_earned_cents),
-                                          spent=format_yuan(book.coupon_spent_cents),
-                                          reversed=format_yuan(book.coupon_reversed_cents)),
+        texts.SELLER_LEDGER_POINTS.format(
+            balance=book.points_balance,
+            earned=book.points_earned,
+            spent=book.points_spent,
+            reversed=book.points_reversed,
+        ),
+        texts.SELLER_LEDGER_COUPON.format(
+            balance=format_yuan(book.coupon_balance_cents),
+            earned=format_yuan(book.coupon_earned_cents),
+            spent=format_yuan(book.coupon_spent_cents),
+            reversed=format_yuan(book.coupon_reversed_cents),
+        ),
         texts.SELLER_LEDGER_REFERRALS.format(
-            made=made, converted=int(converted),
+            made=made,
+            converted=int(converted),
             referrer=texts.SELLER_LEDGER_REFERRED_BY.format(referrer_id=customer.referrer_id)
-            if customer.referrer_id else ""),
+            if customer.referrer_id
+            else "",
+        ),
     ]
     if not book.entries:
         lines.append(texts.SELLER_LEDGER_EMPTY)

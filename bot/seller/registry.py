@@ -92,8 +92,16 @@ def register(command: SellerCommand) -> SellerCommand:
     return command
 
 
-def seller_command(name: str, *, usage: str, summary: str, example: str, group: str,
-                   aliases: tuple[str, ...] = (), paged: bool = False) -> Callable[[Handler], Handler]:
+def seller_command(
+    name: str,
+    *,
+    usage: str,
+    summary: str,
+    example: str,
+    group: str,
+    aliases: tuple[str, ...] = (),
+    paged: bool = False,
+) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of seller command ``name``."""
 
     def decorate(handler: Handler) -> Handler:
@@ -125,7 +133,7 @@ def split_command(text: str) -> tuple[SellerCommand | None, str, str]:
         return command, first, rest.strip()
     for word in sorted(_WORDS, key=len, reverse=True):
         if not word.isascii() and first.startswith(word) and len(first) > len(word):
-            return _WORDS[word], word, stripped[len(word):].strip()
+            return _WORDS[word], word, stripped[len(word) :].strip()
     return None, first, rest.strip()
 
 

@@ -34,10 +34,17 @@ def _size(text: str) -> int:
 
 def waiting_notices(session, openid: str) -> list[OutboxMessage]:
     """The seller's waiting notices: digests first, then the rest in the order they were queued."""
-    return list(session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == WAITING, OutboxMessage.openid == openid, OutboxMessage.customer_id.is_(None))
-        .order_by(case((OutboxMessage.kind == DIGEST_KIND, 0), else_=1), OutboxMessage.id)))
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == WAITING,
+                OutboxMessage.openid == openid,
+                OutboxMessage.customer_id.is_(None),
+            )
+            .order_by(case((OutboxMessage.kind == DIGEST_KIND, 0), else_=1), OutboxMessage.id)
+        )
+    )
 
 
 def _fresh_digest(session) -> str | None:
@@ -46,7 +53,11 @@ def _fresh_digest(session) -> str | None:
         return None
     drafts = list_drafts(session, limit=5)
     ids = {row.customer_id for row in drafts if row.customer_id}
-    names = {c.id: c.display_name for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))} if ids else {}
+    names = (
+        {c.id: c.display_name for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        if ids
+        else {}
+    )
     return digest_text(total, drafts, names)
 
 
@@ -83,8 +94,8 @@ def with_waiting_notices(session, seller: Customer, reply: str | None, now: dt.d
         if _size(candidate + tail) > PASSIVE_REPLY_MAX_BYTES:
             break
         parts.append(text)
-        left = entries[index + 1:]
-    for _text, group in entries[:len(parts)]:
+        left = entries[index + 1 :]
+    for _text, group in entries[: len(parts)]:
         for row in group:
             row.status, row.channel, row.sent_at, row.updated_at = "sent", REPLY_CHANNEL, now, now
     for _text, group in left:  # out again right away, as customer-service messages

@@ -42,26 +42,36 @@ def recipient_filter(openid: str, customer_id: int | None):
     return or_(OutboxMessage.openid == openid, by_customer) if customer_id else OutboxMessage.openid == openid
 
 
-def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None], str | None]) -> list[ChatEntry]:
+def chat_entries(
+    session: Session, openid: str, read_reply: Callable[[str | None], str | None]
+) -> list[ChatEntry]:
     """The conversation with ``openid``: typed messages, the bot's passive replies, delivered messages."""
     customer = session.scalar(select(Customer).where(Customer.openid == openid))
     # Sorted by time, then inbound before outbox, then id: replies stay under their message even
     # when two messages share a timestamp.
     entries: list[tuple[tuple[dt.datetime, int, int, int], ChatEntry]] = []
     inbound = session.scalars(
-        select(InboundMessage).where(InboundMessage.openid == openid)
-        .order_by(InboundMessage.id.desc()).limit(CHAT_LIMIT)
+        select(InboundMessage)
+        .where(InboundMessage.openid == openid)
+        .order_by(InboundMessage.id.desc())
+        .limit(CHAT_LIMIT)
     ).all()
     for row in inbound:
         if row.msg_type != "event":
-            entries.append(((row.received_at, 0, row.id, 0), ChatEntry("me", row.content or "", row.received_at)))
+            entries.append(
+                ((row.received_at, 0, row.id, 0), ChatEntry("me", row.content or "", row.received_at))
+            )
         reply = read_reply(row.response_body)
         if reply:
             entries.append(((row.received_at, 0, row.id, 1), ChatEntry("bot", reply, row.received_at)))
     outbox = session.scalars(
         select(OutboxMessage)
-        .where(recipient_filter(openid, customer.id if customer else None), OutboxMessage.status.in_(SHOWN_IN_CHAT))
-        .order_by(OutboxMessage.id.desc()).limit(CHAT_LIMIT)
+        .where(
+            recipient_filter(openid, customer.id if customer else None),
+            OutboxMessage.status.in_(SHOWN_IN_CHAT),
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(CHAT_LIMIT)
     ).all()
     for row in outbox:
         at = row.sent_at or row.updated_at or row.created_at
@@ -69,7 +79,9 @@ def chat_entries(session: Session, openid: str, read_reply: Callable[[str | None
         if row.status == "drafted":
             channel += texts.OUTBOX_DRAFT_SUFFIX
         tag = texts.OUTBOX_TAG.format(channel=channel, kind=kind_label(row.kind))
-        entries.append(((at, 1, row.id, 0), ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted")))
+        entries.append(
+            ((at, 1, row.id, 0), ChatEntry("bot", row.text, at, tag=tag, draft=row.status == "drafted"))
+        )
     entries.sort(key=lambda item: item[0])
     return [entry for _key, entry in entries[-CHAT_LIMIT:]]
 
@@ -107,21 +119,30 @@ class OutboxRow:
 def outbox_rows(session: Session, limit: int = OUTBOX_LIMIT) -> list[OutboxRow]:
     """The newest outbox rows with who they are for and how they ended."""
     rows = session.execute(
-        select(OutboxMessage, Customer).outerjoin(Customer, Customer.id == OutboxMessage.customer_id)
-        .order_by(OutboxMessage.id.desc()).limit(limit)
+        select(OutboxMessage, Customer)
+        .outerjoin(Customer, Customer.id == OutboxMessage.customer_id)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
     ).all()
     result = []
     for row, customer in rows:
         recipient = customer.display_name if customer is not None else (row.openid or "")
         if row.openid and customer is not None and row.openid != customer.openid:
             recipient = row.openid  # a seller notice about this customer
-        result.append(OutboxRow(
-            id=row.id, kind=kind_label(row.kind), channel=channel_label(row.channel),
-            status=row.status, status_label=STATUS_LABELS.get(row.status, row.status),
-            reason=reason_label(row.skip_reason, row.last_error),
-            recipient=recipient, text=row.text, created_at=row.created_at,
-            done_at=row.sent_at or (row.updated_at if row.status != "pending" else None),
-        ))
+        result.append(
+            OutboxRow(
+                id=row.id,
+                kind=kind_label(row.kind),
+                channel=channel_label(row.channel),
+                status=row.status,
+                status_label=STATUS_LABELS.get(row.status, row.status),
+                reason=reason_label(row.skip_reason, row.last_error),
+                recipient=recipient,
+                text=row.text,
+                created_at=row.created_at,
+                done_at=row.sent_at or (row.updated_at if row.status != "pending" else None),
+            )
+        )
     return result
 
 
@@ -135,8 +156,10 @@ class Contact:
 def contacts(session: Session, seller_openids: list[str], limit: int = 100) -> list[Contact]:
     """People to chat as: the seller accounts first, then customers with an openid, latest first."""
     customers = session.scalars(
-        select(Customer).where(Customer.openid.is_not(None))
-        .order_by(Customer.last_inbound_at.desc().nulls_last(), Customer.id.desc()).limit(limit)
+        select(Customer)
+        .where(Customer.openid.is_not(None))
+        .order_by(Customer.last_inbound_at.desc().nulls_last(), Customer.id.desc())
+        .limit(limit)
     ).all()
     result = [Contact(openid, "店主", True) for openid in seller_openids]
     result += [Contact(c.openid, _label(c), False) for c in customers if c.openid not in seller_openids]

@@ -23,5 +23,8 @@ def demo_command() -> None:
     # Relative to the simulator's clock, so history stays "recent" after the clock has jumped.
     with database.session() as session:
         result = load_demo_shop(session, simulated_now(database))
-    click.echo(texts.SIM_DEMO_LOADED.format(products=result.products, customers=result.customers,
-                                            orders=result.orders))
+    click.echo(
+        texts.SIM_DEMO_LOADED.format(
+            products=result.products, customers=result.customers, orders=result.orders
+        )
+    )

@@ -63,8 +63,17 @@ class WeChatPlatform:
     the query timestamp: a server in another process checks it against the machine's real clock.
     """
 
-    def __init__(self, client, mode: str = "safe", *, token: str, aes_key: str | None = None,
-                 app_id: str = "", account: str = SIMULATOR_ACCOUNT, base_url: str | None = None):
+    def __init__(
+        self,
+        client,
+        mode: str = "safe",
+        *,
+        token: str,
+        aes_key: str | None = None,
+        app_id: str = "",
+        account: str = SIMULATOR_ACCOUNT,
+        base_url: str | None = None,
+    ):
         if mode != "plain" and not aes_key:
             raise ValueError("safe and compatible modes need an EncodingAESKey")
         self.client = client
@@ -76,7 +85,9 @@ class WeChatPlatform:
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
 
     # -- building ---------------------------------------------------------------------------
-    def text_xml(self, openid: str, text: str, msg_id: int | None = None, create_time: int | None = None) -> str:
+    def text_xml(
+        self, openid: str, text: str, msg_id: int | None = None, create_time: int | None = None
+    ) -> str:
         msg_id = next(_msg_ids) if msg_id is None else msg_id
         create_time = int(time.time()) if create_time is None else create_time
         return (
@@ -86,7 +97,9 @@ class WeChatPlatform:
             f"<Content>{escape(text)}</Content><MsgId>{msg_id}</MsgId></xml>"
         )
 
-    def event_xml(self, openid: str, event: str, event_key: str | None = None, create_time: int | None = None) -> str:
+    def event_xml(
+        self, openid: str, event: str, event_key: str | None = None, create_time: int | None = None
+    ) -> str:
         create_time = int(time.time()) if create_time is None else create_time
         key = f"<EventKey><![CDATA[{event_key}]]></EventKey>" if event_key is not None else ""
         return (
@@ -96,16 +109,21 @@ class WeChatPlatform:
             f"<Event><![CDATA[{event}]]></Event>{key}</xml>"
         )
 
-    def subscribe_msg_xml(self, openid: str, event: str, entries: list[dict[str, str]],
-                          create_time: int | None = None) -> str:
+    def subscribe_msg_xml(
+        self, openid: str, event: str, entries: list[dict[str, str]], create_time: int | None = None
+    ) -> str:
         """A subscription-notice event (``subscribe_msg_popup_event``, ``…_change_event``,
         ``…_sent_event``) with one ``<List>`` per entry, as the platform pushes them."""
         create_time = int(time.time()) if create_time is None else create_time
-        container = {"subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
-                     "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
-                     "subscribe_msg_sent_event": "SubscribeMsgSentEvent"}[event]
-        lists = "".join("<List>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in entry.items()) + "</List>"
-                        for entry in entries)
+        container = {
+            "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+            "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+            "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
+        }[event]
+        lists = "".join(
+            "<List>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in entry.items()) + "</List>"
+            for entry in entries
+        )
         return (
             f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
             f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
@@ -125,8 +143,12 @@ class WeChatPlatform:
     # -- sending ----------------------------------------------------------------------------
     def envelope(self, xml: str, timestamp: str, nonce: str) -> tuple[str, dict]:
         """Body and query parameters for ``xml`` in this platform's mode."""
-        params = {"timestamp": timestamp, "nonce": nonce, "signature": sign(self.token, timestamp, nonce),
-                  "openid": "ignored"}
+        params = {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": sign(self.token, timestamp, nonce),
+            "openid": "ignored",
+        }
         if self.mode == "plain":
             return xml, params
         encrypted = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
@@ -134,8 +156,10 @@ class WeChatPlatform:
         if self.mode == "compat":
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypted['Encrypt']}]]></Encrypt></xml>")
         else:
-            body = (f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
-                    f"<Encrypt><![CDATA[{encrypted['Encrypt']}]]></Encrypt></xml>")
+            body = (
+                f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypted['Encrypt']}]]></Encrypt></xml>"
+            )
         return body, params
 
     def post_xml(self, xml: str, timestamp: str | None = None, nonce: str | None = None) -> Reply:
@@ -146,7 +170,9 @@ class WeChatPlatform:
 
     def post_raw(self, body: str | bytes, params: dict) -> Reply:
         extra: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
-        response = self.client.post("/wechat", query_string=params, data=body, content_type="text/xml", **extra)
+        response = self.client.post(
+            "/wechat", query_string=params, data=body, content_type="text/xml", **extra
+        )
         return self.read_reply(response.status_code, response.get_data(as_text=True))
 
     def read_reply(self, status: int, body: str) -> Reply:
@@ -155,7 +181,9 @@ class WeChatPlatform:
         if self.mode == "plain":
             return Reply(status, body, xmltodict.parse(body)["xml"])
         envelope = xmltodict.parse(body)["xml"]
-        plain = self.crypto.decrypt_message(body, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
+        plain = self.crypto.decrypt_message(
+            body, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"]
+        )
         return Reply(status, body, xmltodict.parse(plain)["xml"])
 
     def post_text(self, openid: str, text: str, **kwargs) -> Reply:
@@ -176,6 +204,7 @@ class WeChatPlatform:
 
 # --- the simulator's use of it ------------------------------------------------------------------
 
+
 @dataclass
 class WebhookReply:
     """What the webhook answered: HTTP status, and the reply text when there was one."""
@@ -193,9 +222,14 @@ def app_platform(app: Flask) -> WeChatPlatform:
     """
     cfg = app.config
     aes_key = cfg.get("WECHAT_ENCODING_AES_KEY")
-    return WeChatPlatform(app.test_client(), "safe" if aes_key else "plain", token=cfg["WECHAT_TOKEN"],
-                          aes_key=aes_key, app_id=cfg.get("WECHAT_APP_ID") or "",
-                          base_url=request.host_url if has_request_context() else None)
+    return WeChatPlatform(
+        app.test_client(),
+        "safe" if aes_key else "plain",
+        token=cfg["WECHAT_TOKEN"],
+        aes_key=aes_key,
+        app_id=cfg.get("WECHAT_APP_ID") or "",
+        base_url=request.host_url if has_request_context() else None,
+    )
 
 
 def post_to_webhook(app: Flask, xml: str) -> WebhookReply:

@@ -66,15 +66,26 @@ class Masker:
     """Masks mobile numbers and the stored address details in the texts the simulator shows."""
 
     def __init__(self, details: Iterable[str | None]):
-        self.details = sorted({d.strip() for d in details if d and len(d.strip()) >= MIN_DETAIL_LENGTH},
-                              key=len, reverse=True)
+        self.details = sorted(
+            {d.strip() for d in details if d and len(d.strip()) >= MIN_DETAIL_LENGTH}, key=len, reverse=True
+        )
 
     @classmethod
     def from_database(cls, session: Session) -> Masker:
-        details = list(session.scalars(select(Customer.address_detail).where(Customer.address_detail.is_not(None))
-                                       .order_by(Customer.id.desc()).limit(MAX_DETAILS)))
-        details += session.scalars(select(Order.address_detail).where(Order.address_detail.is_not(None))
-                                   .order_by(Order.id.desc()).limit(MAX_DETAILS))
+        details = list(
+            session.scalars(
+                select(Customer.address_detail)
+                .where(Customer.address_detail.is_not(None))
+                .order_by(Customer.id.desc())
+                .limit(MAX_DETAILS)
+            )
+        )
+        details += session.scalars(
+            select(Order.address_detail)
+            .where(Order.address_detail.is_not(None))
+            .order_by(Order.id.desc())
+            .limit(MAX_DETAILS)
+        )
         return cls(details)
 
     def __call__(self, text: str | None) -> str | None:
@@ -94,5 +105,8 @@ class Masker:
 def with_links(text: str | None) -> Markup:
     """HTML-escape ``text``, then turn the bot's own ``<a href="http…">`` links back into links."""
     escaped = str(escape(text or ""))
-    return Markup(_ESCAPED_LINK.sub(
-        lambda m: f'<a href="{m[1]}" target="_blank" rel="noopener noreferrer">{m[2]}</a>', escaped))
+    return Markup(
+        _ESCAPED_LINK.sub(
+            lambda m: f'<a href="{m[1]}" target="_blank" rel="noopener noreferrer">{m[2]}</a>', escaped
+        )
+    )

@@ -34,8 +34,14 @@ from storage.models import Customer, OutboxMessage
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "simulator",
+    __name__,
+    url_prefix="/simulator",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 SIM_SELLER_OPENID = "sim_seller"
 MAX_TEXT_LENGTH = 600  # the platform allows about 2,000 bytes; a phone message is far shorter
@@ -43,6 +49,7 @@ MAX_NICKNAME_LENGTH = 30
 
 
 # --- enabling ----------------------------------------------------------------------------------
+
 
 def production_mode(cfg: Mapping[str, Any]) -> bool:
     """Production unless ``ENV`` is development; real WeChat app credentials are production anyway."""
@@ -75,6 +82,7 @@ def init_simulator(app: Flask) -> bool:
 
 # --- who may drive it --------------------------------------------------------------------------
 
+
 @bp.before_request
 def _serving_address_only():
     """Every route: ``Host`` and ``Origin`` must name the serving address (DNS rebinding → 403)."""
@@ -85,6 +93,7 @@ def _serving_address_only():
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
 
 def _error(message: str, status: int = 400):
     return jsonify(ok=False, error=message), status
@@ -115,8 +124,12 @@ def _local_text(moment: dt.datetime | None, short: bool = False) -> str:
 def _clock_state() -> dict[str, Any]:
     offset = clock.read_offset(get_db())
     now = _now()
-    return {"now": _local_text(now), "now_input": clock.to_local(now, _timezone()).strftime("%Y-%m-%dT%H:%M"),
-            "offset_days": round(offset.total_seconds() / 86400, 1), "timezone": _timezone()}
+    return {
+        "now": _local_text(now),
+        "now_input": clock.to_local(now, _timezone()).strftime("%Y-%m-%dT%H:%M"),
+        "offset_days": round(offset.total_seconds() / 86400, 1),
+        "timezone": _timezone(),
+    }
 
 
 def _known_openid(openid: str) -> bool:
@@ -154,12 +167,16 @@ def _max_outbox_id() -> int:
 
 def _outbox_since(last_id: int) -> dict[str, int]:
     with get_db().read_session() as session:
-        rows = session.execute(select(OutboxMessage.status, func.count()).where(OutboxMessage.id > last_id)
-                               .group_by(OutboxMessage.status)).all()
+        rows = session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.id > last_id)
+            .group_by(OutboxMessage.status)
+        ).all()
     return {status: int(count) for status, count in rows}
 
 
 # --- pages -------------------------------------------------------------------------------------
+
 
 @bp.get("/")
 def index():
@@ -171,8 +188,15 @@ def index():
         current = next((p for p in people if p.openid == openid), None)
         entries = mask.rows(chat_entries(session, openid, _read_reply), "text") if current else []
         outbox = mask.rows(outbox_rows(session), "text", "recipient")
-    return render_template("simulator.html", people=people, current=current, entries=entries, outbox=outbox,
-                           clock=_clock_state(), local=_local_text)
+    return render_template(
+        "simulator.html",
+        people=people,
+        current=current,
+        entries=entries,
+        outbox=outbox,
+        clock=_clock_state(),
+        local=_local_text,
+    )
 
 
 @bp.get("/chat")
@@ -192,6 +216,7 @@ def outbox_fragment():
 
 # --- actions (JSON) ----------------------------------------------------------------------------
 
+
 @bp.post("/api/message")
 def send_message():
     """Type ``text`` as ``openid``: through ``/wechat``, then (by default) one scheduler tick."""
@@ -207,8 +232,12 @@ def send_message():
     if not openid or not _known_openid(openid):
         return _error(texts.SIM_UNKNOWN_CONTACT, 404)
     now = _now()
-    reply = post_to_webhook(current_app._get_current_object(), app_platform(current_app._get_current_object())
-                            .text_xml(openid, text, msg_id=new_msg_id(), create_time=epoch(now)))
+    reply = post_to_webhook(
+        current_app._get_current_object(),
+        app_platform(current_app._get_current_object()).text_xml(
+            openid, text, msg_id=new_msg_id(), create_time=epoch(now)
+        ),
+    )
     if reply.status != 200:
         return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
     tick_error = None
@@ -230,8 +259,12 @@ def create_customer():
     if len(nickname) > MAX_NICKNAME_LENGTH:
         return _error(texts.SIM_NICKNAME_TOO_LONG.format(limit=MAX_NICKNAME_LENGTH))
     openid = f"sim_{secrets.token_hex(6)}"
-    reply = post_to_webhook(current_app._get_current_object(), app_platform(current_app._get_current_object())
-                            .event_xml(openid, "subscribe", create_time=epoch(_now())))
+    reply = post_to_webhook(
+        current_app._get_current_object(),
+        app_platform(current_app._get_current_object()).event_xml(
+            openid, "subscribe", create_time=epoch(_now())
+        ),
+    )
     if reply.status != 200:
         return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
     if nickname:
@@ -266,8 +299,13 @@ def jump_clock():
         _result, error = run_scheduler_at(moment)
         if error:
             break
-    return jsonify(ok=error is None, error=error, ticks=len(times), new_messages=_outbox_since(before),
-                   clock=_clock_state())
+    return jsonify(
+        ok=error is None,
+        error=error,
+        ticks=len(times),
+        new_messages=_outbox_since(before),
+        clock=_clock_state(),
+    )
 
 
 @bp.post("/api/tick")
@@ -295,5 +333,9 @@ def load_demo():
         return _error(texts.SIM_NEED_JSON, 415)
     with get_db().session() as session:
         result = load_demo_shop(session, _now())
-    return jsonify(ok=True, message=texts.SIM_DEMO_LOADED.format(
-        products=result.products, customers=result.customers, orders=result.orders))
+    return jsonify(
+        ok=True,
+        message=texts.SIM_DEMO_LOADED.format(
+            products=result.products, customers=result.customers, orders=result.orders
+        ),
+    )
