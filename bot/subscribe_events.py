@@ -8,7 +8,7 @@
   consent that notice used (with the platform's ``MsgID``).
 
 wechatpy does not know these events (they parse as ``UnknownMessage``); their lists are read from
-the raw XML. One ``<List>`` parses as a dict, several as a list. None of them is the customer
+the message's fields (``Incoming.fields``). One ``<List>`` parses as a dict, several as a list. None of them is the customer
 writing to the account, so none opens the 48-hour window (``bot.inbound.finish_inbound``).
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.message import Incoming
 from storage import consents
 from storage.models import Customer, InboundMessage
 
@@ -33,33 +34,21 @@ _CONTAINERS = {
 }
 
 
-def event_of(msg: Any) -> str | None:
-    """The subscription-notice event ``msg`` carries, or None."""
-    data = getattr(msg, "_data", None) or {}
-    if str(data.get("MsgType") or "").lower() != "event":
-        return None
-    event = str(data.get("Event") or "").lower()
-    return event if event in EVENTS else None
-
-
-def handles(msg: Any) -> bool:
-    return event_of(msg) is not None
-
-
-def entries(msg: Any) -> list[dict[str, Any]]:
+def entries(incoming: Incoming) -> list[dict[str, Any]]:
     """The event's ``<List>`` entries (one or several), each a dict of the XML's fields."""
-    event = event_of(msg)
-    container = (msg._data.get(_CONTAINERS.get(event or "", "")) or {}) if event else {}
+    container = incoming.fields.get(_CONTAINERS.get(incoming.event or "", "")) or {}
     items = container.get("List") if isinstance(container, dict) else None
     if isinstance(items, dict):
         items = [items]
     return [item for item in items or [] if isinstance(item, dict) and item.get("TemplateId")]
 
 
-def record(session: Session, msg: Any, inbound: InboundMessage, customer: Customer, now: dt.datetime) -> None:
+def record(
+    session: Session, incoming: Incoming, inbound: InboundMessage, customer: Customer, now: dt.datetime
+) -> None:
     """Record the event for ``customer``; the passive answer is empty ("success")."""
-    event = event_of(msg)
-    items = entries(msg)
+    event = incoming.event
+    items = entries(incoming)
     inbound.msg_type, inbound.event = "event", event
     inbound.content = f"[事件] {event} " + " ".join(
         f"{item['TemplateId']}:{item.get('SubscribeStatusString') or item.get('ErrorStatus') or ''}"

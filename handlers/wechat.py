@@ -51,6 +51,8 @@ from wechatpy.utils import check_signature
 
 from bot import inbound as bot_inbound
 from bot import texts
+from bot.message import Incoming
+from handlers import wechat_message
 from handlers.wechat_xml import UnsafeXml, check_envelope, check_message
 from storage.customers import lock_customer
 from storage.db import Database, get_db
@@ -146,18 +148,16 @@ def receive() -> Response:
         xml = body
 
     try:
-        msg = _parse(xml)
+        msg, incoming = _parse(xml)
     except BadRequest as exc:
         abort(400, str(exc))
 
     try:
-        answer = _process_once(msg, encrypted, crypto, arrived)
+        answer = _process_once(msg, incoming, encrypted, crypto, arrived)
     except OperationalError:
         # The database is unavailable: tell the customer to resend, store (and claim) nothing.
         # (the engine hides statement parameters, so the traceback names no customer)
-        log.warning(
-            "database unavailable while handling %s", log_ref(bot_inbound.message_key(msg)), exc_info=True
-        )
+        log.warning("database unavailable while handling %s", log_ref(incoming.key), exc_info=True)
         return _render(texts.SYSTEM_BUSY, msg, encrypted, crypto)
     return _respond(answer)
 
@@ -175,18 +175,20 @@ def _arrival(started: float) -> float:
     return min(started, time.monotonic() - queued)
 
 
-def _parse(xml: bytes | str) -> Any:
+def _parse(xml: bytes | str) -> tuple[Any, Incoming]:
+    """wechatpy's message (for the passive reply) and the conversation's :class:`Incoming`."""
     try:
         check_message(xml)
     except UnsafeXml as exc:
         raise BadRequest(f"refused message: {exc}") from None
     try:
         msg = parse_message(xml)
+        fields = wechat_message.fields_of(xml)
     except (ExpatError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadRequest(f"unreadable message XML: {type(exc).__name__}") from None
     if not getattr(msg, "source", None):
         raise BadRequest("message without FromUserName")
-    return msg
+    return msg, wechat_message.incoming(msg, fields)
 
 
 def log_ref(key: str) -> str:
@@ -222,14 +224,16 @@ _WITHDRAW = delete(OutboxMessage).where(
 )
 
 
-def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrived: float) -> _Answer:
+def _process_once(
+    msg: Any, incoming: Incoming, encrypted: bool, crypto: WeChatCrypto | None, arrived: float
+) -> _Answer:
     """Store and answer ``msg`` unless it was seen before.
 
     The happy path is one transaction without savepoints. If the conversation code raises (a bug,
     not the database), that transaction is rolled back and a second one stores the message with
     a safe answer, so a message is never lost and never half-processed.
     """
-    key = bot_inbound.message_key(msg)
+    key = incoming.key
     database = get_db()
     cfg = current_app.config
     # The app's clock seam (called with the session): real UTC, or the simulator's clock (never in
@@ -242,7 +246,9 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrive
 
     try:
         return answer(
-            *_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg, fallback=False)
+            *_store_and_answer(
+                database, msg, incoming, encrypted, crypto, arrived, clock, cfg, fallback=False
+            )
         )
     except _ReplyFailed:
         pass
@@ -254,7 +260,7 @@ def _process_once(msg: Any, encrypted: bool, crypto: WeChatCrypto | None, arrive
         log.error("storing %s broke a constraint; storing it with a safe answer", log_ref(key))
     try:
         return answer(
-            *_store_and_answer(database, msg, key, encrypted, crypto, arrived, clock, cfg, fallback=True)
+            *_store_and_answer(database, msg, incoming, encrypted, crypto, arrived, clock, cfg, fallback=True)
         )
     except IntegrityError:
         stored = _stored_response(database, key)
@@ -275,7 +281,7 @@ def _stored_response(database: Any, key: str) -> str | None:
 def _store_and_answer(
     database: Any,
     msg: Any,
-    key: str,
+    incoming: Incoming,
     encrypted: bool,
     crypto: WeChatCrypto | None,
     arrived: float,
@@ -286,17 +292,18 @@ def _store_and_answer(
 ) -> tuple[str, bool]:
     """``(response body, seen)``: the stored body of a message seen before, or the new one's."""
     with database.session() as session:
-        lock_customer(session, msg.source)  # first: one customer's messages one after the other
+        key = incoming.key
+        lock_customer(session, incoming.sender)  # first: one customer's messages one after the other
         seen = session.scalar(_SEEN, {"key": key})
         if seen is not None:
             return seen, True
         now = clock(session)
-        inbound, customer = bot_inbound.record_inbound(session, msg, key, now)
+        inbound, customer = bot_inbound.record_inbound(session, incoming, now)
         if fallback:
-            reply_text = bot_inbound.fallback_reply(msg, customer, cfg)
+            reply_text = bot_inbound.fallback_reply(incoming, customer, cfg)
         else:
             try:
-                reply_text = bot_inbound.reply_for(session, msg, inbound, customer, cfg, now)
+                reply_text = bot_inbound.reply_for(session, incoming, inbound, customer, cfg, now)
             except OperationalError:
                 raise
             except Exception as exc:  # a bug must not lose the message (nor keep half of its effects)
@@ -330,7 +337,7 @@ def _store_and_answer(
         response_body = _render(reply_text, msg, encrypted, crypto).get_data(as_text=True)
         inbound.response_body = response_body
         # Inserted at commit; a duplicate that committed first makes the commit fail here.
-        bot_inbound.finish_inbound(session, inbound, customer, now)
+        bot_inbound.finish_inbound(session, incoming, inbound, customer, now)
         return response_body, False
 
 

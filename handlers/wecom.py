@@ -18,6 +18,7 @@ import hashlib
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -31,6 +32,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.replies import create_reply
 
 from bot import texts, wecom_events
+from handlers.wechat_message import fields_of
 from storage.db import get_db
 from storage.models import InboundMessage, utcnow
 
@@ -104,10 +106,11 @@ def receive() -> Response:
         log.info("rejecting an undecryptable WeCom body", exc_info=True)
         abort(400)
     try:
-        msg = parse_message(xml)
+        parsed = parse_message(xml)
+        msg = WecomMessage(parsed, fields_of(xml))
     except (ExpatError, ValueError, KeyError, TypeError, AttributeError):
         abort(400, "unreadable message XML")
-    if msg is None or not getattr(msg, "source", None):
+    if parsed is None or not getattr(parsed, "source", None):
         abort(400, "message without FromUserName")
 
     key = message_key(msg)
@@ -127,9 +130,25 @@ def receive() -> Response:
     return _response(response_body)
 
 
+@dataclass(frozen=True)
+class WecomMessage:
+    """wechatpy's parsed message (for the passive reply) with the fields as WeCom sent them."""
+
+    parsed: Any
+    fields: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return self.parsed.source
+
+    @property
+    def type(self) -> str:
+        return self.parsed.type
+
+
 def _type(msg: Any) -> str:
     # wechatpy has no classes for the customer-contact events: they parse as UnknownMessage.
-    return str(msg._data.get("MsgType") or msg.type).lower()
+    return str(msg.fields.get("MsgType") or msg.type).lower()
 
 
 def _response(body: str) -> Response:
@@ -138,7 +157,7 @@ def _response(body: str) -> Response:
 
 def message_key(msg: Any) -> str:
     """The dedupe key: MsgId for messages; sender, time, event and the contact change for events."""
-    data = msg._data
+    data = msg.fields
     if _type(msg) != "event" and data.get("MsgId"):
         key = f"wecom:msg:{data['MsgId']}"
     else:
@@ -164,7 +183,7 @@ def _stored_response(database: Any, key: str) -> str | None:
 
 
 def _is_contact_add(msg: Any) -> bool:
-    data = msg._data
+    data = msg.fields
     return (
         _type(msg) == "event"
         and str(data.get("Event", "")).lower() == "change_external_contact"
@@ -182,7 +201,7 @@ def _prefetch(msg: Any, database: Any) -> dict[str, Any] | None:
         return None
     try:
         return make_client(cfg, database, timeout=3.0).get_external_contact(
-            str(msg._data.get("ExternalUserID"))
+            str(msg.fields.get("ExternalUserID"))
         )
     except DeliveryError as exc:  # linking then goes by state only (or a new customer)
         log.warning("externalcontact/get failed: %s", exc)
@@ -218,7 +237,9 @@ def _process_once(
                         msg_key=key,
                         openid=wecom_events.member_openid(str(msg.source)),
                         msg_type=_type(msg)[:20],
-                        event=(str(msg._data.get("ChangeType") or msg._data.get("Event") or "")[:40] or None),
+                        event=(
+                            str(msg.fields.get("ChangeType") or msg.fields.get("Event") or "")[:40] or None
+                        ),
                         content=_describe(msg),
                         received_at=now,
                         response_body=body,
@@ -242,7 +263,7 @@ def _process_once(
 
 
 def _describe(msg: Any) -> str | None:
-    data = msg._data
+    data = msg.fields
     if _type(msg) == "text":
         return data.get("Content")
     if _type(msg) == "event":
@@ -254,7 +275,7 @@ def _handle(
     session: Any, msg: Any, details: dict[str, Any] | None, started: float, now: dt.datetime
 ) -> tuple[str | None, int | None]:
     cfg = current_app.config
-    data = msg._data
+    data = msg.fields
     if _type(msg) == "event":
         if str(data.get("Event", "")).lower() != "change_external_contact":
             return None, None
@@ -285,5 +306,5 @@ def _render(reply_text: str | None, msg: Any, crypto: WeChatCrypto) -> str:
         return SUCCESS
     from handlers.wechat import sanitize_reply_text
 
-    xml = create_reply(sanitize_reply_text(reply_text), msg).render()
+    xml = create_reply(sanitize_reply_text(reply_text), msg.parsed).render()
     return crypto.encrypt_message(xml, secrets.token_hex(8), str(int(time.time())))
