@@ -30,7 +30,76 @@ from bot.delivery.token_store import DatabaseSessionStorage
 T = TypeVar("T")
 
 
-class HuitouWeChatClient(WeChatClient):
+def token_from_answer(res: requests.Response, what: str) -> tuple[str, int]:
+    """``(access_token, expires_in)`` from a token endpoint's answer, or the delivery error it means."""
+    if res.status_code >= 500:
+        raise TransientError(f"HTTP {res.status_code} fetching the {what}")
+    try:
+        result = res.json()
+    except ValueError:
+        raise TransientError(f"unreadable {what} answer (HTTP {res.status_code})") from None
+    errcode = int(result.get("errcode") or 0)
+    if errcode or "access_token" not in result:
+        raise error_for_code(errcode or None, f"{what} refused: {result.get('errmsg', '')}")
+    return result["access_token"], int(result.get("expires_in", 7200))
+
+
+class SharedTokenClient:
+    """What Huitou's API clients share (mixed in before wechatpy's client class): one token for all
+    processes (refreshed under the shared lock of ``DatabaseSessionStorage``), a bounded retry on
+    a refused token, and API errors translated to the delivery errors. A client defines
+    ``request_token(force_refresh) -> (token, expires_in)``."""
+
+    def _refresh(self, stale: str | None) -> str:
+        if isinstance(self.session, DatabaseSessionStorage):
+            return self.session.refresh(self.access_token_key, stale, self.request_token)
+        token, expires_in = self.request_token(stale is not None)
+        self.session.set(self.access_token_key, token, expires_in)
+        return token
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """wechatpy's hook: replace the current token (under the shared lock)."""
+        token = self._refresh(self.session.get(self.access_token_key))
+        return {"access_token": token}
+
+    @property
+    def access_token(self) -> str:
+        return self.session.get(self.access_token_key) or self._refresh(None)
+
+    def call(self, func: Callable[[], T]) -> T:
+        """Run one API call; on a refused token refresh it once and try again, then give up."""
+        for attempt in range(2):
+            token = self.access_token
+            try:
+                return self._translate(func)
+            except TokenError:
+                if attempt == 1:
+                    raise
+                self._refresh(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _translate(func: Callable[[], T]) -> T:
+        try:
+            result = func()
+        except requests.ReadTimeout:
+            # Sent, but unanswered: WeChat may well have accepted it. Retrying could send it twice.
+            raise OutcomeUnknown("no answer within the timeout (WeChat may have delivered it)") from None
+        except requests.RequestException as exc:
+            raise TransientError(f"network error: {type(exc).__name__}") from None
+        except WeChatClientException as exc:
+            if exc.errcode is None:
+                status = getattr(exc.response, "status_code", None)
+                if status is None or status >= 500:
+                    raise TransientError(f"HTTP {status}") from None
+                raise RejectedError(f"HTTP {status}") from None
+            raise error_for_code(int(exc.errcode), str(exc.errmsg)) from None
+        if not isinstance(result, dict):
+            raise TransientError("unreadable API answer")
+        return result
+
+
+class HuitouWeChatClient(SharedTokenClient, WeChatClient):
     """The API client used by the delivery channels (``auto_retry`` is always off)."""
 
     def __init__(
@@ -71,66 +140,7 @@ class HuitouWeChatClient(WeChatClient):
                 )
         except requests.RequestException as exc:
             raise TransientError(f"network error fetching the access token: {type(exc).__name__}") from None
-        if res.status_code >= 500:
-            raise TransientError(f"HTTP {res.status_code} fetching the access token")
-        try:
-            result = res.json()
-        except ValueError:
-            raise TransientError(f"unreadable access-token answer (HTTP {res.status_code})") from None
-        errcode = int(result.get("errcode") or 0)
-        if errcode or "access_token" not in result:
-            raise error_for_code(errcode or None, f"access token refused: {result.get('errmsg', '')}")
-        return result["access_token"], int(result.get("expires_in", 7200))
-
-    def _refresh(self, stale: str | None) -> str:
-        if isinstance(self.session, DatabaseSessionStorage):
-            return self.session.refresh(self.access_token_key, stale, self.request_token)
-        token, expires_in = self.request_token(stale is not None)
-        self.session.set(self.access_token_key, token, expires_in)
-        return token
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        """wechatpy's hook: replace the current token (under the shared lock)."""
-        token = self._refresh(self.session.get(self.access_token_key))
-        return {"access_token": token}
-
-    @property
-    def access_token(self) -> str:
-        return self.session.get(self.access_token_key) or self._refresh(None)
-
-    # --- calls ----------------------------------------------------------------------------
-
-    def call(self, func: Callable[[], T]) -> T:
-        """Run one API call; on a refused token refresh it once and try again, then give up."""
-        for attempt in range(2):
-            token = self.access_token
-            try:
-                return self._translate(func)
-            except TokenError:
-                if attempt == 1:
-                    raise
-                self._refresh(token)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _translate(func: Callable[[], T]) -> T:
-        try:
-            result = func()
-        except requests.ReadTimeout:
-            # Sent, but unanswered: WeChat may well have accepted it. Retrying could send it twice.
-            raise OutcomeUnknown("no answer within the timeout (WeChat may have delivered it)") from None
-        except requests.RequestException as exc:
-            raise TransientError(f"network error: {type(exc).__name__}") from None
-        except WeChatClientException as exc:
-            if exc.errcode is None:
-                status = getattr(exc.response, "status_code", None)
-                if status is None or status >= 500:
-                    raise TransientError(f"HTTP {status}") from None
-                raise RejectedError(f"HTTP {status}") from None
-            raise error_for_code(int(exc.errcode), str(exc.errmsg)) from None
-        if not isinstance(result, dict):
-            raise TransientError("unreadable API answer")
-        return result
+        return token_from_answer(res, "access token")
 
     def send_text(self, openid: str, text: str) -> str | None:
         """Customer-service text message; returns the msgid when the API gives one."""

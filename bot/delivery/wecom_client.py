@@ -11,14 +11,14 @@ It also adds the customer-contact calls wechatpy 1.8 lacks (``get_groupmsg_task`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
 from wechatpy.enterprise import WeChatClient
 
-from bot.delivery.client import HuitouWeChatClient
-from bot.delivery.errors import TokenError, TransientError, error_for_code
+from bot.delivery.client import SharedTokenClient, token_from_answer
+from bot.delivery.errors import TransientError, error_for_code
 from bot.delivery.token_store import DatabaseSessionStorage
 from bot.delivery.wecom_members import agent_id, is_configured  # noqa: F401  (re-exported)
 from storage.db import Database
@@ -28,7 +28,7 @@ T = TypeVar("T")
 DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
 
 
-class HuitouWeComClient(WeChatClient):
+class HuitouWeComClient(SharedTokenClient, WeChatClient):
     """The WeCom client used by the callback, the CLI and the WeCom channels (``auto_retry`` off)."""
 
     def __init__(
@@ -57,42 +57,7 @@ class HuitouWeComClient(WeChatClient):
             )
         except requests.RequestException as exc:
             raise TransientError(f"network error fetching the WeCom token: {type(exc).__name__}") from None
-        if res.status_code >= 500:
-            raise TransientError(f"HTTP {res.status_code} fetching the WeCom token")
-        try:
-            result = res.json()
-        except ValueError:
-            raise TransientError(f"unreadable WeCom token answer (HTTP {res.status_code})") from None
-        errcode = int(result.get("errcode") or 0)
-        if errcode or "access_token" not in result:
-            raise error_for_code(errcode or None, f"WeCom token refused: {result.get('errmsg', '')}")
-        return result["access_token"], int(result.get("expires_in", 7200))
-
-    def _refresh(self, stale: str | None) -> str:
-        if isinstance(self.session, DatabaseSessionStorage):
-            return self.session.refresh(self.access_token_key, stale, self.request_token)
-        token, expires_in = self.request_token(stale is not None)
-        self.session.set(self.access_token_key, token, expires_in)
-        return token
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        return {"access_token": self._refresh(self.session.get(self.access_token_key))}
-
-    @property
-    def access_token(self) -> str:
-        return self.session.get(self.access_token_key) or self._refresh(None)
-
-    def call(self, func: Callable[[], T]) -> T:
-        """Run one API call; on a refused token refresh it once and try again, then give up."""
-        for attempt in range(2):
-            token = self.access_token
-            try:
-                return HuitouWeChatClient._translate(func)
-            except TokenError:
-                if attempt == 1:
-                    raise
-                self._refresh(token)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return token_from_answer(res, "WeCom token")
 
     # --- the calls Huitou uses --------------------------------------------------------------
 
