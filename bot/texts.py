@@ -657,6 +657,9 @@ OUTBOX_CHANNEL_LABELS = {
     "template": "模板消息",
     "draft": "店主草稿",
     "sandbox": "沙箱投递",
+    "wecom": "企业微信群发",
+    "wecom_app": "企业微信应用消息",
+    "wecom_welcome": "企业微信欢迎语",
     None: "—",
 }
 OUTBOX_STATUS_LABELS = {
@@ -705,6 +708,18 @@ SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），�
 SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
 SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
 SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+# The simulator's WeCom mode (handlers/simulator/wecom.py).
+SIM_WECOM_MODE_ON = "企业微信模式已开启：客户可以加店主企业微信，群发任务在右侧等店主一键发送。"
+SIM_WECOM_REAL_SETTINGS = "已配置真实的企业微信，模拟器不会用它：请去掉 WECOM_* 设置后再开启企业微信模式。"
+SIM_WECOM_MODE_OFF = "请先开启企业微信模式。"
+SIM_WECOM_ADDED = "客户已通过专属二维码加了店主企业微信，欢迎语已发出。"
+SIM_WECOM_CONFIRMED = "店主在企业微信点了“发送”：{count} 条群发任务已发出。"
+SIM_WECOM_BUTTON_MODE = "开启企业微信模式"
+SIM_WECOM_BUTTON_ADD = "加店主企业微信"
+SIM_WECOM_BUTTON_CONFIRM = "一键发送"
+SIM_WECOM_TASKS_TITLE = "企业微信 · 待确认群发"
+SIM_WECOM_NO_TASKS = "没有等待确认的群发任务。"
+SIM_WECOM_TASK_LINE = "{customers} 位客户：{text}"
 DEMO_ORDER_NOTE = "演示数据"
 
 # --- WeCom (企业微信) customer contact (bot/wecom_events.py, bot/delivery/wecom_channel.py) ---

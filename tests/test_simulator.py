@@ -572,3 +572,39 @@ def test_the_export_link_is_clickable_and_points_at_the_simulator(client):
     chat = client.get(f"/simulator/chat?openid={SELLER_OPENID}", base_url="http://127.0.0.1:5123/")
     page = chat.get_data(as_text=True)
     assert '<a href="http://127.0.0.1:5123/downloads/export#' in page and 'rel="noopener noreferrer"' in page
+
+
+# --- WeCom mode ----------------------------------------------------------------------------------
+
+
+def test_wecom_mode_welcome_then_one_tap_sends_the_repurchase_task(client, demo):
+    """Issue 17: the customer adds the seller on WeCom, 57 days later the nudge is a task the seller taps."""
+    with time_machine.travel(NOW, tick=False):
+        assert client.post("/simulator/api/wecom/add", json={"openid": "x"}).status_code == 409  # mode off
+        assert client.post("/simulator/api/wecom/mode", json={}).json["ok"]
+        openid = new_customer(client)
+        order_id = int(re.search(r"#(\d+)", say(client, openid, ORDER_TEXT).json["reply"]).group(1))
+        assert say(client, SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1234567890").json["tick_error"] is None
+        added = client.post("/simulator/api/wecom/add", json={"openid": openid})
+        assert added.status_code == 200, added.json
+        chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+        assert "以后上新、补货和售后都可以直接在这里找我" in chat and "企业微信欢迎语" in chat
+        assert client.get("/simulator/api/wecom/tasks").json["tasks"] == []
+
+        jumped = client.post("/simulator/api/clock", json={"at": "2027-01-19T12:00"})  # + 57 days
+        assert jumped.json["ok"], jumped.json
+        tasks = client.get("/simulator/api/wecom/tasks").json["tasks"]
+        assert len(tasks) == 1 and tasks[0]["customers"] == 1
+
+        confirmed = client.post("/simulator/api/wecom/confirm", json={})
+        assert confirmed.json["ok"] and confirmed.json["confirmed"] == 1, confirmed.json
+    assert client.get("/simulator/api/wecom/tasks").json["tasks"] == []
+    with demo.read_session() as s:
+        nudge = s.scalar(
+            select(OutboxMessage)
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(Customer.openid == openid, OutboxMessage.kind == "repurchase")
+        )
+    assert nudge.status == "sent" and nudge.channel == "wecom"
+    chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+    assert "企业微信群发 · 回购提醒" in chat

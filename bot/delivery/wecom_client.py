@@ -21,6 +21,7 @@ from bot.delivery.client import SharedTokenClient, token_from_answer
 from bot.delivery.errors import TransientError, error_for_code
 from bot.delivery.token_store import DatabaseSessionStorage
 from bot.delivery.wecom_members import agent_id, is_configured  # noqa: F401  (re-exported)
+from bot.delivery.wecom_sandbox import SandboxWeComClient, is_sandbox
 from storage.db import Database
 
 T = TypeVar("T")
@@ -122,8 +123,10 @@ class HuitouWeComClient(SharedTokenClient, WeChatClient):
 
 def make_client(
     config: Mapping[str, Any], database: Database, *, timeout: float | None = None
-) -> HuitouWeComClient:
-    """A WeCom client sharing its token through the database."""
+) -> HuitouWeComClient | SandboxWeComClient:
+    """A WeCom client sharing its token through the database (the simulator's in-process one with its corp id)."""
+    if is_sandbox(config):
+        return SandboxWeComClient(database)
     return HuitouWeComClient(
         str(config["WECOM_CORP_ID"]),
         str(config["WECOM_SECRET"]),

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 import config as huitou_config
 from bot import texts
 from handlers.simulator import clock
+from handlers.simulator import wecom as sim_wecom
 from handlers.simulator.chat import chat_entries, contacts, outbox_rows
 from handlers.simulator.demo import load_demo_shop
 from handlers.simulator.platform import app_platform, epoch, new_msg_id, post_to_webhook, read_reply_text
@@ -196,6 +197,7 @@ def index():
         outbox=outbox,
         clock=_clock_state(),
         local=_local_text,
+        texts=texts,
     )
 
 
@@ -338,4 +340,74 @@ def load_demo():
         message=texts.SIM_DEMO_LOADED.format(
             products=result.products, customers=result.customers, orders=result.orders
         ),
+    )
+
+
+# --- WeCom mode (handlers/simulator/wecom.py) ----------------------------------------------------
+
+
+@bp.post("/api/wecom/mode")
+def wecom_mode():
+    """Switch the WeCom mode on: the simulator's own WeCom, answered by the in-process sandbox."""
+    if _json_body() is None:
+        return _error(texts.SIM_NEED_JSON, 415)
+    if not sim_wecom.enable(current_app._get_current_object()):
+        return _error(texts.SIM_WECOM_REAL_SETTINGS, 409)
+    return jsonify(ok=True, message=texts.SIM_WECOM_MODE_ON)
+
+
+@bp.post("/api/wecom/add")
+def wecom_add():
+    """The customer ``openid`` adds the seller on WeCom by their personal QR: WeCom's callback to ``/wecom``."""
+    body = _json_body()
+    if body is None:
+        return _error(texts.SIM_NEED_JSON, 415)
+    app = current_app._get_current_object()
+    if not sim_wecom.mode_on(app):
+        return _error(texts.SIM_WECOM_MODE_OFF, 409)
+    openid = str(body.get("openid") or "").strip()
+    with get_db().read_session() as session:
+        customer = session.scalar(select(Customer).where(Customer.openid == openid)) if openid else None
+        xml = (
+            sim_wecom.contact_added_xml(customer, str(app.config.get("SECRET_KEY") or ""), epoch(_now()))
+            if customer is not None and openid not in app.config["SELLER_OPENIDS"]
+            else None
+        )
+    if xml is None:
+        return _error(texts.SIM_UNKNOWN_CONTACT, 404)
+    status = sim_wecom.post_callback(app, xml)
+    if status != 200:
+        return _error(texts.SIM_WEBHOOK_FAILED.format(status=status), 502)
+    return jsonify(ok=True, message=texts.SIM_WECOM_ADDED)
+
+
+@bp.get("/api/wecom/tasks")
+def wecom_tasks():
+    """The seller's WeCom app: the mass-send tasks waiting for a tap."""
+    if not sim_wecom.mode_on(current_app._get_current_object()):
+        return jsonify(ok=True, mode=False, tasks=[])
+    tasks = sim_wecom.tasks_to_confirm(get_db())
+    with get_db().read_session() as session:
+        mask = Masker.from_database(session)
+        for task in tasks:
+            task["text"] = mask(task["text"])
+    return jsonify(ok=True, mode=True, tasks=tasks)
+
+
+@bp.post("/api/wecom/confirm")
+def wecom_confirm():
+    """One tap in the WeCom app sends every waiting task; the next poll (a tick, now) reads the results."""
+    if _json_body() is None:
+        return _error(texts.SIM_NEED_JSON, 415)
+    if not sim_wecom.mode_on(current_app._get_current_object()):
+        return _error(texts.SIM_WECOM_MODE_OFF, 409)
+    confirmed = sim_wecom.confirm_all(get_db(), _now())
+    before = _max_outbox_id()
+    _result, error = run_scheduler_at(_now())
+    return jsonify(
+        ok=error is None,
+        error=error,
+        confirmed=confirmed,
+        message=texts.SIM_WECOM_CONFIRMED.format(count=confirmed),
+        new_messages=_outbox_since(before),
     )

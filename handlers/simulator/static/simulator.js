@@ -127,6 +127,36 @@
     await refresh();
   });
 
+  // WeCom mode: the customer adds the seller on WeCom; the seller's app lists tasks to tap "send" on.
+  const wecomTasks = document.getElementById("wecom-tasks");
+  async function refreshWecom() {
+    try {
+      const r = await fetch(api + "wecom/tasks");
+      if (!r.ok) { return; }
+      const data = await r.json();
+      wecomTasks.innerHTML = "";
+      (data.tasks.length ? data.tasks : [null]).forEach(function (task) {
+        const li = document.createElement("li");
+        li.textContent = task ? wecomTasks.dataset.line.replace("{customers}", task.customers).replace("{text}", task.text)
+                              : wecomTasks.dataset.empty;
+        wecomTasks.appendChild(li);
+      });
+    } catch (e) { /* try again at the next poll */ }
+  }
+  async function wecomAction(path, payload) {
+    const data = await post(path, payload);
+    say(data.ok ? data.message : data.error, !data.ok);
+    await refresh();
+    await refreshWecom();
+  }
+  document.getElementById("wecom-mode").addEventListener("click", function () { wecomAction("wecom/mode"); });
+  document.getElementById("wecom-add").addEventListener("click", function () {
+    wecomAction("wecom/add", { openid: openid });
+  });
+  document.getElementById("wecom-confirm").addEventListener("click", function () { wecomAction("wecom/confirm"); });
+  refreshWecom();
+  setInterval(refreshWecom, POLL_MS);
+
   chat.scrollTop = chat.scrollHeight;
   chat.dataset.html = chat.innerHTML;
   setInterval(refresh, POLL_MS);
