@@ -608,3 +608,18 @@ def test_wecom_mode_welcome_then_one_tap_sends_the_repurchase_task(client, demo)
     assert nudge.status == "sent" and nudge.channel == "wecom"
     chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
     assert "企业微信群发 · 回购提醒" in chat
+
+
+def test_the_wecom_sandbox_is_development_only_and_never_replaces_real_settings(app_config):
+    from bot.delivery.wecom_client import HuitouWeComClient, make_client
+    from bot.delivery.wecom_sandbox import CORP_ID, SandboxWeComClient
+
+    sim = {"ENV": "development", "WECOM_CORP_ID": CORP_ID, "WECOM_SECRET": "s"}
+    app = create_app({**app_config, "WECOM_CORP_ID": "ww1234567890abcdef", "WECOM_SECRET": "real"})
+    try:
+        assert isinstance(make_client(sim, get_db(app)), SandboxWeComClient)
+        assert isinstance(make_client({**sim, "ENV": "production"}, get_db(app)), HuitouWeComClient)
+        response = app.test_client().post("/simulator/api/wecom/mode", json={})
+        assert response.status_code == 409 and app.config["WECOM_CORP_ID"] == "ww1234567890abcdef"
+    finally:
+        get_db(app).dispose()
