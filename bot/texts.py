@@ -655,6 +655,7 @@ OUTBOX_KIND_LABELS = {
 OUTBOX_CHANNEL_LABELS = {
     "service": "客服消息",
     "template": "模板消息",
+    "subscribe": "订阅通知",
     "draft": "店主草稿",
     "sandbox": "沙箱投递",
     None: "—",
@@ -705,6 +706,8 @@ SIM_SCHEDULER_MISSING = "调度器模块还没有安装（scheduler.tick），�
 SIM_SCHEDULER_FAILED = "运行定时任务出错：{error}"
 SIM_DEMO_LOADED = "演示店铺已就绪：新增商品 {products} 个、客户 {customers} 位、历史订单 {orders} 笔。"
 SIM_DEMO_REFUSED = "生产模式下不能载入演示数据（会混进真实客户池）。"
+# The consent link (SUBSCRIBE_OFFER) as a button in the simulator's phone (handlers/simulator/consent.py).
+SIM_SUBSCRIBE_BUTTON = "🔔 开启提醒（模拟订阅弹窗：允许）"
 DEMO_ORDER_NOTE = "演示数据"
 
 # --- WeCom (企业微信) customer contact (bot/wecom_events.py, bot/delivery/wecom_channel.py) ---

@@ -127,6 +127,17 @@
     await refresh();
   });
 
+  // The consent link's button: the simulator plays the platform's "allow" for this customer.
+  chat.addEventListener("click", async function (event) {
+    const button = event.target.closest(".sim-subscribe");
+    if (!button || !openid) { return; }
+    button.disabled = true;
+    const data = await post("subscribe", { openid: openid });
+    button.disabled = false;
+    say(data.ok ? data.message : data.error, !data.ok);
+    await refresh();
+  });
+
   chat.scrollTop = chat.scrollHeight;
   chat.dataset.html = chat.innerHTML;
   setInterval(refresh, POLL_MS);
