@@ -655,6 +655,7 @@ OUTBOX_KIND_LABELS = {
 OUTBOX_CHANNEL_LABELS = {
     "service": "客服消息",
     "template": "模板消息",
+    "subscribe": "订阅通知",
     "draft": "店主草稿",
     "sandbox": "沙箱投递",
     "wecom": "企业微信群发",
@@ -720,6 +721,8 @@ SIM_WECOM_BUTTON_CONFIRM = "一键发送"
 SIM_WECOM_TASKS_TITLE = "企业微信 · 待确认群发"
 SIM_WECOM_NO_TASKS = "没有等待确认的群发任务。"
 SIM_WECOM_TASK_LINE = "{customers} 位客户：{text}"
+# The consent link (SUBSCRIBE_OFFER) as a button in the simulator's phone (handlers/simulator/consent.py).
+SIM_SUBSCRIBE_BUTTON = "🔔 开启提醒（模拟订阅弹窗：允许）"
 DEMO_ORDER_NOTE = "演示数据"
 
 # --- WeCom (企业微信) customer contact (bot/wecom_events.py, bot/delivery/wecom_channel.py) ---

@@ -16,7 +16,15 @@ from handlers.simulator import clock
 from handlers.simulator.demo import CUSTOMERS, PRODUCTS, load_demo_shop
 from handlers.simulator.views import SIM_SELLER_OPENID, production_mode, simulator_enabled
 from storage.db import get_db
-from storage.models import Customer, InboundMessage, Order, OrderEvent, OutboxMessage, Product
+from storage.models import (
+    Customer,
+    InboundMessage,
+    Order,
+    OrderEvent,
+    OutboxMessage,
+    Product,
+    SubscribeConsent,
+)
 from tests.conftest import SELLER_OPENID
 
 ORDER_TEXT = "要两盒面膜 张三 13800138000 广东省深圳市南山区科技园路1号"
@@ -273,7 +281,7 @@ def test_bad_messages_get_a_clear_error_and_store_nothing(client, db, payload, s
 def test_actions_accept_json_only(client, db):
     response = client.post("/simulator/api/message", data={"openid": SELLER_OPENID, "text": "你好"})
     assert response.status_code == 415
-    for path in ("customers", "clock", "tick", "clock/reset", "demo"):
+    for path in ("customers", "clock", "tick", "clock/reset", "demo", "subscribe"):
         assert client.post(f"/simulator/api/{path}", data="x").status_code == 415
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Customer)) == 0
@@ -460,6 +468,51 @@ def test_a_week_ahead_the_demo_customer_gets_her_repurchase_nudge(client, demo):
     assert len(nudges) == 1 and nudges[0].status in ("sent", "drafted")
 
 
+def test_a_customer_who_taps_the_consent_gets_the_reminder_57_days_later_as_a_subscription_notice(
+    client, demo
+):
+    """The order reply's "🔔用完前提醒我" link is a button in the phone; tapping it plays the platform's
+    popup accept through /wechat (a demo template is configured); 57 days after shipping (two boxes of
+    a 30-day mask, three days' lead), far out of the 48-hour window, the repurchase reminder goes out as a subscription notice and shows in the chat."""
+    with time_machine.travel(NOW, tick=False):
+        openid = new_customer(client)
+        reply = say(client, openid, ORDER_TEXT).json["reply"]
+        assert "🔔用完前提醒我" in reply and "/subscribe/" in reply
+        order_id = int(re.search(r"#(\d+)", reply).group(1))
+        assert say(client, SELLER_OPENID, f"发货 #{order_id} 顺丰 SF1234567890").json["tick_error"] is None
+        chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+        assert 'class="sim-subscribe"' in chat and "/subscribe/" not in chat
+
+        response = client.post("/simulator/api/subscribe", json={"openid": openid})
+        assert response.status_code == 200 and response.json["ok"], response.json
+        assert response.json["message"] == "已开启✅ 到时候我会提醒您。"
+        with demo.read_session() as s:
+            customer = s.scalar(select(Customer).where(Customer.openid == openid))
+            consents = s.scalars(
+                select(SubscribeConsent).where(SubscribeConsent.customer_id == customer.id)
+            ).all()
+        assert [c.template_id for c in consents] == ["sim_tpl_repurchase"]
+
+        later = clock.to_local(NOW + dt.timedelta(days=57), "Asia/Shanghai").strftime("%Y-%m-%dT%H:%M")
+        response = client.post("/simulator/api/clock", json={"at": later})
+        assert response.json["ok"], response.json
+
+    with demo.read_session() as s:
+        reminders = s.scalars(
+            select(OutboxMessage)
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(Customer.openid == openid, OutboxMessage.kind == "repurchase")
+        ).all()
+    assert [(r.channel, r.status) for r in reminders] == [("subscribe", "sent")]
+    chat = client.get(f"/simulator/chat?openid={openid}").get_data(as_text=True)
+    assert "订阅通知 · 回购提醒" in chat
+
+
+def test_the_consent_button_needs_a_known_customer(client, db):
+    response = client.post("/simulator/api/subscribe", json={"openid": "nobody"})
+    assert response.status_code == 404 and "没有找到" in response.json["error"]
+
+
 # --- the README's first command ----------------------------------------------------------------
 
 
@@ -520,7 +573,7 @@ def test_the_simulator_refuses_other_hosts_and_origins(client, db, headers):
         "/simulator/static/simulator.js",
     ):
         assert client.get(path, headers=headers).status_code == 403, path
-    for path in ("message", "customers", "clock", "tick", "clock/reset", "demo"):
+    for path in ("message", "customers", "clock", "tick", "clock/reset", "demo", "subscribe"):
         response = client.post(
             f"/simulator/api/{path}", json={"openid": SELLER_OPENID, "text": "导出"}, headers=headers
         )

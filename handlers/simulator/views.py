@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 
 import config as huitou_config
 from bot import texts
-from handlers.simulator import clock
+from bot.delivery import subscribe_message
+from handlers.simulator import clock, consent
 from handlers.simulator import wecom as sim_wecom
 from handlers.simulator.chat import chat_entries, contacts, outbox_rows
 from handlers.simulator.demo import load_demo_shop
@@ -73,7 +74,8 @@ def init_simulator(app: Flask) -> bool:
         # Somebody has to be the seller: a simulated account gets the seller console.
         app.config["SELLER_OPENIDS"] = [SIM_SELLER_OPENID]
     clock.install_clock(app, get_db(app))
-    app.add_template_filter(with_links, "sim_links")
+    consent.default_templates(app.config)  # a demo subscription template when none is configured
+    app.add_template_filter(lambda text: consent.with_consent_buttons(with_links(text)), "sim_links")
     app.register_blueprint(bp)
     if "/" not in {rule.rule for rule in app.url_map.iter_rules()}:
         app.add_url_rule("/", "simulator_home", lambda: redirect(url_for("simulator.index")))
@@ -275,6 +277,33 @@ def create_customer():
             customer = session.scalar(select(Customer).where(Customer.openid == openid))
             customer.nickname = nickname
     return jsonify(ok=True, openid=openid, reply=reply.text)
+
+
+@bp.post("/api/subscribe")
+def accept_subscribe():
+    """Tap the consent page's button as ``openid``: the platform's popup event (accept every
+    configured template) through ``/wechat``; the page's JS-SDK cannot run in the simulator."""
+    body = _json_body()
+    if body is None:
+        return _error(texts.SIM_NEED_JSON, 415)
+    openid = str(body.get("openid") or "").strip()
+    if not openid or not _known_openid(openid):
+        return _error(texts.SIM_UNKNOWN_CONTACT, 404)
+    template_ids = subscribe_message.template_ids(current_app.config)
+    if not template_ids:
+        return _error(texts.SUBSCRIBE_PAGE_UNAVAILABLE, 404)
+    reply = post_to_webhook(
+        current_app._get_current_object(),
+        app_platform(current_app._get_current_object()).subscribe_msg_xml(
+            openid,
+            "subscribe_msg_popup_event",
+            consent.popup_accept_entries(template_ids),
+            create_time=epoch(_now()),
+        ),
+    )
+    if reply.status != 200:
+        return _error(texts.SIM_WEBHOOK_FAILED.format(status=reply.status), 502)
+    return jsonify(ok=True, message=texts.SUBSCRIBE_PAGE_ACCEPTED, templates=len(template_ids))
 
 
 @bp.post("/api/clock")

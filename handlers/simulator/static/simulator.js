@@ -156,6 +156,16 @@
   document.getElementById("wecom-confirm").addEventListener("click", function () { wecomAction("wecom/confirm"); });
   refreshWecom();
   setInterval(refreshWecom, POLL_MS);
+  // The consent link's button: the simulator plays the platform's "allow" for this customer.
+  chat.addEventListener("click", async function (event) {
+    const button = event.target.closest(".sim-subscribe");
+    if (!button || !openid) { return; }
+    button.disabled = true;
+    const data = await post("subscribe", { openid: openid });
+    button.disabled = false;
+    say(data.ok ? data.message : data.error, !data.ok);
+    await refresh();
+  });
 
   chat.scrollTop = chat.scrollHeight;
   chat.dataset.html = chat.innerHTML;
