@@ -12,6 +12,9 @@ from storage.models import ConversationState
 from storage.upsert import upsert
 
 DEFAULT_TIMEOUT_MINUTES = 30
+# Customers known, in this session, to have no state row: a second look would only read again
+# what the message's own transaction already knows (its writes go through this module).
+_ABSENT = "huitou_no_conversation_state"
 
 
 def timeout_minutes(config: Mapping[str, Any]) -> int:
@@ -25,14 +28,34 @@ def load(
     session: Session, customer_id: int, now: dt.datetime
 ) -> tuple[ConversationState | None, ConversationState | None]:
     """``(live state, expired state)``: an expired row is deleted and returned as the second item."""
-    state = session.get(ConversationState, customer_id)
+    state = current(session, customer_id)
     if state is None:
         return None, None
     if state.expires_at <= now:
         session.delete(state)
         session.flush()
+        _absent(session).add(customer_id)
         return None, state
     return state, None
+
+
+def current(session: Session, customer_id: int) -> ConversationState | None:
+    """The customer's state row as it is (expired or not), read at most once per session."""
+    if customer_id in _absent(session):
+        return None
+    state = session.get(ConversationState, customer_id)
+    if state is None:
+        _absent(session).add(customer_id)
+    return state
+
+
+def known_absent(session: Session, customer_id: int) -> None:
+    """The caller knows the customer has no state row (e.g. created in this transaction)."""
+    _absent(session).add(customer_id)
+
+
+def _absent(session: Session) -> set[int]:
+    return session.info.setdefault(_ABSENT, set())
 
 
 def save(
@@ -57,6 +80,7 @@ def save(
         return
     # Not loaded in this session: one insert-or-update (two messages of one customer racing in two
     # workers both succeed; the later one's state wins).
+    _absent(session).discard(customer_id)
     upsert(
         session,
         ConversationState.__table__,
@@ -67,7 +91,8 @@ def save(
 
 
 def clear(session: Session, customer_id: int) -> None:
-    state = session.get(ConversationState, customer_id)
+    state = current(session, customer_id)
     if state is not None:
         session.delete(state)
         session.flush()
+        _absent(session).add(customer_id)

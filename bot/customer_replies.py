@@ -345,7 +345,7 @@ def _start_friend_order(turn: Turn, state: ConversationState | None) -> str:
     if not own or not own.get("order_id"):
         return reply
     own_order = turn.session.get(Order, own["order_id"])
-    now_state = turn.session.get(ConversationState, turn.customer.id)
+    now_state = conversation_state.current(turn.session, turn.customer.id)
     if (
         own_order is None
         or own_order.status != OrderStatus.PENDING

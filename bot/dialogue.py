@@ -205,7 +205,7 @@ def remember_topic(
 ) -> None:
     """After a message about products that started no order: keep them as the topic (a new
     ``topic`` state), unless an order is in progress (its own state is kept untouched)."""
-    state = session.get(ConversationState, customer_id)
+    state = conversation_state.current(session, customer_id)
     if state is not None and state.kind != STATE_TOPIC:
         return
     if parsed.items:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import referrals, subscribe_events, texts
+from bot import conversation_state, referrals, subscribe_events, texts
 from bot.customer_replies import handle_customer_text
 from bot.message import EVENT, TEXT, VOICE, Incoming
 from bot.seller_commands import handle_seller_text
@@ -69,7 +69,9 @@ def record_inbound(
     is rolled back).
     """
     if incoming.user_action:
-        customer, _created = get_or_create_by_openid(session, incoming.sender, now)
+        customer, created = get_or_create_by_openid(session, incoming.sender, now, wrote_now=True)
+        if created:  # a customer created just now has no conversation yet
+            conversation_state.known_absent(session, customer.id)
     else:  # the platform's own report or event: about a customer we know, or about nobody
         customer = find_by_openid(session, incoming.sender)
     inbound = InboundMessage(

@@ -6,10 +6,10 @@ import datetime as dt
 import hashlib
 
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from storage.models import Customer
-from storage.upsert import insert_ignore
+from storage.upsert import insert_one_ignore
 
 _BY_OPENID = select(Customer).where(
     Customer.openid == bindparam("openid")
@@ -46,8 +46,13 @@ def find_by_openid(session: Session, openid: str) -> Customer | None:
     return session.scalar(_BY_OPENID, {"openid": openid})
 
 
-def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> tuple[Customer, bool]:
+def get_or_create_by_openid(
+    session: Session, openid: str, now: dt.datetime, *, wrote_now: bool = False
+) -> tuple[Customer, bool]:
     """Return the customer with this openid, creating them if unknown; ``(customer, created)``.
+
+    ``wrote_now``: they are writing to us (a customer created now has ``last_inbound_at = now``,
+    so the message's own UPDATE of it is not needed).
 
     Creation is an insert-or-ignore, so two messages from a new follower handled at the same time
     by different workers end up with one customer row.
@@ -55,20 +60,31 @@ def get_or_create_by_openid(session: Session, openid: str, now: dt.datetime) -> 
     customer = session.scalar(_BY_OPENID, {"openid": openid})
     if customer is not None:
         return customer, False
-    created = insert_ignore(
-        session,
-        Customer.__table__,
-        {
-            "openid": openid,
-            "created_at": now,
-            "updated_at": now,
-            "subscribed": True,
-            "stage": "prospect",
-            "opted_out": False,
-            "unreachable": False,
-            "birthday_is_lunar": False,
-        },
-        ["openid"],
-    )
-    customer = session.scalar(_BY_OPENID, {"openid": openid})
-    return customer, bool(created)
+    row = {
+        "openid": openid,
+        "created_at": now,
+        "updated_at": now,
+        "subscribed": True,
+        "stage": "prospect",
+        "opted_out": False,
+        "unreachable": False,
+        "birthday_is_lunar": False,
+    }
+    if wrote_now:
+        row["last_inbound_at"] = now
+    new_id = insert_one_ignore(session, Customer.__table__, row, ["openid"])
+    if new_id is None:  # another worker created them first
+        return session.scalar(_BY_OPENID, {"openid": openid}), False
+    # The row is exactly what was just inserted (every other column NULL: none has a server
+    # default): the session takes it as loaded instead of reading it back.
+    customer = Customer(**{**_NULL_COLUMNS, **row}, id=new_id)
+    make_transient_to_detached(customer)
+    session.add(customer)
+    return customer, True
+
+
+_NULL_COLUMNS = {
+    column.key: None
+    for column in Customer.__table__.columns
+    if column.server_default is None and column.key not in ("id",)
+}

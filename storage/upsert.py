@@ -106,6 +106,16 @@ def insert_ignore(
     return created
 
 
+def insert_one_ignore(
+    session: Session, table: Table, row: dict[str, Any], conflict_columns: list[str]
+) -> Any | None:
+    """Insert one ``row`` unless it collides on ``conflict_columns``: the new row's primary key, or
+    None when it existed (the same race-free statement as :func:`insert_ignore`)."""
+    dialect = _dialect(session)
+    stmt = _ignore_statement(dialect, table, tuple(row), tuple(conflict_columns))
+    return _execute_one(session, stmt, table, dialect, row).scalar()
+
+
 def upsert(
     session: Session,
     table: Table,
