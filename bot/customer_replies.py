@@ -78,15 +78,21 @@ def handle_customer_text(
     inbound: InboundMessage,
     config: Mapping[str, Any],
     now: dt.datetime,
+    understanding: Understanding | None = None,
 ) -> str | None:
     """Answer a customer's text message.
 
     Runs in the webhook's transaction without a savepoint of its own: if it raises, the webhook
     rolls the whole message back and stores it again with a safe answer (``handlers/wechat.py``).
+    ``understanding`` (from :func:`understand`, before the transaction) is used when the
+    catalogue read in the transaction is the one it was made against; otherwise it is redone.
     """
     text = text or ""
-    catalogue = load_catalogue(session)
-    result = detect_intent(text[:2000], catalogue)
+    rows, catalogue = _read_catalogue(session)
+    if understanding is not None and understanding.rows == rows and understanding.text == text:
+        result = understanding.result  # understood before the transaction, on the same catalogue
+    else:  # no snapshot yet, or the catalogue changed since: understand it again, on what is stored
+        result = detect_intent(text[:2000], catalogue)
     turn = Turn(session, customer, text, config, now, catalogue, result)
     reply = _handle(turn)
     inbound.intent = turn.result.intent  # set last: written together with the stored response
@@ -127,19 +133,52 @@ _CATALOGUE = (
 _catalogue_cache: dict[tuple[tuple[Any, ...], ...], list[CatalogueEntry]] = {}
 
 
+# The catalogue rows this process read last, with their entries: what a message is understood
+# against before its transaction reads the catalogue again (:func:`understand`).
+_last_catalogue: tuple[tuple[tuple[Any, ...], ...], list[CatalogueEntry]] | None = None
+
+
 def load_catalogue(session: Session) -> list[CatalogueEntry]:
     """The active products as parser entries.
 
     Read on every message (plain columns, no ORM objects); the entries, with their normalised
     terms, are reused while the rows are unchanged, so a seller's edit is seen by the next message.
     """
+    return _read_catalogue(session)[1]
+
+
+def _read_catalogue(session: Session) -> tuple[tuple[tuple[Any, ...], ...], list[CatalogueEntry]]:
+    global _last_catalogue
     rows = tuple(tuple(row) for row in session.execute(_CATALOGUE))
     entries = _catalogue_cache.get(rows)
     if entries is None:
         if len(_catalogue_cache) >= 8:
             _catalogue_cache.clear()
         entries = _catalogue_cache[rows] = [CatalogueEntry.from_row(*row) for row in rows]
-    return list(entries)
+    _last_catalogue = (rows, entries)
+    return rows, list(entries)
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What a text says, worked out before the message's transaction: a pure function of the text
+    and the catalogue rows it was read against (intent, order lines, phone, name, address)."""
+
+    text: str
+    rows: tuple[tuple[Any, ...], ...]
+    result: IntentResult
+
+
+def understand(text: str) -> Understanding | None:
+    """Understand ``text`` against the catalogue this process read last (None before the first
+    read): the costly, pure part of a reply, done outside the write lock. The transaction reads
+    the catalogue again and redoes it if the rows changed (:func:`handle_customer_text`)."""
+    snapshot = _last_catalogue
+    if snapshot is None:
+        return None
+    rows, entries = snapshot
+    text = text or ""
+    return Understanding(text, rows, detect_intent(text[:2000], list(entries)))
 
 
 # --- Orders ----------------------------------------------------------------------------------

@@ -10,17 +10,20 @@ wechatpy registers message types: by ``kind`` (:func:`on_kind`) and, for events,
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot import conversation_state, referrals, subscribe_events, texts
-from bot.customer_replies import handle_customer_text
+from bot.customer_replies import Understanding, handle_customer_text, understand
 from bot.message import EVENT, TEXT, VOICE, Incoming
 from bot.seller_commands import handle_seller_text
 from storage.customers import find_by_openid, get_or_create_by_openid
 from storage.models import Customer, InboundMessage
+
+log = logging.getLogger(__name__)
 
 Reply = str | None
 Handler = Callable[[Session, Incoming, InboundMessage, Customer, Mapping[str, Any], dt.datetime], Reply]
@@ -109,12 +112,30 @@ def reply_for(
     customer: Customer | None,
     config: Mapping[str, Any],
     now: dt.datetime,
+    understanding: Understanding | None = None,
 ) -> Reply:
-    """The passive reply text for a stored message, or None for no reply ("success")."""
+    """The passive reply text for a stored message, or None for no reply ("success").
+
+    ``understanding``: what :func:`understand_early` made of the message before the transaction.
+    """
     if customer is None:
         return None  # a platform event about nobody we know
     handler = KIND_HANDLERS.get(incoming.kind, _non_text)
+    if understanding is not None:  # only made for texts: the handler is ``_text``
+        return handler(session, incoming, inbound, customer, config, now, understanding=understanding)
     return handler(session, incoming, inbound, customer, config, now)
+
+
+def understand_early(incoming: Incoming) -> Understanding | None:
+    """The pure part of answering a text (intent, order parse, address split), done before the
+    message's write transaction; None for anything else."""
+    if incoming.kind not in (TEXT, VOICE) or incoming.text is None:
+        return None
+    try:
+        return understand(incoming.text)
+    except Exception:  # a bug: the transaction redoes it, and a failure there is stored safely
+        log.exception("understanding a message before its transaction failed")
+        return None
 
 
 def fallback_reply(incoming: Incoming, customer: Customer | None, config: Mapping[str, Any]) -> Reply:
@@ -133,10 +154,10 @@ def _non_text(session, incoming: Incoming, inbound, customer, config, now) -> Re
 
 
 @on_kind(TEXT, VOICE)
-def _text(session, incoming: Incoming, inbound, customer, config, now) -> Reply:
+def _text(session, incoming: Incoming, inbound, customer, config, now, understanding=None) -> Reply:
     if incoming.text is None:  # a voice message without recognition
         return _non_text(session, incoming, inbound, customer, config, now)
-    return reply_for_text(session, customer, incoming.text, inbound, config, now)
+    return reply_for_text(session, customer, incoming.text, inbound, config, now, understanding)
 
 
 @on_kind(EVENT)
@@ -152,13 +173,14 @@ def reply_for_text(
     inbound: InboundMessage,
     config: Mapping[str, Any],
     now: dt.datetime,
+    understanding: Understanding | None = None,
 ) -> Reply:
     """Route a text to the seller console (for seller openids) or the customer conversation."""
     if customer.openid in config.get("SELLER_OPENIDS", ()):
         reply = handle_seller_text(session, customer, text, config, now)
         if reply is not None:
             return reply
-    return handle_customer_text(session, customer, text, inbound, config, now)
+    return handle_customer_text(session, customer, text, inbound, config, now, understanding)
 
 
 @on_event("subscribe")

@@ -291,6 +291,8 @@ def _store_and_answer(
     fallback: bool,
 ) -> tuple[str, bool]:
     """``(response body, seen)``: the stored body of a message seen before, or the new one's."""
+    # The pure part first, outside the write lock (re-checked against the catalogue inside).
+    understanding = None if fallback else bot_inbound.understand_early(incoming)
     with database.session() as session:
         key = incoming.key
         lock_customer(session, incoming.sender)  # first: one customer's messages one after the other
@@ -303,7 +305,9 @@ def _store_and_answer(
             reply_text = bot_inbound.fallback_reply(incoming, customer, cfg)
         else:
             try:
-                reply_text = bot_inbound.reply_for(session, incoming, inbound, customer, cfg, now)
+                reply_text = bot_inbound.reply_for(
+                    session, incoming, inbound, customer, cfg, now, understanding
+                )
             except OperationalError:
                 raise
             except Exception as exc:  # a bug must not lose the message (nor keep half of its effects)
