@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from bot import conversation_state, referrals, subscribe_events, texts
@@ -66,8 +67,8 @@ def record_inbound(
     """The message's row and its customer (created on first contact; None for a platform event
     about an openid we do not know).
 
-    The row is returned *unsaved*: the webhook adds it last (:func:`finish_inbound`), with its
-    intent and response body, so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides,
+    The row is returned *unsaved* (a plain object never added to the session): the webhook inserts
+    it last (:func:`finish_inbound`), with its intent and response body, so storing it is one INSERT. Its UNIQUE ``msg_key`` still decides,
     at commit, which of two racing deliveries of one message wins (the loser's whole transaction
     is rolled back).
     """
@@ -99,7 +100,13 @@ def finish_inbound(
     if customer is not None and incoming.user_action:
         customer.last_inbound_at = now
         customer.unreachable = False  # they just wrote to us: the API can reach them again
-    session.add(inbound)
+    # A Core INSERT built once (the row is not needed as an object afterwards); a duplicate that
+    # committed first fails it here, which rolls the whole message back.
+    session.execute(_INSERT_INBOUND, {name: getattr(inbound, name) for name in _INBOUND_COLUMNS})
+
+
+_INSERT_INBOUND = insert(InboundMessage.__table__)
+_INBOUND_COLUMNS = tuple(c.key for c in InboundMessage.__table__.columns if not c.primary_key)
 
 
 # --- replying --------------------------------------------------------------------------------------
