@@ -66,6 +66,8 @@ class Turn:
     catalogue: list[CatalogueEntry]
     result: IntentResult
 
+    order: Order | None = None  # the order of the conversation state, when there is one
+
     @property
     def parsed(self) -> ParsedOrder:
         return self.result.parsed
@@ -102,6 +104,9 @@ def handle_customer_text(
 def _handle(turn: Turn) -> str | None:
     session, customer, now = turn.session, turn.customer, turn.now
     state, _expired = conversation_state.load(session, customer.id, now)
+    # The state's order, held for the whole turn: the session keeps loaded rows only while they are
+    # referenced, and every step below looks this order up again.
+    turn.order = _state_order(session, state)
     turn.result = result = dialogue.resolve(session, customer.id, turn.result, state, turn.catalogue)
     if result.context.get("friend"):
         return _start_friend_order(turn, state)
@@ -122,6 +127,13 @@ def _handle(turn: Turn) -> str | None:
     if result.intent != Intent.ORDER:
         dialogue.remember_topic(session, customer.id, result.parsed, turn.config, now)
     return reply
+
+
+def _state_order(session: Session, state: ConversationState | None) -> Order | None:
+    data = (state.data or {}) if state is not None else {}
+    if state is None or state.kind not in dialogue.ORDER_STATES or not data.get("order_id"):
+        return None
+    return session.get(Order, data["order_id"])
 
 
 # Built once: every message reads the catalogue.
