@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from storage import segments
-from storage.models import Order, OrderItem, OrderStatus, OutboxMessage, RetentionClock
+from storage import segments, sweep_watermarks
+from storage.models import Order, OrderItem, OrderStatus, OutboxMessage, RetentionClock, utcnow
 
 CYCLE_KINDS = ("experience", "care", "repurchase", "lapse")
 SUPPLY_KINDS = ("supply_mid", "supply_end")
@@ -52,6 +52,9 @@ def track_order_change(session: Session, order: Order, action: str, now: dt.date
             .where(RetentionClock.superseded_by_order_id == order.id)
             .values(superseded_at=None, superseded_by_order_id=None)
         )
+        # Restored clocks, an earlier sleeping clock, inquiries no order follows any more: due
+        # times may now lie behind the sweeps' watermarks.
+        sweep_watermarks.invalidate(session, now)
     segments.refresh_customer(session, order.customer, now, orders=orders)
 
 
@@ -160,6 +163,8 @@ def backfill_supply_clocks(
             .limit(BACKFILL_CHUNK)
         ).all()
         if not missing:
+            if created:  # clocks of orders shipped in the past: due before the watermarks
+                sweep_watermarks.invalidate(session, utcnow())  # the time only dates the kv row
             return created
         created += _backfill_chunk(session, missing)
         cursor = missing[-1].id

@@ -162,14 +162,20 @@ def inquiries_due(
 
 
 def customers_for_greeting(
-    session: Session, *, key_prefix: str, exclude_openids: Sequence[str] = ()
+    session: Session,
+    *,
+    key_prefix: str,
+    exclude_openids: Sequence[str] = (),
+    created_after: dt.datetime | None = None,
 ) -> list[Due]:
-    """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool)."""
-    rows = session.execute(
-        select(*_customer_columns())
-        .where(_reachable(exclude_openids), not_enqueued(key_prefix, Customer.id))
-        .order_by(Customer.id)
-    ).all()
+    """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool);
+    with ``created_after``, only the customers added since (on ``customer.created_at``'s index)."""
+    query = select(*_customer_columns()).where(
+        _reachable(exclude_openids), not_enqueued(key_prefix, Customer.id)
+    )
+    if created_after is not None:
+        query = query.where(Customer.created_at > created_after)
+    rows = session.execute(query.order_by(Customer.id)).all()
     return [_due(r) for r in rows]
 
 
