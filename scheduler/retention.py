@@ -393,12 +393,15 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
         for match in calendar.birthdays_on(day):
             for birthday_day in match.days:
                 occasions.setdefault((match.is_lunar, match.month, birthday_day), (match.key_year, day))
-    matches = {(lunar, month): [] for lunar, month, _ in occasions}
-    for lunar, month, day in occasions:
-        matches[(lunar, month)].append(day)
+    matches: dict[tuple[bool, int, int], list[int]] = {}  # (lunar?, month, key year) → days
+    for (lunar, month, day), (key_year, _) in occasions.items():
+        matches.setdefault((lunar, month, key_year), []).append(day)
     rows = q.birthdays_due(
         session,
-        [(lunar, month, days) for (lunar, month), days in matches.items()],
+        [
+            (lunar, month, days, f"birthday:{key_year}:customer:")
+            for (lunar, month, key_year), days in matches.items()
+        ],
         exclude_openids=s.seller_openids,
     )
     keyed = []
@@ -428,11 +431,13 @@ def winback_key(due: q.Due, step: int, settings: RetentionSettings) -> str:
 def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Win-back for sleeping customers: three steps, stopped by any order or reply."""
     s, now = settings_from(config), naive_utc(now)
-    q.cancel_stopped_winbacks(session, now)
+    mark = _mark(session, "retention.winback", s)
+    # Replies since the last tick (all pending win-backs when the watermark does not hold).
+    replied_after = mark.at - wm.OVERLAP if mark.valid and mark.at <= now else None
+    q.cancel_stopped_winbacks(session, now, replied_after=replied_after)
     offsets = [dt.timedelta(days=days) for days in s.winback_step_days]
     if not offsets:
         return 0
-    mark = _mark(session, "retention.winback", s)
     start = mark.start(now, s.catchup)
     # One query per step over the sleeping clocks that reached that step since ``start``.
     due_steps = [

@@ -22,6 +22,7 @@ under the old epoch: ignored next time, nothing lost.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -61,8 +62,9 @@ class Watermark:
 
 
 def fingerprint(*parts: Any) -> str:
-    """A stable text for the settings that place a sweep's window."""
-    return json.dumps([str(part) for part in parts], ensure_ascii=False)
+    """A short stable digest of the settings that place a sweep's window."""
+    text = json.dumps([str(part) for part in parts], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _epoch(session: Session) -> str:
