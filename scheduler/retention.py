@@ -32,7 +32,7 @@ from storage import retention_queries as q
 from storage import sweep_watermarks as wm
 from storage.clock import naive_utc, shop_zone, to_local
 from storage.models import KeyValue, Order
-from storage.retention_clock import backfill_supply_clocks
+from storage.retention_clock import SHORT_SUPPLY_DAYS, backfill_supply_clocks
 
 # --- settings -----------------------------------------------------------------------------------
 
@@ -276,6 +276,8 @@ def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, An
     """Repurchase: ``RETENTION_REPURCHASE_LEAD_DAYS`` before the supply runs out."""
     s, now = settings_from(config), naive_utc(now)
     mark = _mark(session, "retention.repurchase", s)
+    if s.repurchase_lead_days > SHORT_SUPPLY_DAYS:  # a longer supply may start due: read it all
+        mark = wm.Watermark(mark.name, mark.fingerprint, mark.epoch)
     lead = dt.timedelta(days=s.repurchase_lead_days)
     rows = q.supply_clocks_due(
         session,

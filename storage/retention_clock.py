@@ -45,7 +45,10 @@ def track_order_change(session: Session, order: Order, action: str, now: dt.date
     if action == "ship" or (
         action == "create" and order.status in (OrderStatus.SHIPPED, OrderStatus.RECEIVED)
     ):
-        start_supply(session, order, orders)
+        days = supply_days(order)
+        if start_supply(session, order, orders) and days is not None and days <= SHORT_SUPPLY_DAYS:
+            # A supply shorter than the repurchase lead is due for its nudge before it starts.
+            sweep_watermarks.invalidate(session, now)
     if action == "cancel":
         session.execute(
             update(RetentionClock)
@@ -58,6 +61,13 @@ def track_order_change(session: Session, order: Order, action: str, now: dt.date
     segments.refresh_customer(session, order.customer, now, orders=orders)
 
 
+# A supply of at most this many days may be due for its repurchase nudge (run-out minus
+# RETENTION_REPURCHASE_LEAD_DAYS) already when it starts, behind the sweep's watermark: starting
+# one invalidates the watermarks. A lead longer than this makes the repurchase sweep read its
+# whole catch-up window every tick.
+SHORT_SUPPLY_DAYS = 14
+
+
 def supply_days(order: Order) -> int | None:
     """The order's supply in days: the first of its lines to run out (None without usage days)."""
     days = [item.quantity * item.usage_days for item in order.items if item.usage_days]
@@ -67,14 +77,15 @@ def supply_days(order: Order) -> int | None:
 _CLOCK_EXISTS = select(RetentionClock.id).where(RetentionClock.key == bindparam("key"))
 
 
-def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder]) -> None:
+def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder]) -> bool:
     """Create the order's supply clocks (once), already superseded if a newer order has the product.
 
-    ``orders``: the customer's :func:`segments.active_orders`.
+    ``orders``: the customer's :func:`segments.active_orders`. True when a clock was created.
     """
     days = supply_days(order)
     if not days:
-        return
+        return False
+    created = False
     start = order.shipped_at or order.received_at or order.created_at
     mine = _product_ids(order)
     newer = next((o for o in orders if o.facts.created_at > order.created_at and o.product_ids & mine), None)
@@ -95,6 +106,8 @@ def start_supply(session: Session, order: Order, orders: Sequence[segments.Custo
                     superseded_by_order_id=newer.id if newer else None,
                 )
             )
+            created = True
+    return created
 
 
 def _product_ids(order: Order) -> set[int]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from scheduler.tick import run_tick
 from storage import sweep_watermarks
 from storage.excel_import import import_file
-from storage.models import Customer, Order
+from storage.models import Customer, Order, Product
 from storage.orders import transition
 from tests.retention_helpers import add_customer, add_products, keys, naive, place_order
 
@@ -80,6 +80,19 @@ def test_a_cancelled_newer_order_brings_back_a_message_due_behind_the_watermark(
     assert tick(app, T0 + 31 * DAY + 2 * HOUR).sweeps["retention.care"] == 1
     assert tick(app, T0 + 31 * DAY + 3 * HOUR).sweeps["retention.care"] == 0
     assert keys(shop, "care") == [f"care:order:{first}"]
+
+
+def test_a_supply_shorter_than_the_repurchase_lead_is_nudged_though_due_before_it_started(app, shop):
+    with shop.session() as s:
+        s.add(Product(name="鲜花", aliases="花", price_cents=3900, usage_days=2))
+    customer = add_customer(shop, "o_short")
+    order = place_order(shop, customer, {"鲜花": 1}, T0 - HOUR)
+    tick(app, T0)  # the watermark passes T0
+    with shop.session() as s:  # shipped at T0 + 1 h: runs out at T0 + 2 days, 3 days of lead → due T0 - 1 day
+        transition(s, s.get(Order, order), "ship", actor="test", now=naive(T0 + HOUR))
+    assert tick(app, T0 + HOUR + 5 * MINUTE).sweeps["retention.repurchase"] == 1
+    assert tick(app, T0 + 2 * HOUR).sweeps["retention.repurchase"] == 0
+    assert keys(shop, "repurchase") == [f"repurchase:order:{order}"]
 
 
 def test_an_inquiry_whose_order_is_cancelled_is_followed_up_though_due_behind_the_watermark(
