@@ -8,6 +8,10 @@ Timing windows: a message due at ``T`` is enqueued by the first tick at or after
 as ``now - T < RETENTION_CATCHUP_DAYS`` (after downtime, the missed ones go out once; older ones
 are history and are never sent). Greetings are due ``RETENTION_GREETING_LEAD_DAYS`` before the
 day and are caught up until the day itself, never after it.
+
+Each due sweep keeps a watermark (``storage.sweep_watermarks``): the tick time up to which it
+enqueued everything. The next tick reads only what fell due since; the catch-up window still bounds
+the look-back, and the writes that move a due time behind a watermark invalidate it.
 """
 
 from __future__ import annotations
