@@ -22,6 +22,7 @@ from bot import conversation_state, dialogue, product_answers, referrals, subscr
 from bot.intents import Intent, IntentResult, detect_intent
 from bot.order_parser import NOT_NAMES, SURNAMES, CatalogueEntry, ParsedOrder, choose_candidate
 from config import parse_list
+from storage import sweep_watermarks
 from storage.contact import AddressParts, mask_phone
 from storage.inquiries import link_inquiries_to_order, record_inquiry
 from storage.models import (
@@ -959,6 +960,8 @@ def _handle_opt_in(turn: Turn) -> str:
         return texts.OPT_IN_ALREADY
     customer.opted_out = False
     customer.opted_out_at = None
+    # Messages that fell due while opted out and are still within catch-up go out again.
+    sweep_watermarks.invalidate(turn.session, turn.now)
     return texts.OPTED_IN
 
 

@@ -8,6 +8,10 @@ Timing windows: a message due at ``T`` is enqueued by the first tick at or after
 as ``now - T < RETENTION_CATCHUP_DAYS`` (after downtime, the missed ones go out once; older ones
 are history and are never sent). Greetings are due ``RETENTION_GREETING_LEAD_DAYS`` before the
 day and are caught up until the day itself, never after it.
+
+Each due sweep keeps a watermark (``storage.sweep_watermarks``): the tick time up to which it
+enqueued everything. The next tick reads only what fell due since; the catch-up window still bounds
+the look-back, and the writes that move a due time behind a watermark invalidate it.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from scheduler import calendar
 from scheduler.sweep import Sweep
 from storage import outbox, segments
 from storage import retention_queries as q
+from storage import sweep_watermarks as wm
 from storage.clock import naive_utc, shop_zone, to_local
 from storage.models import KeyValue, Order
-from storage.retention_clock import backfill_supply_clocks
+from storage.retention_clock import SHORT_SUPPLY_DAYS, backfill_supply_clocks
 
 # --- settings -----------------------------------------------------------------------------------
 
@@ -196,6 +201,26 @@ def _local_today(now: dt.datetime, settings: RetentionSettings) -> dt.date:
     return aware.astimezone(settings.timezone).date()
 
 
+def _fingerprint(settings: RetentionSettings) -> str:
+    """The settings that place the sweeps' windows and pick their recipients."""
+    return wm.fingerprint(
+        settings.timezone,
+        settings.experience_days,
+        settings.repurchase_lead_days,
+        settings.lapse_days,
+        settings.followup_hours,
+        settings.greeting_lead_days,
+        settings.catchup_days,
+        settings.winback_step_days,
+        settings.festivals,
+        sorted(settings.seller_openids),
+    )
+
+
+def _mark(session: Session, name: str, settings: RetentionSettings) -> wm.Watermark:
+    return wm.read(session, name, _fingerprint(settings))
+
+
 # --- product cycle --------------------------------------------------------------------------------
 
 
@@ -220,59 +245,73 @@ def _cycle_sweep(
 def sweep_experience(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Experience: ``RETENTION_EXPERIENCE_DAYS`` after shipping, how to use the product."""
     s, now = settings_from(config), naive_utc(now)
-    due_to = now - dt.timedelta(days=s.experience_days)
+    mark = _mark(session, "retention.experience", s)
+    after = dt.timedelta(days=s.experience_days)
     rows = q.shipped_orders_due(
         session,
-        shipped_from=due_to - s.catchup,
-        shipped_to=due_to,
+        shipped_from=mark.start(now, s.catchup) - after,
+        shipped_to=now - after,
         key_prefix="experience:order:",
         exclude_openids=s.seller_openids,
     )
-    return _cycle_sweep(session, "experience", rows, now, s)
+    created = _cycle_sweep(session, "experience", rows, now, s)
+    wm.advance(session, mark, now)
+    return created
 
 
 def sweep_care(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Care: at mid-supply, how is it going."""
     s, now = settings_from(config), naive_utc(now)
+    mark = _mark(session, "retention.care", s)
     rows = q.supply_clocks_due(
         session,
         "supply_mid",
-        at_from=now - s.catchup,
+        at_from=mark.start(now, s.catchup),
         at_to=now,
         key_prefix="care:order:",
         exclude_openids=s.seller_openids,
     )
-    return _cycle_sweep(session, "care", rows, now, s)
+    created = _cycle_sweep(session, "care", rows, now, s)
+    wm.advance(session, mark, now)
+    return created
 
 
 def sweep_repurchase(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Repurchase: ``RETENTION_REPURCHASE_LEAD_DAYS`` before the supply runs out."""
     s, now = settings_from(config), naive_utc(now)
+    mark = _mark(session, "retention.repurchase", s)
+    if s.repurchase_lead_days > SHORT_SUPPLY_DAYS:  # a longer supply may start due: read it all
+        mark = wm.Watermark(mark.name, mark.fingerprint, mark.epoch)
     lead = dt.timedelta(days=s.repurchase_lead_days)
     rows = q.supply_clocks_due(
         session,
         "supply_end",
-        at_from=now + lead - s.catchup,
+        at_from=mark.start(now, s.catchup) + lead,
         at_to=now + lead,
         key_prefix="repurchase:order:",
         exclude_openids=s.seller_openids,
     )
-    return _cycle_sweep(session, "repurchase", rows, now, s)
+    created = _cycle_sweep(session, "repurchase", rows, now, s)
+    wm.advance(session, mark, now)
+    return created
 
 
 def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Lapse: ``RETENTION_LAPSE_DAYS`` after run-out with no newer order of the product."""
     s, now = settings_from(config), naive_utc(now)
+    mark = _mark(session, "retention.lapse", s)
     after = dt.timedelta(days=s.lapse_days)
     rows = q.supply_clocks_due(
         session,
         "supply_end",
-        at_from=now - after - s.catchup,
+        at_from=mark.start(now, s.catchup) - after,
         at_to=now - after,
         key_prefix="lapse:order:",
         exclude_openids=s.seller_openids,
     )
-    return _cycle_sweep(session, "lapse", rows, now, s)
+    created = _cycle_sweep(session, "lapse", rows, now, s)
+    wm.advance(session, mark, now)
+    return created
 
 
 # --- inquiries ------------------------------------------------------------------------------------
@@ -281,11 +320,12 @@ def sweep_lapse(session: Session, now: dt.datetime, config: Mapping[str, Any]) -
 def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Follow-up: an inquiry with no order after ``RETENTION_FOLLOWUP_HOURS``, once."""
     s, now = settings_from(config), naive_utc(now)
-    made_to = now - dt.timedelta(hours=s.followup_hours)
+    mark = _mark(session, "retention.inquiry_followup", s)
+    after = dt.timedelta(hours=s.followup_hours)
     rows = q.inquiries_due(
         session,
-        made_from=made_to - s.catchup,
-        made_to=made_to,
+        made_from=mark.start(now, s.catchup) - after,
+        made_to=now - after,
         key_prefix="followup:inquiry:",
         exclude_openids=s.seller_openids,
     )
@@ -301,7 +341,9 @@ def sweep_inquiry_followup(session: Session, now: dt.datetime, config: Mapping[s
             text=text,
             payload={"inquiry_id": due.subject_id},
         )
-    return batch.flush()
+    created = batch.flush()
+    wm.advance(session, mark, now)
+    return created
 
 
 # --- greetings ------------------------------------------------------------------------------------
@@ -316,12 +358,25 @@ def _with_offer(settings: RetentionSettings, text: str, offer_text: str, due: q.
 def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Festival greetings ``RETENTION_GREETING_LEAD_DAYS`` ahead (seller's timezone), class A with the offer."""
     s, now_utc = settings_from(config), naive_utc(now)
+    mark = _mark(session, "retention.festivals", s)
+    # The occasions whose whole pool was probed by an earlier tick under this watermark: for
+    # them only the customers added since are new (anything else that could make a customer
+    # due again, an opt-in or an import, invalidates the watermark).
+    probed = set(mark.extra.get("occasions", ())) if mark.valid and mark.at <= now_utc else set()
+    added_after = mark.at - wm.OVERLAP if probed else None
     start, end = calendar.greeting_window(_local_today(now, s), s.greeting_lead_days)
     batch = Batch(session, now_utc)
+    occasions = []
     for slug in s.festivals:
         for occasion in calendar.festival_occasions(calendar.FESTIVALS_BY_SLUG[slug], start, end):
             prefix = f"festival:{occasion.key_year}-{slug}:customer:"
-            for due in q.customers_for_greeting(session, key_prefix=prefix, exclude_openids=s.seller_openids):
+            occasions.append(prefix)
+            for due in q.customers_for_greeting(
+                session,
+                key_prefix=prefix,
+                exclude_openids=s.seller_openids,
+                created_after=added_after if prefix in probed else None,
+            ):
                 text = _with_offer(s, _render(s, f"festival:{slug}", name=_name(due)), "festival_offer", due)
                 batch.add(
                     due,
@@ -330,7 +385,9 @@ def sweep_festivals(session: Session, now: dt.datetime, config: Mapping[str, Any
                     text=text,
                     payload={"festival": slug, "date": occasion.date.isoformat()},
                 )
-    return batch.flush()
+    created = batch.flush()
+    wm.advance(session, mark, now_utc, {"occasions": occasions})
+    return created
 
 
 def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
@@ -342,12 +399,15 @@ def sweep_birthdays(session: Session, now: dt.datetime, config: Mapping[str, Any
         for match in calendar.birthdays_on(day):
             for birthday_day in match.days:
                 occasions.setdefault((match.is_lunar, match.month, birthday_day), (match.key_year, day))
-    matches = {(lunar, month): [] for lunar, month, _ in occasions}
-    for lunar, month, day in occasions:
-        matches[(lunar, month)].append(day)
+    matches: dict[tuple[bool, int, int], list[int]] = {}  # (lunar?, month, key year) → days
+    for (lunar, month, day), (key_year, _) in occasions.items():
+        matches.setdefault((lunar, month, key_year), []).append(day)
     rows = q.birthdays_due(
         session,
-        [(lunar, month, days) for (lunar, month), days in matches.items()],
+        [
+            (lunar, month, days, f"birthday:{key_year}:customer:")
+            for (lunar, month, key_year), days in matches.items()
+        ],
         exclude_openids=s.seller_openids,
     )
     keyed = []
@@ -377,22 +437,21 @@ def winback_key(due: q.Due, step: int, settings: RetentionSettings) -> str:
 def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Win-back for sleeping customers: three steps, stopped by any order or reply."""
     s, now = settings_from(config), naive_utc(now)
-    q.cancel_stopped_winbacks(session, now)
+    mark = _mark(session, "retention.winback", s)
+    # Replies since the last tick (all pending win-backs when the watermark does not hold).
+    replied_after = mark.at - wm.OVERLAP if mark.valid and mark.at <= now else None
+    q.cancel_stopped_winbacks(session, now, replied_after=replied_after)
     offsets = [dt.timedelta(days=days) for days in s.winback_step_days]
     if not offsets:
         return 0
-    # One query over the union of the steps' windows; each row then tells which step is due.
-    rows = q.sleeping_due(
-        session,
-        at_from=now - max(offsets) - s.catchup,
-        at_to=now - min(offsets),
-        exclude_openids=s.seller_openids,
-    )
+    start = mark.start(now, s.catchup)
+    # One query per step over the sleeping clocks that reached that step since ``start``.
     due_steps = [
         (due, step)
-        for due in rows
         for step, offset in enumerate(offsets, start=1)
-        if now - offset - s.catchup < due.at <= now - offset
+        for due in q.sleeping_due(
+            session, at_from=start - offset, at_to=now - offset, exclude_openids=s.seller_openids
+        )
     ]
     keys = {(due.customer_id, step): winback_key(due, step, s) for due, step in due_steps}
     previous = [winback_key(due, step - 1, s) for due, step in due_steps if step > 1]
@@ -415,7 +474,9 @@ def sweep_winback(session: Session, now: dt.datetime, config: Mapping[str, Any])
             s, f"winback_{step}", name=_name(due), products=_products(products.get(due.customer_id))
         )
         batch.add(due, key=key, kind="winback", text=text, payload={"step": step})
-    return batch.flush()
+    created = batch.flush()
+    wm.advance(session, mark, now)
+    return created
 
 
 # --- segments -------------------------------------------------------------------------------------

@@ -18,10 +18,12 @@ from bot.delivery.order_notices import payment_reminder_key
 from bot.delivery.seller_draft import digest_text
 from bot.notices import enqueue_shipping_notice
 from config import parse_list
+from storage import sweep_watermarks as wm
 from storage.clock import naive_utc, shop_zone, to_local
 from storage.models import Customer, Order, OrderStatus
 from storage.orders import format_yuan
 from storage.outbox import count_drafts, enqueue, list_drafts
+from storage.retention_queries import not_enqueued
 
 # Shipped or unpaid orders older than this are history, not news: no catch-up notice for them.
 SHIPPING_CATCH_UP = dt.timedelta(days=7)
@@ -34,23 +36,37 @@ def _items(order: Order) -> str:
 def shipping_notices(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Shipping notice for every order shipped in the last 7 days (the ship hook usually did it)."""
     now = naive_utc(now)
+    mark = wm.read(session, "shipping_notices", wm.fingerprint(SHIPPING_CATCH_UP))
     orders = session.scalars(
         select(Order)
         .options(selectinload(Order.items), selectinload(Order.customer))
-        .where(Order.status == OrderStatus.SHIPPED, Order.shipped_at >= now - SHIPPING_CATCH_UP)
+        .where(
+            Order.status == OrderStatus.SHIPPED,
+            Order.shipped_at >= mark.start(now, SHIPPING_CATCH_UP),
+            not_enqueued("ship:order:", Order.id),
+        )
     )
-    return sum(enqueue_shipping_notice(session, order, now) for order in orders)
+    created = sum(enqueue_shipping_notice(session, order, now) for order in orders)
+    wm.advance(session, mark, now)
+    return created
 
 
 def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """One reminder per order still unpaid ``PAYMENT_REMINDER_DELAY_HOURS`` after it was placed."""
     now = naive_utc(now)
-    cutoff = now - dt.timedelta(hours=float(config.get("PAYMENT_REMINDER_DELAY_HOURS", 12)))
-    oldest = now - dt.timedelta(days=float(config.get("PAYMENT_REMINDER_MAX_AGE_DAYS", 7)))
+    delay = dt.timedelta(hours=float(config.get("PAYMENT_REMINDER_DELAY_HOURS", 12)))
+    max_age = dt.timedelta(days=float(config.get("PAYMENT_REMINDER_MAX_AGE_DAYS", 7)))
+    mark = wm.read(session, "payment_reminders", wm.fingerprint(delay, max_age))
+    # Due at placement + delay; caught up while younger than the maximum age.
     orders = session.scalars(
         select(Order)
         .options(selectinload(Order.items), selectinload(Order.customer))
-        .where(Order.status == OrderStatus.PENDING, Order.created_at <= cutoff, Order.created_at >= oldest)
+        .where(
+            Order.status == OrderStatus.PENDING,
+            Order.created_at <= now - delay,
+            Order.created_at >= mark.start(now, max_age - delay) - delay,
+            not_enqueued("payment-reminder:order:", Order.id),  # payment_reminder_key
+        )
     )
     created = 0
     for order in orders:
@@ -69,6 +85,7 @@ def payment_reminders(session: Session, now: dt.datetime, config: Mapping[str, A
             now=now,
             payload={"order_id": order.id, "items": items, "total": total},
         )
+    wm.advance(session, mark, now)
     return created
 
 

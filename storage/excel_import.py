@@ -24,6 +24,7 @@ from openpyxl import Workbook
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from storage import sweep_watermarks
 from storage.contact import AddressParts, split_addresses
 from storage.db import Database
 from storage.excel_rows import (
@@ -144,6 +145,8 @@ def import_file(
                 merger.merge(chunk)
                 session.flush()
                 if not dry_run:
+                    # Birthdays, opt-outs, new customers: due times the sweeps' watermarks passed.
+                    sweep_watermarks.invalidate(session, now)
                     session.commit()
                 session.expunge_all()
                 merger.forget()

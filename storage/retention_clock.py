@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from storage import segments
-from storage.models import Order, OrderItem, OrderStatus, OutboxMessage, RetentionClock
+from storage import segments, sweep_watermarks
+from storage.models import Order, OrderItem, OrderStatus, OutboxMessage, RetentionClock, utcnow
 
 CYCLE_KINDS = ("experience", "care", "repurchase", "lapse")
 SUPPLY_KINDS = ("supply_mid", "supply_end")
@@ -45,14 +45,27 @@ def track_order_change(session: Session, order: Order, action: str, now: dt.date
     if action == "ship" or (
         action == "create" and order.status in (OrderStatus.SHIPPED, OrderStatus.RECEIVED)
     ):
-        start_supply(session, order, orders)
+        days = supply_days(order)
+        if start_supply(session, order, orders) and days is not None and days <= SHORT_SUPPLY_DAYS:
+            # A supply shorter than the repurchase lead is due for its nudge before it starts.
+            sweep_watermarks.invalidate(session, now)
     if action == "cancel":
         session.execute(
             update(RetentionClock)
             .where(RetentionClock.superseded_by_order_id == order.id)
             .values(superseded_at=None, superseded_by_order_id=None)
         )
+        # Restored clocks, an earlier sleeping clock, inquiries no order follows any more: due
+        # times may now lie behind the sweeps' watermarks.
+        sweep_watermarks.invalidate(session, now)
     segments.refresh_customer(session, order.customer, now, orders=orders)
+
+
+# A supply of at most this many days may be due for its repurchase nudge (run-out minus
+# RETENTION_REPURCHASE_LEAD_DAYS) already when it starts, behind the sweep's watermark: starting
+# one invalidates the watermarks. A lead longer than this makes the repurchase sweep read its
+# whole catch-up window every tick.
+SHORT_SUPPLY_DAYS = 14
 
 
 def supply_days(order: Order) -> int | None:
@@ -64,14 +77,15 @@ def supply_days(order: Order) -> int | None:
 _CLOCK_EXISTS = select(RetentionClock.id).where(RetentionClock.key == bindparam("key"))
 
 
-def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder]) -> None:
+def start_supply(session: Session, order: Order, orders: Sequence[segments.CustomerOrder]) -> bool:
     """Create the order's supply clocks (once), already superseded if a newer order has the product.
 
-    ``orders``: the customer's :func:`segments.active_orders`.
+    ``orders``: the customer's :func:`segments.active_orders`. True when a clock was created.
     """
     days = supply_days(order)
     if not days:
-        return
+        return False
+    created = False
     start = order.shipped_at or order.received_at or order.created_at
     mine = _product_ids(order)
     newer = next((o for o in orders if o.facts.created_at > order.created_at and o.product_ids & mine), None)
@@ -92,6 +106,8 @@ def start_supply(session: Session, order: Order, orders: Sequence[segments.Custo
                     superseded_by_order_id=newer.id if newer else None,
                 )
             )
+            created = True
+    return created
 
 
 def _product_ids(order: Order) -> set[int]:
@@ -160,6 +176,8 @@ def backfill_supply_clocks(
             .limit(BACKFILL_CHUNK)
         ).all()
         if not missing:
+            if created:  # clocks of orders shipped in the past: due before the watermarks
+                sweep_watermarks.invalidate(session, utcnow())  # the time only dates the kv row
             return created
         created += _backfill_chunk(session, missing)
         cursor = missing[-1].id

@@ -162,27 +162,36 @@ def inquiries_due(
 
 
 def customers_for_greeting(
-    session: Session, *, key_prefix: str, exclude_openids: Sequence[str] = ()
+    session: Session,
+    *,
+    key_prefix: str,
+    exclude_openids: Sequence[str] = (),
+    created_after: dt.datetime | None = None,
 ) -> list[Due]:
-    """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool)."""
-    rows = session.execute(
-        select(*_customer_columns())
-        .where(_reachable(exclude_openids), not_enqueued(key_prefix, Customer.id))
-        .order_by(Customer.id)
-    ).all()
+    """Every reachable customer not yet greeted under ``key_prefix`` (festivals go to the pool);
+    with ``created_after``, only the customers added since (on ``customer.created_at``'s index)."""
+    query = select(*_customer_columns()).where(
+        _reachable(exclude_openids), not_enqueued(key_prefix, Customer.id)
+    )
+    if created_after is None:
+        query = query.order_by(Customer.id)
+    else:  # ordered by the index it ranges over, so the planner walks that index
+        query = query.where(Customer.created_at > created_after).order_by(Customer.created_at, Customer.id)
+    rows = session.execute(query).all()
     return [_due(r) for r in rows]
 
 
 def birthdays_due(
     session: Session,
-    matches: Sequence[tuple[bool, int, Sequence[int]]],
+    matches: Sequence[tuple[bool, int, Sequence[int], str | None]],
     *,
     exclude_openids: Sequence[str] = (),
 ) -> list[tuple[Due, bool, int, int]]:
-    """Reachable customers whose birthday is one of ``matches`` (lunar?, month, days): one query.
+    """Reachable customers whose birthday is one of ``matches`` (lunar?, month, days, key prefix):
+    one query; with a key prefix (it carries the occasion's year), only those not greeted yet.
 
     Returns each customer with their stored (lunar?, month, day) so the caller can tell which
-    occasion matched; the caller checks the dedupe keys (they carry the occasion's year).
+    occasion matched.
     """
     if not matches:
         return []
@@ -192,8 +201,9 @@ def birthdays_due(
                 Customer.birthday_is_lunar.is_(lunar),
                 Customer.birthday_month == month,
                 Customer.birthday_day.in_(list(days)),
+                *([not_enqueued(prefix, Customer.id)] if prefix else []),
             )
-            for lunar, month, days in matches
+            for lunar, month, days, prefix in matches
         )
     )
     rows = session.execute(
@@ -287,16 +297,24 @@ def product_names(session: Session, product_ids: Iterable[int]) -> dict[int, str
     return dict(session.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all())
 
 
-def cancel_stopped_winbacks(session: Session, now: dt.datetime) -> int:
-    """Cancel queued win-back messages of customers who wrote after the message was queued."""
+def cancel_stopped_winbacks(
+    session: Session, now: dt.datetime, *, replied_after: dt.datetime | None = None
+) -> int:
+    """Cancel queued win-back messages of customers who wrote after the message was queued.
+
+    With ``replied_after``, only customers who wrote since then are looked at (on the index of
+    ``customer.last_inbound_at``): the others' replies were handled by an earlier tick.
+    """
     replied = exists().where(
         Customer.id == OutboxMessage.customer_id, Customer.last_inbound_at > OutboxMessage.created_at
     )
-    stopped = session.scalars(
-        select(OutboxMessage).where(
-            OutboxMessage.status == "pending", OutboxMessage.kind == "winback", replied
-        )
-    ).all()
+    query = select(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.kind == "winback", replied
+    )
+    if replied_after is not None:
+        wrote = select(Customer.id).where(Customer.last_inbound_at > replied_after)
+        query = query.where(OutboxMessage.customer_id.in_(wrote))
+    stopped = session.scalars(query).all()
     for row in stopped:
         row.status = "cancelled"
         row.skip_reason = "customer_replied"
