@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -92,6 +93,9 @@ class Customer(Base):
     median_interval_days: Mapped[float | None]
     expected_next_purchase_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     last_order_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    # When stage, class or RFM next change by the passage of time alone (storage/segment_moments.py);
+    # NULL: the customer's inputs changed (or were never computed), recompute at the next daily run.
+    segment_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
 
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     subscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -422,6 +426,19 @@ __all__ = [
 
 
 # --- retention ---
+class SegmentWindow(Base):
+    """A buyer's last 12 months, as of their last recompute: the facts their RFM scores and class are
+    ranked by (customers without an order in the window have no row). Indexed by each fact, so the
+    daily run finds the quintile and class cut-offs with a few index probes."""
+
+    __tablename__ = "segment_window"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    orders: Mapped[int] = mapped_column(Integer, index=True)
+    cents: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class RetentionClock(Base):
     """When something in a customer's cycle happens, as an indexed timestamp the sweeps range over.
 
