@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,6 +125,17 @@ class Customer(Base):
     @property
     def address(self) -> str:
         return "".join(p for p in (self.province, self.city, self.district, self.address_detail) if p)
+
+
+def _segment_input_changed(target: Customer, value, oldvalue, initiator) -> None:
+    """A tag can make a distributor (代理), and a stage written outside the recompute (the seller's
+    代理, a repair) is one it must check: the next daily segments recompute looks at the customer."""
+    if value != oldvalue:
+        target.segment_due_at = None
+
+
+event.listen(Customer.tags, "set", _segment_input_changed)
+event.listen(Customer.stage, "set", _segment_input_changed)
 
 
 class CustomerNote(Base):
