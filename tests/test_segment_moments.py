@@ -14,7 +14,8 @@ import datetime as dt
 import random
 
 import pytest
-from sqlalchemy import select
+import time_machine
+from sqlalchemy import select, update
 
 from storage import orders, segment_moments, segments
 from storage.models import (
@@ -442,3 +443,38 @@ def test_a_moment_on_a_day_without_a_run_is_caught_by_the_next_run(db):
         assert customer.segment_due_at == last + dt.timedelta(days=90, microseconds=1)
         assert customer.rfm_r == 3  # 65 days since the order
         assert s.get(Customer, 2).stage == "new"
+
+
+def test_segments_recompute_command_runs_the_due_and_full_repairs(db, runner):
+    """``huitou segments recompute`` recomputes the customers due; a stage edited in the database by
+    hand (no input changed, so nothing is due) is repaired by ``--full``."""
+    created = NOW - dt.timedelta(days=5)
+    with db.session() as s:
+        s.add(Customer(id=1, openid="o_cli_1", stage="prospect", created_at=created))
+        s.flush()
+        s.add(
+            Order(
+                id=1,
+                customer_id=1,
+                status=OrderStatus.PAID,
+                amount_cents=9900,
+                created_at=created,
+                updated_at=created,
+            )
+        )
+    with time_machine.travel(NOW.replace(tzinfo=dt.UTC), tick=False):
+        first = runner.invoke(args=["segments", "recompute"])
+        assert first.exit_code == 0, first.output
+        assert "已重算 1 位客户（共 1 位）" in first.output
+        with db.session() as s:
+            s.execute(update(Customer.__table__).values(stage="loyal"))  # a hand edit: no listener sees it
+        again = runner.invoke(args=["segments", "recompute"])
+        assert "更新 0 位，阶段变化 0 位" in again.output
+        with db.read_session() as s:
+            assert s.get(Customer, 1).stage == "loyal"
+        full = runner.invoke(args=["segments", "recompute", "--full"])
+    assert full.exit_code == 0, full.output
+    assert "已重算 1 位客户（共 1 位）：更新 1 位，阶段变化 1 位" in full.output
+    with db.read_session() as s:
+        customer = s.get(Customer, 1)
+        assert (customer.stage, customer.customer_class, customer.rfm_segment) == ("new", "A", "new")
