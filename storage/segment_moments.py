@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from storage import kv
@@ -272,21 +272,38 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 
 
 def _write(session: Session, entity, rows: list[dict]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        session.execute(update(entity), rows[start : start + CHUNK])
+    """Update ``rows`` (dicts with ``id`` and the columns that changed) by primary key: one
+    executemany per set of columns, so an index whose column did not change is left alone."""
+    table = entity.__table__
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(name for name in row if name != "id"), []).append(row)
+    for columns, group in groups.items():
+        statement = (
+            table.update().where(table.c.id == bindparam("row_id")).values({c: bindparam(c) for c in columns})
+        )
+        for start in range(0, len(group), CHUNK):
+            params = [
+                {"row_id": row["id"], **{c: row[c] for c in columns}} for row in group[start : start + CHUNK]
+            ]
+            session.execute(statement, params)
+
+
+def _changes(row, values: dict[str, object]) -> dict[str, object]:
+    """The values that differ from the stored ``row``'s."""
+    return {name: value for name, value in values.items() if _differs(getattr(row, name), value)}
 
 
 def _due(session: Session, now: dt.datetime) -> set[int]:
     """Customers whose inputs changed or whose moment has come, and those with orders the last run
     did not see (written without the order hook)."""
-    due = set(
-        session.scalars(
-            select(Customer.id).where(or_(Customer.segment_due_at.is_(None), Customer.segment_due_at <= now))
-        )
-    )
+    # Two index ranges (an OR of them would scan the pool on SQLite).
+    due = set(session.scalars(select(Customer.id).where(Customer.segment_due_at.is_(None))))
+    due.update(session.scalars(select(Customer.id).where(Customer.segment_due_at <= now)))
     mark = kv.get_value(session, ORDER_MARK_KEY, now)
     if mark is not None:
-        due.update(session.scalars(select(Order.customer_id).where(Order.id > int(mark)).distinct()))
+        # by primary key (DISTINCT would walk the customer_id index of every order)
+        due.update(session.scalars(select(Order.customer_id).where(Order.id > int(mark))))
     return due
 
 
@@ -317,8 +334,8 @@ def _recompute_histories(
         result = history(orders.get(cid, []), now, referred=cid in referred, tags=row.tags, current=row.stage)
         changed += result.values["stage"] != row.stage
         moments[cid] = result.values.pop("segment_due_at")
-        if any(_differs(getattr(row, name), value) for name, value in result.values.items()):
-            updates.append({"id": cid, **result.values})
+        if changes := _changes(row, result.values):
+            updates.append({"id": cid, **changes})
         if result.window is not None:
             last_at, count, cents = result.window
             windows.append({"customer_id": cid, "last_at": last_at, "orders": count, "cents": cents})
@@ -371,8 +388,8 @@ def _rescore(
         if window is not None and not cutoffs.quintiles:
             moment = min(moment, _fixed_recency_moment(row.last_at, now))
         values["segment_due_at"] = moment
-        if any(_differs(getattr(row, name), value) for name, value in values.items()):
-            updates.append({"id": row.id, **values})
+        if changes := _changes(row, values):
+            updates.append({"id": row.id, **changes})
     _write(session, Customer, updates)
     return {row["id"] for row in updates}
 
