@@ -29,8 +29,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, bindparam, cast, delete, func, select, values
-from sqlalchemy import column as sql_column
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from storage import kv
@@ -273,36 +272,21 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 
 
 def _write(session: Session, entity, rows: list[dict]) -> None:
-    """Update ``rows`` (dicts with ``id`` and the columns that changed) by primary key, per set of
-    columns (an index whose column did not change is left alone): on PostgreSQL one
-    ``UPDATE … FROM (VALUES …)`` a chunk, not one statement per row; on SQLite an executemany
-    (no round trips, and it has no column list for a ``VALUES`` alias)."""
+    """Update ``rows`` (dicts with ``id`` and the columns that changed) by primary key: one
+    executemany per set of columns, so an index whose column did not change is left alone."""
     table = entity.__table__
-    postgresql = session.get_bind().dialect.name == "postgresql"
     groups: dict[tuple[str, ...], list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(name for name in row if name != "id"), []).append(row)
     for columns, group in groups.items():
-        by_id = table.update().where(table.c.id == bindparam("row_id"))
-        statement = by_id.values({c: bindparam(c) for c in columns})
+        statement = (
+            table.update().where(table.c.id == bindparam("row_id")).values({c: bindparam(c) for c in columns})
+        )
         for start in range(0, len(group), CHUNK):
-            part = group[start : start + CHUNK]
-            if postgresql:
-                data = values(
-                    sql_column("row_id", Integer),
-                    *(sql_column(c, table.c[c].type) for c in columns),
-                    name="changed",
-                ).data([(row["id"], *(row[c] for c in columns)) for row in part])
-                session.execute(
-                    table.update()
-                    .where(table.c.id == data.c.row_id)
-                    # a column of NULLs only is text in VALUES: cast back
-                    .values({c: cast(data.c[c], table.c[c].type) for c in columns})
-                )
-            else:
-                session.execute(
-                    statement, [{"row_id": row["id"], **{c: row[c] for c in columns}} for row in part]
-                )
+            params = [
+                {"row_id": row["id"], **{c: row[c] for c in columns}} for row in group[start : start + CHUNK]
+            ]
+            session.execute(statement, params)
 
 
 def _changes(row, values: dict[str, object]) -> dict[str, object]:
