@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from storage import migrate, segments
+from storage import migrate, segment_moments, segments
 from storage.db import Database
 from storage.figures import business_figures
 from storage.models import Customer, Order, Referral
@@ -111,7 +111,7 @@ def main() -> None:
         # time has moved since (storage.segments.stale_stages).
         started = time.perf_counter()
         with database.session() as session:
-            segments.recompute_all(session, now - dt.timedelta(days=3))
+            segment_moments.recompute_all(session, now - dt.timedelta(days=3))
         with database.read_session() as session:
             stale = len(segments.stale_stages(session, now))
         print(

@@ -31,7 +31,7 @@ from bot import texts
 from config import parse_list
 from scheduler import calendar
 from scheduler.sweep import Sweep
-from storage import outbox, segments
+from storage import outbox, segment_moments
 from storage import retention_queries as q
 from storage import sweep_watermarks as wm
 from storage.clock import naive_utc, shop_zone, to_local
@@ -491,9 +491,10 @@ BACKFILL_DAYS = 400
 def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]) -> int:
     """Recompute stage, class and RFM for the pool once per local day, from ``RETENTION_SEGMENTS_HOUR``.
 
-    The recompute is set-based (``segments.recompute_all``: a few statements over the orders and
-    customers, Python only for the customers whose values change); it still scans the pool once
-    (class and RFM are relative to it), hence a quiet hour. Then the supply clocks of orders
+    The recompute is incremental (``segment_moments.recompute_due``): only the customers whose
+    inputs changed or whose stored moment has come (sleeping, lost, an order leaving the 12-month
+    window), and those a shift of the pool's RFM or class cut-offs moves; idle days are caught up
+    since every moment passed is due. Then the supply clocks of orders
     written without the order hook (imports, data from before retention) are backfilled: every
     order on the first run, afterwards only orders added since (their ids are above the marker;
     orders created or shipped through Huitou get their clocks from the hook). Enqueues nothing.
@@ -505,7 +506,7 @@ def sweep_segments(session: Session, now: dt.datetime, config: Mapping[str, Any]
     if marker is not None and (marker.value == today or local.hour < s.segments_hour):
         return 0  # done today, or not yet the quiet hour (the first run ever goes at once)
     naive_now = naive_utc(now)
-    segments.recompute_all(session, naive_now)
+    segment_moments.recompute_due(session, naive_now)
     checked = session.get(KeyValue, BACKFILL_MARKER)
     newest = session.scalar(select(func.max(Order.id))) or 0
     backfill_supply_clocks(

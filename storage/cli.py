@@ -1,4 +1,5 @@
-"""Storage commands: ``huitou db upgrade``, ``huitou export`` and ``huitou import``."""
+"""Storage commands: ``huitou db upgrade``, ``huitou export``, ``huitou import`` and
+``huitou segments recompute``."""
 
 from __future__ import annotations
 
@@ -138,7 +139,30 @@ def import_command(
         click.echo(f"错误行已写入 {report.error_report}")
 
 
+segments_cli = AppGroup("segments", help="Customer segments (stage, A/B/C/D class, RFM).")
+
+
+@segments_cli.command("recompute")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Recompute every customer and the pool's cut-offs, whatever is stored (a repair).",
+)
+def segments_recompute_command(full: bool) -> None:
+    """Recompute segments now: the customers due (as the daily sweep does), or everyone with --full."""
+    from storage import segment_moments
+
+    with get_db().session() as session:
+        run = segment_moments.recompute_all if full else segment_moments.recompute_due
+        result = run(session, utcnow())
+    click.echo(
+        f"已重算 {result.touched} 位客户（共 {result.customers} 位）：更新 {result.updated} 位，"
+        f"阶段变化 {result.changed_stage} 位。"
+    )
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
+    app.cli.add_command(segments_cli)
     app.cli.add_command(export_command)
     app.cli.add_command(import_command)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -92,6 +94,9 @@ class Customer(Base):
     median_interval_days: Mapped[float | None]
     expected_next_purchase_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
     last_order_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    # When stage, class or RFM next change by the passage of time alone (storage/segment_moments.py);
+    # NULL: the customer's inputs changed (or were never computed), recompute at the next daily run.
+    segment_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
 
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     subscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -120,6 +125,17 @@ class Customer(Base):
     @property
     def address(self) -> str:
         return "".join(p for p in (self.province, self.city, self.district, self.address_detail) if p)
+
+
+def _segment_input_changed(target: Customer, value, oldvalue, initiator) -> None:
+    """A tag can make a distributor (代理), and a stage written outside the recompute (the seller's
+    代理, a repair) is one it must check: the next daily segments recompute looks at the customer."""
+    if value != oldvalue:
+        target.segment_due_at = None
+
+
+event.listen(Customer.tags, "set", _segment_input_changed)
+event.listen(Customer.stage, "set", _segment_input_changed)
 
 
 class CustomerNote(Base):
@@ -422,6 +438,19 @@ __all__ = [
 
 
 # --- retention ---
+class SegmentWindow(Base):
+    """A buyer's last 12 months, as of their last recompute: the facts their RFM scores and class are
+    ranked by (customers without an order in the window have no row). Indexed by each fact, so the
+    daily run finds the quintile and class cut-offs with a few index probes."""
+
+    __tablename__ = "segment_window"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    orders: Mapped[int] = mapped_column(Integer, index=True)
+    cents: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class RetentionClock(Base):
     """When something in a customer's cycle happens, as an indexed timestamp the sweeps range over.
 

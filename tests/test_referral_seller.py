@@ -10,7 +10,7 @@ import time_machine
 from sqlalchemy import select
 
 from storage.models import Customer, CustomerStage, Order, OutboxMessage, Referral, RewardEntry, utcnow
-from storage.segments import recompute_all
+from storage.segment_moments import recompute_all
 from tests.conftest import SELLER_OPENID
 from tests.test_customer_messages import add_catalogue
 

@@ -26,7 +26,7 @@ from storage.models import (
     utcnow,
 )
 from storage.orders import transition
-from storage.segments import recompute_all
+from storage.segment_moments import recompute_all
 from tests.conftest import FAKE_APP_SECRET, SELLER_OPENID
 from tests.fake_wechat_api import FakeWeChatAPI
 from tests.test_customer_messages import add_catalogue
