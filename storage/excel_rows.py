@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
 from storage.contact import AddressParts, find_phone, normalize_phone, to_halfwidth
 
 SUPPORTED_SUFFIXES = (".xlsx", ".xlsm", ".csv")
@@ -143,6 +145,21 @@ LENGTH_LABELS = {
 }
 REASON_BAD_BIRTHDAY = "生日无法识别（可写 1990-05-20、5月20日 或 农历八月十五）"
 FIELD_LEFT_OUT = "{reasons}：这一项未导入，其余资料已导入"
+
+
+# A cell that is already 11 plain digits matching phonenumbers' own pattern for mainland mobiles
+# is what normalize_phone would return (parsing it costs ~0.25 ms); anything else takes the full path.
+_PLAIN_MOBILE = re.compile(
+    rf"(?:{phonenumbers.PhoneMetadata.metadata_for_region('CN').mobile.national_number_pattern})"
+)
+_ELEVEN_DIGITS = re.compile(r"1[0-9]{10}")
+
+
+def import_phone(text: str) -> str | None:
+    """A phone cell as :func:`storage.contact.normalize_phone` reads it (or the first mobile in it)."""
+    if _ELEVEN_DIGITS.fullmatch(text) and _PLAIN_MOBILE.fullmatch(text):
+        return text
+    return normalize_phone(text) or find_phone(text)[0]
 
 
 class ImportFileError(Exception):
@@ -534,7 +551,7 @@ def parse_row(row: Sequence[Any], header: HeaderMap, row_number: int) -> RowData
     # without a usable identity is rejected.
     raw_phone = cell_text(_first(values, "phone"))
     if raw_phone:
-        data.phone = normalize_phone(raw_phone) or find_phone(raw_phone)[0]
+        data.phone = import_phone(raw_phone)
         if data.phone is None:
             data.warnings.append(REASON_BAD_PHONE)
 
