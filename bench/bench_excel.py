@@ -13,12 +13,13 @@ Children import the same modules before measuring, so their memory starts from t
 To measure the import alone (build the workbook once, then import it as often as needed):
 
     python bench/bench_excel.py --build 100000 /tmp/huitou-100k.xlsx
-    python bench/bench_excel.py --import /tmp/huitou-100k.xlsx [--code /path/to/other/checkout] [--profile]
+    python bench/bench_excel.py --import /tmp/huitou-100k.xlsx [--again] [--code DIR] [--profile]
 
 ``--import`` imports the workbook into a fresh empty SQLite pool in a child process and prints its
-CPU time, rows/s and peak memory; ``--code`` runs the child against another checkout's code (e.g.
-the code before a change, measured alternately with this one); ``--profile`` adds a cProfile of the
-import (sorted by own time) to standard error.
+CPU time, rows/s and peak memory; ``--again`` imports it once more into the pool it filled (every
+row matched and unchanged: a re-import) and prints that CPU time too; ``--code DIR`` runs the child
+against another checkout's code (e.g. the code before a change, measured alternately with this
+one); ``--profile`` adds a cProfile of the import (by own and by cumulative time) to stderr.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def child_baseline_write(target: str, rows_json: str) -> dict:
     return {"seconds": time.perf_counter() - start}
 
 
-def child_import(url: str, source: str, profile: str = "") -> dict:
+def child_import(url: str, source: str, profile: str = "", again: str = "") -> dict:
     from storage.db import get_db
     from storage.excel_import import import_file
 
@@ -227,6 +228,11 @@ def child_import(url: str, source: str, profile: str = "") -> dict:
         "created": report.created,
         "bad": len(report.bad_rows),
     }
+    if again:  # the same file once more into the pool it just filled: every row matched, unchanged
+        cpu = time.process_time()
+        report = import_file(database, source, now=NOW, error_report=None, dry_run=False)
+        result["again_cpu"] = time.process_time() - cpu
+        result["again_unchanged"] = report.unchanged
     if profiler is not None:
         import pstats
 
@@ -276,7 +282,7 @@ def build(size: int, target: Path) -> None:
     print(f"built {target}: {export['rows']} in {export['seconds']:.1f} s wall, {export['cpu']:.1f} s CPU")
 
 
-def import_only(source: Path, profile: bool) -> None:
+def import_only(source: Path, profile: bool, again: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="huitou-bench-") as workdir:
         empty = f"sqlite:///{Path(workdir) / 'empty.db'}"
         result = run_child(
@@ -284,6 +290,7 @@ def import_only(source: Path, profile: bool) -> None:
             empty,
             str(source.resolve()),
             "1" if profile else "",
+            "1" if again else "",
             stderr=None if profile else subprocess.PIPE,
         )
     print(
@@ -291,6 +298,11 @@ def import_only(source: Path, profile: bool) -> None:
         f"{result['bad']} bad | {result['import_cpu']:.1f} s CPU ({result['rows'] / result['import_cpu']:.0f} "
         f"rows per CPU second), {result['seconds']:.1f} s wall, {result['peak_mb']:.0f} MB peak"
     )
+    if again:
+        print(
+            f"  again into the filled pool: {result['again_unchanged']} unchanged | {result['again_cpu']:.1f} s CPU "
+            f"({result['rows'] / result['again_cpu']:.0f} rows per CPU second)"
+        )
 
 
 def bench(size: int, workdir: Path) -> None:
@@ -338,7 +350,7 @@ def main(argv: list[str]) -> None:
         build(int(argv[1]), Path(argv[2]))
         return
     if argv[:1] == ["--import"]:
-        import_only(Path(argv[1]), "--profile" in argv)
+        import_only(Path(argv[1]), "--profile" in argv, "--again" in argv)
         return
     sizes = [int(a) for a in argv] or [1000, 10000]
     with tempfile.TemporaryDirectory(prefix="huitou-bench-") as workdir:
