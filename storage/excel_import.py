@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.contact import AddressParts, split_addresses
@@ -339,17 +339,23 @@ class _Merger:
         self._insert_created()
 
     def _insert_created(self) -> None:
-        """Insert this batch's new customers with Core executemany (no ORM instances): the plain ones
-        in one statement, those with notes in one more with ``RETURNING id``, then all their notes."""
+        """Insert this batch's new customers with Core executemany (no ORM instances), in the order
+        the ORM used to give them ids: those with notes (``RETURNING id``), then the plain ones; then
+        all their notes. One inserted early for a conflict's id gets its later changes by UPDATE."""
         created = list(self._created)
-        plain, with_notes = [], []
+        plain, with_notes, early = [], [], []
         for customer in created:
             self.created_keys.update(self._keys(customer))
-            if customer.id is None:
+            if customer.id is not None:
+                early.append(customer)
+            else:
                 (with_notes if customer.notes else plain).append(customer)
         table = Customer.__table__
-        if plain:
-            self.session.execute(table.insert(), [c.values() for c in plain])
+        if early:
+            self.session.execute(
+                table.update().where(table.c.id == bindparam("customer_id")),
+                [{"customer_id": c.id, **c.values()} for c in early],
+            )
         if with_notes:
             ids = self.session.execute(
                 table.insert().returning(table.c.id, sort_by_parameter_order=True),
@@ -357,6 +363,8 @@ class _Merger:
             ).scalars()
             for customer, cid in zip(with_notes, ids, strict=True):
                 customer.id = cid
+        if plain:
+            self.session.execute(table.insert(), [c.values() for c in plain])
         notes = [
             {"customer_id": c.id, "text": text, "created_by": "import", "created_at": self.now}
             for c in created

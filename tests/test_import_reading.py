@@ -88,15 +88,18 @@ def test_a_plain_mobile_is_read_as_phonenumbers_reads_it():
 
 def test_a_customer_created_and_contradicted_in_the_same_batch(db, tmp_path):
     rows = [
-        ["姓名", "手机", "备注"],
-        ["张三", "13800138000", "怕冷"],
-        ["张小三", "13800138000", "怕冷\n爱喝茶"],  # same phone, another name, one more note
-        ["李四", "13900139000", ""],
+        ["姓名", "手机", "备注", "标签", "生日"],
+        ["张三", "13800138000", "怕冷", "VIP", ""],
+        # same phone, another name (a conflict), one more note, a tag and the birthday filled in
+        ["张小三", "13800138000", "怕冷\n爱喝茶", "面膜", "5月20日"],
+        ["李四", "13900139000", "", "", ""],
+        ["张三", "13800138000", "", "回头客", ""],  # and a later row still adds to it
     ]
     report = import_file(db, write_csv(tmp_path / "同批.csv", rows, "utf-8"), now=NOW)
-    assert (report.created, report.merged_in_file, report.conflicts) == (2, 1, 1)
+    assert (report.created, report.merged_in_file, report.conflicts) == (2, 2, 1)
     zhang = customers(db)["13800138000"]
-    assert zhang.name == "张三"
+    assert zhang.name == "张三" and zhang.tags == "VIP,面膜,回头客"
+    assert (zhang.birthday_month, zhang.birthday_day) == (5, 20)
     with db.read_session() as session:
         notes = session.scalars(select(CustomerNote.text).where(CustomerNote.customer_id == zhang.id)).all()
         conflict = session.execute(
