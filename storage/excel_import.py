@@ -7,8 +7,9 @@ overwritten: a ``field_conflict`` row (source "import") keeps both, as the chat 
 merged, notes added once. Bad rows (no usable identity, invalid phone, unreadable birthday) are
 reported with their row number and reason, in an error workbook too, while good rows are kept.
 
-Rows are processed in batches of ``batch_size``: one lookup query per identity per batch, one
-flush and (unless it is a dry run) one commit per batch, so memory stays flat on large files.
+Rows are processed in batches of ``batch_size``: one lookup query per identity per batch, new
+customers and their notes inserted by Core executemany, one flush and (unless it is a dry run) one
+commit per batch.
 """
 
 from __future__ import annotations
