@@ -9,12 +9,24 @@ its wall time and peak resident memory (ru_maxrss). The baselines, measured in t
 openpyxl write-only writing the same sheets with the same row and column counts of plain values
 (no database, no types, no styles), and openpyxl read-only reading the same workbook.
 Children import the same modules before measuring, so their memory starts from the same base.
+
+To measure the import alone (build the workbook once, then import it as often as needed):
+
+    python bench/bench_excel.py --build 100000 /tmp/huitou-100k.xlsx
+    python bench/bench_excel.py --import /tmp/huitou-100k.xlsx [--again] [--code DIR] [--profile]
+
+``--import`` imports the workbook into a fresh empty SQLite pool in a child process and prints its
+CPU time, rows/s and peak memory; ``--again`` imports it once more into the pool it filled (every
+row matched and unchanged: a re-import) and prints that CPU time too; ``--code DIR`` runs the child
+against another checkout's code (e.g. the code before a change, measured alternately with this
+one); ``--profile`` adds a cProfile of the import (by own and by cumulative time) to stderr.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,7 +35,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The code under test: this checkout, or another one's (``--code``, passed to children by environment).
+CODE = Path(os.environ.get("HUITOU_BENCH_CODE") or ROOT)
+sys.path.insert(0, str(CODE))
 
 ORDERS_PER_CUSTOMER = 3
 NOW = dt.datetime(2026, 11, 1)
@@ -192,16 +206,40 @@ def child_baseline_write(target: str, rows_json: str) -> dict:
     return {"seconds": time.perf_counter() - start}
 
 
-def child_import(url: str, source: str) -> dict:
+def child_import(url: str, source: str, profile: str = "", again: str = "") -> dict:
     from storage.db import get_db
     from storage.excel_import import import_file
 
     database = get_db(_app(url))
-    start = time.perf_counter()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    start, cpu = time.perf_counter(), time.process_time()
     report = import_file(
         database, source, now=NOW, error_report=Path(url.removeprefix("sqlite:///") + ".err.xlsx")
     )
-    return {"seconds": time.perf_counter() - start, "created": report.created, "bad": len(report.bad_rows)}
+    result = {
+        "seconds": time.perf_counter() - start,
+        "import_cpu": time.process_time() - cpu,
+        "rows": report.rows,
+        "created": report.created,
+        "bad": len(report.bad_rows),
+    }
+    if again:  # the same file once more into the pool it just filled: every row matched, unchanged
+        cpu = time.process_time()
+        report = import_file(database, source, now=NOW, error_report=None, dry_run=False)
+        result["again_cpu"] = time.process_time() - cpu
+        result["again_unchanged"] = report.unchanged
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(50)
+    return result
 
 
 def child_baseline_read(source: str) -> dict:
@@ -222,15 +260,49 @@ CHILDREN = {
 }
 
 
-def run_child(name: str, *args: str) -> dict:
+def run_child(name: str, *args: str, stderr=subprocess.PIPE) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--child", name, *args],
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
-        cwd=ROOT,
+        cwd=CODE,
+        env={**os.environ, "HUITOU_BENCH_CODE": str(CODE)},
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def build(size: int, target: Path) -> None:
+    """Seed a pool of ``size`` customers and export it to ``target`` (kept for ``--import``)."""
+    with tempfile.TemporaryDirectory(prefix="huitou-bench-") as workdir:
+        pool = f"sqlite:///{Path(workdir) / 'pool.db'}"
+        seed(pool, size)
+        export = run_child("export", pool, str(target.resolve()))
+    print(f"built {target}: {export['rows']} in {export['seconds']:.1f} s wall, {export['cpu']:.1f} s CPU")
+
+
+def import_only(source: Path, profile: bool, again: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="huitou-bench-") as workdir:
+        empty = f"sqlite:///{Path(workdir) / 'empty.db'}"
+        result = run_child(
+            "import",
+            empty,
+            str(source.resolve()),
+            "1" if profile else "",
+            "1" if again else "",
+            stderr=None if profile else subprocess.PIPE,
+        )
+    print(
+        f"import {source.name} with {CODE}: {result['rows']} rows, {result['created']} created, "
+        f"{result['bad']} bad | {result['import_cpu']:.1f} s CPU ({result['rows'] / result['import_cpu']:.0f} "
+        f"rows per CPU second), {result['seconds']:.1f} s wall, {result['peak_mb']:.0f} MB peak"
+    )
+    if again:
+        print(
+            f"  again into the filled pool: {result['again_unchanged']} unchanged | {result['again_cpu']:.1f} s CPU "
+            f"({result['rows'] / result['again_cpu']:.0f} rows per CPU second)"
+        )
 
 
 def bench(size: int, workdir: Path) -> None:
@@ -267,6 +339,18 @@ def main(argv: list[str]) -> None:
         result["cpu"] = time.process_time() - started
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
+        return
+    if "--code" in argv:
+        index = argv.index("--code")
+        os.environ["HUITOU_BENCH_CODE"] = argv[index + 1]
+        global CODE
+        CODE = Path(argv[index + 1]).resolve()
+        del argv[index : index + 2]
+    if argv[:1] == ["--build"]:
+        build(int(argv[1]), Path(argv[2]))
+        return
+    if argv[:1] == ["--import"]:
+        import_only(Path(argv[1]), "--profile" in argv, "--again" in argv)
         return
     sizes = [int(a) for a in argv] or [1000, 10000]
     with tempfile.TemporaryDirectory(prefix="huitou-bench-") as workdir:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -61,6 +62,45 @@ def export_command(path: Path) -> None:
 
 
 BAD_ROWS_SHOWN = 20
+PROGRESS_LINE_ROWS = 10_000  # without a terminal, a progress line per this many rows read
+
+
+class ImportProgress:
+    """Rows read and stored, on stderr: on a terminal one line rewritten in place (after every
+    batch); otherwise a plain line every ``PROGRESS_LINE_ROWS`` rows read and one at the end."""
+
+    def __init__(self, dry_run: bool, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.verb = "已核对" if dry_run else "已存入"
+        self.shown = 0  # rows read when the last plain line was written
+        self.last: tuple[int, int] | None = None
+        self.open_line = False  # a terminal line without its newline yet
+
+    def _text(self, read: int, stored: int) -> str:
+        return f"  已读取 {read} 行，{self.verb} {stored} 行"
+
+    def start(self, path: Path) -> None:
+        if self.tty:  # reading a large workbook takes a few seconds before the first batch
+            click.echo(f"\r  正在读取 {path.name} …", file=self.stream, nl=False)
+            self.open_line = True
+
+    def __call__(self, read: int, stored: int) -> None:
+        self.last = (read, stored)
+        if self.tty:
+            click.echo("\r" + self._text(read, stored) + "\x1b[K", file=self.stream, nl=False)
+            self.open_line = True
+        elif read - self.shown >= PROGRESS_LINE_ROWS:
+            click.echo(self._text(read, stored), file=self.stream)
+            self.shown = read
+
+    def finish(self) -> None:
+        """End the progress display (also when the import failed)."""
+        if self.open_line:
+            click.echo("", file=self.stream)
+            self.open_line = False
+        elif self.last is not None and self.shown != self.last[0]:
+            click.echo(self._text(*self.last), file=self.stream)
 
 
 @click.command("import")
@@ -93,6 +133,8 @@ def import_command(
     limits = FileLimits(
         max_uncompressed_bytes=int(current_app.config["IMPORT_MAX_UNCOMPRESSED_MB"]) * 1024 * 1024
     )
+    progress = ImportProgress(dry_run)
+    progress.start(path)
     try:
         report = import_file(
             get_db(),
@@ -103,12 +145,14 @@ def import_command(
             source=source,
             error_report=report_path,
             limits=limits,
-            progress=lambda rows: click.echo(f"  已处理 {rows} 行", err=True),
+            progress=progress,
         )
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"无法读取 {path}：{exc.strerror or exc}") from exc
+    finally:
+        progress.finish()
     mapped = "，".join(f"{header}→{field}" for header, field in report.mapped.items())
     click.echo(f"列对应：{mapped}")
     if report.ignored_columns:

@@ -100,7 +100,8 @@ def split_addresses(texts: list[str | None]) -> list[AddressParts | None]:
     # directly (it is private, hence the fallback; cpca is pinned to 0.5.x).
     one_address = getattr(cpca, "_get_one_addr", None)
     if one_address is not None:
-        rows = [tuple(one_address(cleaned, False, {}).get(c) for c in columns) for _index, cleaned in wanted]
+        # One match per address (a generator over the columns used to match each address four times).
+        rows = [tuple(map(one_address(cleaned, False, {}).get, columns)) for _index, cleaned in wanted]
     else:
         frame = cpca.transform([cleaned for _index, cleaned in wanted])
         rows = frame[list(columns)].itertuples(index=False, name=None)

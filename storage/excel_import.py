@@ -7,8 +7,9 @@ overwritten: a ``field_conflict`` row (source "import") keeps both, as the chat 
 merged, notes added once. Bad rows (no usable identity, invalid phone, unreadable birthday) are
 reported with their row number and reason, in an error workbook too, while good rows are kept.
 
-Rows are processed in batches of ``batch_size``: one lookup query per identity per batch, one
-flush and (unless it is a dry run) one commit per batch, so memory stays flat on large files.
+Rows are processed in batches of ``batch_size``: one lookup query per identity per batch, new
+customers and their notes inserted by Core executemany, one flush and (unless it is a dry run) one
+commit per batch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage import sweep_watermarks
@@ -96,7 +97,9 @@ class ImportReport:
     unknown_products: list[tuple[int, str]] = field(default_factory=list)  # (row, name) on that sheet
 
 
-Progress = Callable[[int], None]
+# Called after each batch is stored (committed; checked, in a dry run): (rows read, rows stored).
+# Rows read include bad and blank-free rows alike; rows stored are those merged into the pool.
+Progress = Callable[[int, int], None]
 
 
 def default_error_report_path(path: Path) -> Path:
@@ -141,6 +144,7 @@ def import_file(
     with database.Session() as session:
         merger = _Merger(session, now, source or DEFAULT_SOURCE, report)
         try:
+            stored = 0
             for chunk in _chunks(_parsed(body, header, report, errors), batch_size):
                 merger.merge(chunk)
                 session.flush()
@@ -150,8 +154,9 @@ def import_file(
                     session.commit()
                 session.expunge_all()
                 merger.forget()
+                stored += len(chunk)
                 if progress:
-                    progress(report.rows)
+                    progress(report.rows, stored)
         finally:
             if dry_run:
                 session.rollback()
@@ -246,7 +251,7 @@ class _Merger:
         # Identity keys of the customers this import created, to count later rows of the same file
         # that describe them (their ids are not fetched: new customers are inserted in bulk).
         self.created_keys: set[tuple[str, ...]] = set()
-        self._created: dict[Customer, None] = {}  # created in this batch, in order (not yet inserted)
+        self._created: dict[_NewCustomer, None] = {}  # created in this batch, in order (not yet inserted)
         self.forget()
 
     def forget(self) -> None:
@@ -338,23 +343,45 @@ class _Merger:
         self._insert_created()
 
     def _insert_created(self) -> None:
-        """Insert this batch's new customers: one executemany for the plain ones (the ORM inserts
-        row by row where it must fetch each new id); those with notes or conflicts went through the ORM."""
-        plain = []
-        for customer in self._created:
+        """Insert this batch's new customers with Core executemany (no ORM instances), in the order
+        the ORM used to give them ids: those with notes (``RETURNING id``), then the plain ones; then
+        all their notes. One inserted early for a conflict's id gets its later changes by UPDATE."""
+        created = list(self._created)
+        plain, with_notes, early = [], [], []
+        for customer in created:
             self.created_keys.update(self._keys(customer))
-            if customer in self.session or customer.notes:
-                self.session.add(customer)
+            if customer.id is not None:
+                early.append(customer)
             else:
-                plain.append({key: getattr(customer, key) for key in NEW_CUSTOMER_KEYS})
+                (with_notes if customer.notes else plain).append(customer)
+        table = Customer.__table__
+        if early:
+            self.session.execute(
+                table.update().where(table.c.id == bindparam("customer_id")),
+                [{"customer_id": c.id, **c.values()} for c in early],
+            )
+        if with_notes:
+            ids = self.session.execute(
+                table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                [c.values() for c in with_notes],
+            ).scalars()
+            for customer, cid in zip(with_notes, ids, strict=True):
+                customer.id = cid
         if plain:
-            self.session.execute(insert(Customer), plain)
+            self.session.execute(table.insert(), [c.values() for c in plain])
+        notes = [
+            {"customer_id": c.id, "text": text, "created_by": "import", "created_at": self.now}
+            for c in created
+            for text in c.notes
+        ]
+        if notes:
+            self.session.execute(CustomerNote.__table__.insert(), notes)
 
     # changes
-    def _create(self, row: RowData) -> Customer:
+    def _create(self, row: RowData) -> _NewCustomer:
         address = row.address or AddressParts(None, None, None, None)
         year, month, day, lunar = row.birthday or (None, None, None, False)
-        customer = Customer(
+        customer = _NewCustomer(
             openid=row.openid,
             name=row.name,
             nickname=row.nickname,
@@ -377,8 +404,7 @@ class _Merger:
             created_at=self.now,
             updated_at=self.now,
         )
-        for text in dict.fromkeys(row.notes):
-            customer.notes.append(CustomerNote(text=text, created_by="import", created_at=self.now))
+        customer.notes.extend(dict.fromkeys(row.notes))
         self._created[customer] = None
         return customer
 
@@ -435,18 +461,18 @@ class _Merger:
             changed = True
 
         if row.notes:
-            if customer in self._created:  # created in this batch: its notes are all in memory
-                known = {note.text for note in customer.notes}
-            else:
-                known = self.notes.setdefault(customer.id, set())
+            created = customer in self._created  # created in this batch: its notes are all in memory
+            known = set(customer.notes) if created else self.notes.setdefault(customer.id, set())
             for text in dict.fromkeys(row.notes):
                 if text not in known:
-                    note = CustomerNote(text=text, created_by="import", created_at=self.now)
-                    if customer in self._created:
-                        customer.notes.append(note)
+                    if created:
+                        customer.notes.append(text)
                     else:
-                        note.customer_id = customer.id
-                        self.session.add(note)
+                        self.session.add(
+                            CustomerNote(
+                                customer_id=customer.id, text=text, created_by="import", created_at=self.now
+                            )
+                        )
                     known.add(text)
                     changed = True
         if changed:
@@ -455,8 +481,10 @@ class _Merger:
 
     def _conflict(self, customer: Customer, name: str, old: str, new: str) -> None:
         if customer.id is None:  # created earlier in this batch: insert it now for its id
-            self.session.add(customer)
-            self.session.flush()
+            table = Customer.__table__
+            customer.id = self.session.execute(
+                table.insert().returning(table.c.id), customer.values()
+            ).scalar_one()
         key = (customer.id, name, new)
         if key in self.open_conflicts:
             return
@@ -472,6 +500,26 @@ class _Merger:
             )
         )
         self.report.conflicts += 1
+
+
+class _NewCustomer:
+    """A customer this import creates, as plain attributes until its batch is inserted in bulk
+    (building ORM instances cost more than reading their rows); ``notes`` are texts."""
+
+    __slots__ = (*NEW_CUSTOMER_KEYS, "id", "notes")
+
+    def __init__(self, **values: Any):
+        for key in NEW_CUSTOMER_KEYS:
+            setattr(self, key, values[key])
+        self.id: int | None = None
+        self.notes: list[str] = []
+
+    @property
+    def address(self) -> str:
+        return "".join(p for p in (self.province, self.city, self.district, self.address_detail) if p)
+
+    def values(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in NEW_CUSTOMER_KEYS}
 
 
 def _merge_tags(stored: str | None, new: list[str]) -> str | None:
