@@ -8,10 +8,10 @@ import contextlib
 
 import pytest
 from sqlalchemy import event, select, update
-from sqlalchemy.orm import selectinload
 
 from bot import inbound as bot_inbound
-from storage.models import Customer, InboundMessage, Order, Product
+from storage.models import InboundMessage, Product
+from tests.test_conversation_flow import orders_of
 from tests.test_customer_messages import add_catalogue
 
 ADDRESS = "广东省深圳市南山区科技园路1号"
@@ -22,17 +22,6 @@ CONTACT = f"张三 13800138000 {ADDRESS}"
 def shop(db):
     add_catalogue(db)
     return db
-
-
-def orders_of(db, openid):
-    with db.read_session() as s:
-        return s.scalars(
-            select(Order)
-            .join(Customer)
-            .where(Customer.openid == openid)
-            .order_by(Order.id)
-            .options(selectinload(Order.items))
-        ).all()
 
 
 @pytest.fixture
